@@ -1,0 +1,129 @@
+#include "cli.h"
+
+#include <prunegym/networks/errors.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+namespace prunegym::cli {
+
+Args::Args(const std::vector<std::string>& argv, const std::vector<std::string>& valued,
+           const std::vector<std::string>& flags, const std::vector<std::string>& repeatable) {
+  auto contains = [](const std::vector<std::string>& v, const std::string& s) {
+    return std::find(v.begin(), v.end(), s) != v.end();
+  };
+  for (size_t i = 0; i < argv.size(); ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + a + "'");
+    std::string name = a.substr(2), value;
+    const auto eq = name.find('=');
+    const bool inline_value = eq != std::string::npos;
+    if (inline_value) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    if (contains(flags, name)) {
+      if (inline_value) throw UsageError("option --" + name + " takes no value");
+      values_[name].push_back("1");
+    } else if (contains(valued, name) || contains(repeatable, name)) {
+      if (!inline_value) {
+        if (i + 1 >= argv.size()) throw UsageError("option --" + name + " needs a value");
+        value = argv[++i];
+      }
+      if (values_.count(name) && !contains(repeatable, name)) throw UsageError("option --" + name + " given twice");
+      values_[name].push_back(value);
+    } else {
+      std::string known;
+      for (const auto& v : valued) known += " --" + v;
+      for (const auto& v : repeatable) known += " --" + v;
+      for (const auto& f : flags) known += " --" + f;
+      throw UsageError("unknown option --" + name + " (options here:" + known + ")");
+    }
+  }
+}
+
+std::string Args::get(const std::string& name, const std::string& fallback) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? fallback : it->second.back();
+}
+
+std::vector<std::string> Args::all(const std::string& name) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? std::vector<std::string>{} : it->second;
+}
+
+std::string Args::require(const std::string& name) const {
+  if (!has(name)) throw UsageError("missing required option --" + name);
+  return get(name);
+}
+
+int64_t Args::get_int(const std::string& name, int64_t fallback) const {
+  if (!has(name)) return fallback;
+  const std::string v = get(name);
+  try {
+    size_t used = 0;
+    const long long x = std::stoll(v, &used);
+    if (used == v.size()) return x;
+  } catch (const std::exception&) {
+  }
+  throw UsageError("option --" + name + " needs an integer, got '" + v + "'");
+}
+
+double Args::get_double(const std::string& name, double fallback) const {
+  if (!has(name)) return fallback;
+  const std::string v = get(name);
+  try {
+    size_t used = 0;
+    const double x = std::stod(v, &used);
+    if (used == v.size()) return x;
+  } catch (const std::exception&) {
+  }
+  throw UsageError("option --" + name + " needs a number, got '" + v + "'");
+}
+
+std::vector<int64_t> parse_int_list(const std::string& text, const std::string& option) {
+  std::vector<int64_t> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      size_t used = 0;
+      const long long v = std::stoll(item, &used);
+      if (used != item.size()) throw std::invalid_argument(item);
+      out.push_back(v);
+    } catch (const std::exception&) {
+      throw UsageError("option --" + option + ": '" + item + "' is not an integer (expected a list like 3,5,7)");
+    }
+  }
+  if (out.empty()) throw UsageError("option --" + option + " needs at least one value");
+  return out;
+}
+
+Config load_config(const Args& args) {
+  const std::string path = args.require("config");
+  nlohmann::json doc = read_json_file(path);
+  for (const std::string& assignment : args.all("set")) {
+    const auto eq = assignment.find('=');
+    if (eq == std::string::npos || eq == 0) throw UsageError("--set needs key.path=value, got '" + assignment + "'");
+    const std::string key = assignment.substr(0, eq), raw = assignment.substr(eq + 1);
+    nlohmann::json value;
+    try {
+      value = nlohmann::json::parse(raw);
+    } catch (const std::exception&) {
+      value = raw;  // a bare word is a string
+    }
+    nlohmann::json::json_pointer ptr("/" + std::regex_replace(key, std::regex("\\."), "/"));
+    doc[ptr] = value;
+  }
+  try {
+    return Config::from_json(doc);
+  } catch (const ConfigError& e) {
+    throw ConfigError(path + ": " + e.what());
+  }
+}
+
+}  // namespace prunegym::cli

@@ -1,0 +1,18 @@
+#pragma once
+/// The prunegym subcommands. Each takes its arguments after the subcommand name and returns
+/// the process exit code.
+
+#include <string>
+#include <vector>
+
+namespace prunegym::cli {
+
+int run_pretrain(const std::vector<std::string>& args);
+int run_episode(const std::vector<std::string>& args);
+int run_info(const std::vector<std::string>& args);
+
+extern const char* const kPretrainHelp;
+extern const char* const kEpisodeHelp;
+extern const char* const kInfoHelp;
+
+}  // namespace prunegym::cli

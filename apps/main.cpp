@@ -1,0 +1,71 @@
+// prunegym: one binary, subcommands. Errors are one line on stderr; bad input exits with 2.
+
+#include "cli.h"
+#include "commands.h"
+
+#include <prunegym/env/system.h>
+#include <prunegym/networks/errors.h>
+
+#include <torch/torch.h>
+
+#include <cstring>
+#include <iostream>
+
+namespace {
+
+const char* const kUsage = R"(prunegym - reinforcement-learning-driven neural-network pruning
+
+usage: prunegym <command> [options]
+
+commands:
+  pretrain   train (or load from the cache) the dense model a config describes
+  episode    run one pruning episode with given actions and print every step
+  info       show a config's network, layers, spaces and reward
+
+Run 'prunegym <command> --help' for the options of a command.
+
+Common to every command:
+  --config F        the JSON config (configs/lenet300-fashion.json is the default setup)
+  --set K=V         override one config key, e.g. --set env.reward.name=purl_upside
+                    (repeatable; V is parsed as JSON, else taken as a string)
+  --threads N       LibTorch threads (default: the config's, 0 = one per core)
+
+Exit codes: 0 success, 1 runtime failure, 2 bad input (config, action, option, dataset).
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  const std::string command = args[0];
+  args.erase(args.begin());
+  const bool help = !args.empty() && (args[0] == "--help" || args[0] == "-h");
+
+  const std::string warning = prunegym::blas_warning(prunegym::detect_blas());
+  if (!warning.empty()) std::cerr << warning << "\n";
+
+  try {
+    namespace cli = prunegym::cli;
+    if (command == "pretrain") return help ? (std::cout << cli::kPretrainHelp, 0) : cli::run_pretrain(args);
+    if (command == "episode") return help ? (std::cout << cli::kEpisodeHelp, 0) : cli::run_episode(args);
+    if (command == "info") return help ? (std::cout << cli::kInfoHelp, 0) : cli::run_info(args);
+    std::cerr << "prunegym: unknown command '" << command << "' (commands: pretrain, episode, info; see prunegym --help)\n";
+    return 2;
+  } catch (const prunegym::cli::UsageError& e) {
+    std::cerr << "prunegym " << command << ": error: " << e.what() << " (see prunegym " << command << " --help)\n";
+    return 2;
+  } catch (const prunegym::Error& e) {
+    std::cerr << "prunegym " << command << ": error: " << e.what() << "\n";
+    return 2;
+  } catch (const c10::Error& e) {
+    std::cerr << "prunegym " << command << ": LibTorch error: " << e.what_without_backtrace() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "prunegym " << command << ": error: " << e.what() << "\n";
+    return 1;
+  }
+}

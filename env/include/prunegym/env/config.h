@@ -1,0 +1,74 @@
+#pragma once
+/// The one JSON file that configures an environment: data, network, pretraining and the MDP.
+/// Unknown keys and wrong types are errors that name the key.
+
+#include <prunegym/networks/data.h>
+#include <prunegym/networks/model.h>
+#include <prunegym/networks/train.h>
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace prunegym {
+
+struct RewardOptions {
+  std::string name = "purl";
+  double beta = 1.0;
+  std::optional<double> target_accuracy;  ///< T_A; when absent: dense accuracy - target_accuracy_drop
+  double target_accuracy_drop = 0.01;
+  double target_sparsity = 0.9;           ///< T_P
+  nlohmann::json params = nlohmann::json::object();  ///< extra keys for user rewards
+};
+
+struct ActionOptions {
+  std::string type = "discrete";  ///< "discrete" (a grid) or "box" (a continuous value)
+  std::optional<double> low, high, step;  ///< defaults depend on the criterion
+  std::vector<double> values;             ///< an explicit list instead of a grid
+};
+
+struct EvaluationOptions {
+  std::string split = "validation";  ///< "validation" or "test": the accuracy in state and reward
+  int64_t samples = 0;               ///< evaluate on the first N samples (0 = whole split)
+  int64_t batch_size = 5000;
+};
+
+struct EnvOptions {
+  std::string episode = "layerwise";   ///< one step per prunable layer
+  std::string timing = "dense";        ///< "dense": retrain+reward every step; "sparse": at the end
+  std::string criterion = "std_threshold";
+  ActionOptions actions;
+  std::string observation = "compact";  ///< "compact" (layer, accuracy, sparsity) or "per_layer"
+  RewardOptions reward;
+  TrainOptions retrain = TrainOptions().set_optimizer("adam").set_lr(1e-3).set_batch_size(100).set_epochs(1).set_samples(1000);
+  EvaluationOptions evaluation;
+  double early_stop_accuracy = 0.001;   ///< terminate when accuracy falls below (PuRL: 0.1%)
+  int64_t max_steps = 0;                ///< truncate after this many steps (0 = no limit)
+  std::vector<std::string> layers;      ///< layers to prune, in order (empty = all)
+};
+
+struct Config {
+  uint64_t seed = 0;
+  std::string device = "cpu";
+  int64_t threads = 0;     ///< 0 = one per core
+  std::string cache_dir;   ///< "" = $PRUNEGYM_CACHE, else $XDG_CACHE_HOME/prunegym, else ~/.cache/prunegym
+  DataOptions data;
+  NetworkOptions network;
+  TrainOptions pretrain = TrainOptions().set_optimizer("adam").set_lr(1e-3).set_batch_size(128).set_epochs(8);
+  EnvOptions env;
+
+  /// Parses and validates; throws ConfigError naming the offending key.
+  static Config from_json(const nlohmann::json& j);
+  /// Reads a file; errors name the file, and the line for JSON syntax errors.
+  static Config load(const std::string& path);
+  nlohmann::json to_json() const;
+  /// The cache folder this config resolves to.
+  std::string resolved_cache_dir() const;
+};
+
+/// Reads a JSON config file (comments allowed); errors name the file and the line.
+nlohmann::json read_json_file(const std::string& path);
+
+}  // namespace prunegym

@@ -1,0 +1,62 @@
+#pragma once
+/// Pruning criteria: which weights an action removes. Masks only ever lose ones.
+
+#include <prunegym/networks/model.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace prunegym {
+
+/// Default action grid of a criterion (used when the config gives none).
+struct ActionGrid {
+  double low = 0.0;
+  double high = 2.2;
+  double step = 0.1;
+};
+
+class PruningCriterion {
+ public:
+  virtual ~PruningCriterion() = default;
+  virtual std::string name() const = 0;
+  /// What the action value means, for help texts and the wire ("alpha", "sparsity").
+  virtual std::string value_name() const = 0;
+  virtual ActionGrid default_grid() const = 0;
+  /// Prunes the listed layers for action value `value`, updating masks and zeroing weights.
+  virtual void apply(NetworkImpl& net, const std::vector<size_t>& layers, double value) const = 0;
+};
+
+/// |w| < alpha * std of the layer's surviving weights (PuRL, Eq. 2).
+class StdThresholdCriterion : public PruningCriterion {
+ public:
+  std::string name() const override { return "std_threshold"; }
+  std::string value_name() const override { return "alpha"; }
+  ActionGrid default_grid() const override { return {0.0, 2.2, 0.1}; }
+  void apply(NetworkImpl& net, const std::vector<size_t>& layers, double alpha) const override;
+};
+
+/// The action is a layer sparsity; the smallest surviving weights go until it is reached.
+class MagnitudeTargetCriterion : public PruningCriterion {
+ public:
+  std::string name() const override { return "magnitude_target"; }
+  std::string value_name() const override { return "sparsity"; }
+  ActionGrid default_grid() const override { return {0.0, 1.0, 0.05}; }
+  void apply(NetworkImpl& net, const std::vector<size_t>& layers, double sparsity) const override;
+};
+
+/// The action is a global sparsity: one magnitude threshold, chosen over all prunable layers so
+/// that pruning everything below it leaves that sparsity, is applied to the listed layers.
+class GlobalMagnitudeCriterion : public PruningCriterion {
+ public:
+  std::string name() const override { return "global_magnitude"; }
+  std::string value_name() const override { return "sparsity"; }
+  ActionGrid default_grid() const override { return {0.0, 1.0, 0.05}; }
+  void apply(NetworkImpl& net, const std::vector<size_t>& layers, double sparsity) const override;
+};
+
+/// Builds a criterion by name; throws ConfigError listing the known names.
+std::unique_ptr<PruningCriterion> make_criterion(const std::string& name);
+std::vector<std::string> criterion_names();
+
+}  // namespace prunegym

@@ -1,0 +1,63 @@
+#pragma once
+/// The abstract environment every agent talks to: in-process PruneEnv or a remote one.
+
+#include <prunegym/env/spaces.h>
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace prunegym {
+
+/// What happened in one step (or at reset). Named fields, never positional tensors.
+struct StepInfo {
+  int64_t step = 0;          ///< steps taken in this episode
+  std::string layer;         ///< layer pruned by this step ("" at reset)
+  int64_t layer_index = -1;  ///< its index among the prunable layers
+  double alpha = 0.0;        ///< action value applied (alpha, or target sparsity)
+  double layer_sparsity = 0.0;
+  double sparsity = 0.0;     ///< over all prunable weights
+  double accuracy = 0.0;     ///< on the state/reward split (validation by default)
+  bool evaluated = false;    ///< accuracy was measured in this step (false between sparse steps)
+  int64_t remaining = 0;
+  int64_t total = 0;
+  std::vector<double> layer_sparsities;
+  double prune_ms = 0.0;
+  double retrain_ms = 0.0;
+  double eval_ms = 0.0;
+  bool early_stop = false;   ///< terminated because accuracy fell below the floor
+};
+
+struct ResetOptions {
+  std::optional<uint64_t> seed;  ///< reseeds the episode RNG when set (Gymnasium semantics)
+  nlohmann::json options = nlohmann::json::object();
+};
+
+struct ResetResult {
+  Observation observation;
+  StepInfo info;
+};
+
+struct StepResult {
+  Observation observation;
+  double reward = 0.0;
+  bool terminated = false;  ///< the episode's natural end: last layer, target reached, collapse
+  bool truncated = false;   ///< a step limit ended it
+  StepInfo info;
+};
+
+class Env {
+ public:
+  virtual ~Env() = default;
+  virtual ResetResult reset(const ResetOptions& options = {}) = 0;
+  virtual StepResult step(const Action& action) = 0;
+  virtual const Space& action_space() const = 0;
+  virtual const Space& observation_space() const = 0;
+};
+
+void to_json(nlohmann::json& j, const StepInfo& info);
+void from_json(const nlohmann::json& j, StepInfo& info);
+
+}  // namespace prunegym

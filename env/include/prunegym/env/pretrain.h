@@ -1,0 +1,36 @@
+#pragma once
+/// The dense model every episode starts from: trained once per distinct (network, data,
+/// pretraining settings, seed) and cached on disk under a hash of all of them.
+
+#include <prunegym/env/config.h>
+#include <prunegym/networks/data.h>
+#include <prunegym/networks/model.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace prunegym {
+
+using LogFn = std::function<void(const std::string&)>;
+
+struct DenseModel {
+  NetworkPtr network;
+  std::vector<torch::Tensor> state;  ///< trained weights (clone_state order)
+  double validation_accuracy = 0.0;
+  double test_accuracy = 0.0;
+  std::string cache_file;
+  bool from_cache = false;
+  double train_seconds = 0.0;  ///< 0 when loaded from the cache
+};
+
+/// The key that decides whether a cached dense model can be reused.
+nlohmann::json pretrain_key(const Config& config, const DataSplits& data);
+/// 64-bit FNV-1a of a string, as 16 hex digits.
+std::string hash_hex(const std::string& text);
+
+/// Loads the cached dense model, or trains and caches it. A corrupt or mismatching cache file is
+/// reported through `log`, discarded and rebuilt.
+DenseModel load_or_pretrain(const Config& config, const DataSplits& data, const LogFn& log = {});
+
+}  // namespace prunegym

@@ -1,0 +1,178 @@
+#include <prunegym/env/pretrain.h>
+#include <prunegym/networks/errors.h>
+#include <prunegym/networks/train.h>
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace prunegym {
+
+namespace {
+
+constexpr const char* kMagic = "prunegym-dense-v1";
+
+uint64_t fnv1a(const std::string& text) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+std::string hex64(uint64_t v) {
+  std::ostringstream os;
+  os << std::hex << std::setw(16) << std::setfill('0') << v;
+  return os.str();
+}
+
+void log_to(const LogFn& log, const std::string& msg) {
+  if (log) log(msg);
+}
+
+struct CacheEntry {
+  std::string archive;  ///< serialized weights
+  nlohmann::json meta;
+};
+
+/// Reads and verifies a cache file; returns false (with the reason) when it cannot be trusted.
+bool read_cache(const std::string& path, const nlohmann::json& key, CacheEntry& out, std::string& why) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return (why = "cannot open", false);
+  std::string header;
+  if (!std::getline(in, header)) return (why = "empty file", false);
+  nlohmann::json h;
+  try {
+    h = nlohmann::json::parse(header);
+  } catch (const std::exception&) {
+    return (why = "unreadable header", false);
+  }
+  if (!h.is_object() || h.value("magic", "") != kMagic) return (why = "not a prunegym cache file", false);
+  if (h.value("key", nlohmann::json()) != key) return (why = "written for different settings", false);
+  std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (body.size() != h.value("bytes", uint64_t{0})) return (why = "truncated", false);
+  if (hex64(fnv1a(body)) != h.value("checksum", "")) return (why = "checksum mismatch", false);
+  out.archive = std::move(body);
+  out.meta = h;
+  return true;
+}
+
+void write_cache(const std::string& path, const nlohmann::json& key, const std::string& archive, nlohmann::json meta) {
+  meta["magic"] = kMagic;
+  meta["key"] = key;
+  meta["bytes"] = archive.size();
+  meta["checksum"] = hex64(fnv1a(archive));
+  // Write beside the target and rename, so a crash never leaves a half-written cache file.
+  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw DataError("cannot write the pretraining cache " + tmp + ": " + std::strerror(errno) +
+                              " (set cache_dir in the config or $PRUNEGYM_CACHE to a writable folder)");
+    out << meta.dump() << '\n';
+    out.write(archive.data(), static_cast<std::streamsize>(archive.size()));
+    if (!out) throw DataError("failed writing the pretraining cache " + tmp);
+  }
+  fs::rename(tmp, path);
+}
+
+}  // namespace
+
+std::string hash_hex(const std::string& text) { return hex64(fnv1a(text)); }
+
+nlohmann::json pretrain_key(const Config& c, const DataSplits& data) {
+  const auto& t = c.pretrain;
+  std::vector<std::string> specs;
+  for (const auto& s : network_specs(c.network)) specs.push_back(s.to_string());
+  return {{"format", 1},
+          {"network", c.network.name},
+          {"layers", specs},
+          {"init_seed", c.network.init_seed},
+          {"input", {data.shape.channels, data.shape.height, data.shape.width}},
+          {"classes", data.classes},
+          {"data", data_fingerprint(c.data)},
+          {"pretrain",
+           {{"optimizer", t.optimizer}, {"lr", t.lr}, {"momentum", t.momentum}, {"weight_decay", t.weight_decay},
+            {"batch_size", t.batch_size}, {"epochs", t.epochs}}},
+          {"seed", c.seed}};
+}
+
+DenseModel load_or_pretrain(const Config& c, const DataSplits& data, const LogFn& log) {
+  DenseModel dense;
+  const auto device = data.train.x.device();
+  dense.network = build_network(c.network, data.shape, data.classes);
+  dense.network->to(device);
+  const auto key = pretrain_key(c, data);
+  const std::string dir = c.resolved_cache_dir();
+  dense.cache_file = (fs::path(dir) / ("dense-" + c.network.name + "-" + hash_hex(key.dump()) + ".pt")).string();
+
+  CacheEntry entry;
+  std::string why;
+  if (fs::exists(dense.cache_file)) {
+    if (read_cache(dense.cache_file, key, entry, why)) {
+      try {
+        std::istringstream is(entry.archive);
+        torch::serialize::InputArchive archive;
+        archive.load_from(is, device);
+        dense.network->load(archive);
+        dense.state = clone_state(*dense.network);
+        dense.validation_accuracy = entry.meta.value("validation_accuracy", 0.0);
+        dense.test_accuracy = entry.meta.value("test_accuracy", 0.0);
+        dense.from_cache = true;
+        log_to(log, "dense model loaded from cache " + dense.cache_file);
+        return dense;
+      } catch (const c10::Error& e) {
+        why = "unreadable weights";
+      }
+    }
+    log_to(log, "warning: ignoring cache file " + dense.cache_file + " (" + why + "); retraining the dense model");
+    dense.network = build_network(c.network, data.shape, data.classes);
+    dense.network->to(device);
+  }
+
+  const auto start = std::chrono::steady_clock::now();
+  std::mt19937_64 rng(c.seed * 0x9E3779B97F4A7C15ULL + 1);
+  auto optimizer = make_optimizer(*dense.network, c.pretrain);
+  log_to(log, "pretraining " + c.network.name + " on " + std::to_string(data.train.size()) + " samples for " +
+                  std::to_string(c.pretrain.epochs) + " epochs (cached afterwards)");
+  train(*dense.network, *optimizer, data.train, c.pretrain, rng, [&](int64_t epoch, int64_t epochs, double loss) {
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::ostringstream os;
+    os << "  epoch " << epoch + 1 << "/" << epochs << "  loss " << std::fixed << std::setprecision(4) << loss << "  "
+       << std::setprecision(1) << secs << " s";
+    log_to(log, os.str());
+  });
+  dense.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  dense.validation_accuracy = evaluate(*dense.network, data.validation).accuracy;
+  dense.test_accuracy = evaluate(*dense.network, data.test).accuracy;
+  dense.state = clone_state(*dense.network);
+
+  torch::serialize::OutputArchive archive;
+  dense.network->save(archive);
+  std::ostringstream os;
+  archive.save_to(os);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  try {
+    write_cache(dense.cache_file, key,
+                os.str(),
+                {{"validation_accuracy", dense.validation_accuracy},
+                 {"test_accuracy", dense.test_accuracy},
+                 {"train_seconds", dense.train_seconds}});
+    log_to(log, "dense model cached at " + dense.cache_file);
+  } catch (const std::exception& e) {
+    log_to(log, std::string("warning: ") + e.what() + "; continuing without a cache");
+  }
+  return dense;
+}
+
+}  // namespace prunegym

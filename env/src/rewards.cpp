@@ -1,0 +1,110 @@
+#include <prunegym/env/rewards.h>
+#include <prunegym/networks/errors.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace prunegym {
+
+namespace {
+
+double ratio(double value, double target) { return target > 0 ? value / target : 0.0; }
+double sparsity_penalty(double p, const RewardSetup& s) { return std::max(1.0 - ratio(p, s.target_sparsity), 0.0); }
+
+/// Wraps a stateless formula of (input, setup) as a RewardFn.
+class FormulaReward : public RewardFn {
+ public:
+  using Formula = double (*)(const RewardInput&, const RewardSetup&);
+  explicit FormulaReward(Formula f) : f_(f) {}
+  double compute(const RewardInput& in) override { return f_(in, setup_); }
+  std::unique_ptr<RewardFn> clone() const override { return std::make_unique<FormulaReward>(*this); }
+
+ private:
+  Formula f_;
+};
+
+void add_formula(RewardRegistry& r, const std::string& name, FormulaReward::Formula f, const std::string& description) {
+  r.add(
+      name,
+      [name, f](const nlohmann::json& params) -> std::unique_ptr<RewardFn> {
+        if (!params.empty())
+          throw ConfigError("unknown config key 'env.reward." + params.begin().key() + "' (reward '" + name +
+                            "' takes only name, beta, target_accuracy, target_accuracy_drop, target_sparsity)");
+        return std::make_unique<FormulaReward>(f);
+      },
+      description);
+}
+
+}  // namespace
+
+double purl_reward(double a, double p, const RewardSetup& s) {
+  return -s.beta * (std::max(1.0 - ratio(a, s.target_accuracy), 0.0) + sparsity_penalty(p, s));
+}
+
+double purl_upside_reward(double a, double p, const RewardSetup& s) {
+  return -s.beta * ((1.0 - ratio(a, s.target_accuracy)) + sparsity_penalty(p, s));
+}
+
+double purl_cubic_reward(double a, double p, const RewardSetup& s) {
+  return -s.beta * ((1.0 - std::pow(ratio(a, s.target_accuracy), 3.0)) + sparsity_penalty(p, s));
+}
+
+double lottery_q_reward(double a, int64_t remaining, int64_t total) {
+  return total > 0 ? -(1.0 - a) * static_cast<double>(remaining) / static_cast<double>(total) : 0.0;
+}
+
+double amc_log_reward(double a, int64_t remaining) {
+  return -(1.0 - a) * std::log(static_cast<double>(std::max<int64_t>(remaining, 1)));
+}
+
+RewardRegistry::RewardRegistry() {
+  add_formula(*this, "purl", [](const RewardInput& in, const RewardSetup& s) { return purl_reward(in.accuracy, in.sparsity, s); },
+              "PuRL Eq. 3: -beta*(max(1-A/T_A,0) + max(1-P/T_P,0))");
+  add_formula(*this, "purl_upside",
+              [](const RewardInput& in, const RewardSetup& s) { return purl_upside_reward(in.accuracy, in.sparsity, s); },
+              "PuRL Eq. 4: -beta*((1-A/T_A) + max(1-P/T_P,0)), positive above the accuracy target");
+  add_formula(*this, "purl_cubic",
+              [](const RewardInput& in, const RewardSetup& s) { return purl_cubic_reward(in.accuracy, in.sparsity, s); },
+              "PuRL Eq. 5: -beta*((1-(A/T_A)^3) + max(1-P/T_P,0))");
+  add_formula(*this, "lottery_q",
+              [](const RewardInput& in, const RewardSetup&) { return lottery_q_reward(in.accuracy, in.remaining, in.total); },
+              "seed 000: -(1-A)*remaining/total");
+  add_formula(*this, "amc_log",
+              [](const RewardInput& in, const RewardSetup&) { return amc_log_reward(in.accuracy, in.remaining); },
+              "AMC-style: -(1-A)*log(remaining weights)");
+}
+
+RewardRegistry& RewardRegistry::instance() {
+  static RewardRegistry registry;
+  return registry;
+}
+
+void RewardRegistry::add(const std::string& name, RewardFactory factory, std::string description) {
+  if (name.empty()) throw ConfigError("a reward needs a non-empty name");
+  entries_[name] = Entry{std::move(factory), std::move(description)};
+}
+
+std::unique_ptr<RewardFn> RewardRegistry::make(const std::string& name, const nlohmann::json& params) const {
+  auto it = entries_.find(name);
+  if (it == entries_.end()) {
+    std::string known;
+    for (const auto& [n, e] : entries_) known += (known.empty() ? "" : ", ") + n;
+    throw ConfigError("env.reward.name: unknown reward '" + name + "' (registered: " + known + ")");
+  }
+  return it->second.factory(params);
+}
+
+bool RewardRegistry::contains(const std::string& name) const { return entries_.count(name) > 0; }
+
+std::vector<std::string> RewardRegistry::names() const {
+  std::vector<std::string> out;
+  for (const auto& [n, e] : entries_) out.push_back(n);
+  return out;
+}
+
+std::string RewardRegistry::description(const std::string& name) const {
+  auto it = entries_.find(name);
+  return it == entries_.end() ? "" : it->second.description;
+}
+
+}  // namespace prunegym

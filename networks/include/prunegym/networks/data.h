@@ -1,0 +1,78 @@
+#pragma once
+/// Datasets: MNIST-format IDX files (gzip or plain), a deterministic synthetic set, splits and
+/// normalisation. Every split is held as two contiguous tensors.
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+
+namespace prunegym {
+
+/// Images [N, C, H, W] float32 and labels [N] int64.
+struct Tensors {
+  torch::Tensor x;
+  torch::Tensor y;
+  int64_t size() const { return y.defined() ? y.size(0) : 0; }
+  /// The first n samples (all when n <= 0 or n >= size()).
+  Tensors head(int64_t n) const;
+  Tensors to(const torch::Device& device) const;
+};
+
+struct InputShape {
+  int64_t channels = 1;
+  int64_t height = 28;
+  int64_t width = 28;
+  int64_t numel() const { return channels * height * width; }
+};
+
+/// Options of the class-prototype synthetic dataset used by fast tests.
+struct SyntheticOptions {
+  int64_t train = 2000;
+  int64_t test = 500;
+  int64_t classes = 10;
+  InputShape shape{1, 12, 12};
+  double signal = 0.35;  ///< scale of the class prototype against unit Gaussian noise
+  uint64_t seed = 7;
+};
+
+struct DataOptions {
+  std::string source = "idx";  ///< "idx" (MNIST-format folder) or "synthetic"
+  std::string path = "/usr/share/datasets/fashion-mnist";
+  int64_t validation = 5000;   ///< samples held out of the training data for the state/reward
+  int64_t train_limit = 0;     ///< keep only this many training samples (0 = all)
+  int64_t test_limit = 0;      ///< keep only this many test samples (0 = all)
+  bool normalize = true;       ///< subtract the training mean and divide by its std
+  uint64_t split_seed = 0;     ///< seed of the train/validation permutation
+  SyntheticOptions synthetic;
+};
+
+struct DataSplits {
+  Tensors train;
+  Tensors validation;
+  Tensors test;
+  InputShape shape;
+  int64_t classes = 10;
+  double mean = 0.0;  ///< normalisation applied (0/1 when off)
+  double stddev = 1.0;
+  std::string description;
+};
+
+/// Reads one IDX file pair (images idx3, labels idx1); `.gz` is decompressed on the fly.
+/// Throws DataError naming the file and what is wrong with it.
+Tensors read_idx(const std::string& images_path, const std::string& labels_path, int64_t limit = 0);
+
+/// Finds `<stem>` or `<stem>.gz` inside folder; throws DataError with the fix when absent.
+std::string find_idx_file(const std::string& folder, const std::string& stem);
+
+/// Builds the deterministic synthetic train and test sets.
+std::pair<Tensors, Tensors> make_synthetic(const SyntheticOptions& options);
+
+/// Loads, splits and normalises the dataset the options describe.
+DataSplits load_data(const DataOptions& options);
+
+/// A string that changes whenever the data a model is trained on changes (paths, file sizes,
+/// split and normalisation settings); part of the pretraining cache key.
+std::string data_fingerprint(const DataOptions& options);
+
+}  // namespace prunegym

@@ -1,0 +1,111 @@
+#pragma once
+/// Networks with an ordered list of prunable layers. Masks are registered buffers
+/// ("fc1.weight_mask"), so torch::save, .to(device) and snapshots carry them.
+
+#include <prunegym/networks/data.h>
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace prunegym {
+
+/// One prunable weight tensor and its 0/1 mask (same shape, same device).
+struct PrunableLayer {
+  std::string name;  ///< registered parameter name, e.g. "fc1.weight": the layer id everywhere
+  torch::Tensor weight;
+  torch::Tensor mask;
+  int64_t numel() const { return weight.numel(); }
+  int64_t remaining() const;  ///< weights whose mask is 1
+  double sparsity() const;    ///< fraction of weights masked out
+};
+
+/// Base of every prunable model: a torch module plus its prunable layers in forward order.
+class NetworkImpl : public torch::nn::Module {
+ public:
+  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+
+  const std::vector<PrunableLayer>& prunable_layers() const { return layers_; }
+  std::vector<PrunableLayer>& prunable_layers() { return layers_; }
+  /// Index of the layer with this name; throws ConfigError listing the names when absent.
+  size_t layer_index(const std::string& name) const;
+
+  /// Zeroes every masked weight (after an optimizer step).
+  void apply_masks();
+  /// Zeroes the gradient of every masked weight (before an optimizer step, so optimizer state
+  /// such as Adam's moments never sees pruned weights).
+  void mask_gradients();
+  /// Sets every mask back to 1.
+  void clear_masks();
+
+  int64_t total_prunable() const;
+  int64_t remaining_prunable() const;
+  double sparsity() const;  ///< over all prunable weights
+
+ protected:
+  /// Registers `owner.weight` as prunable with a mask buffer "weight_mask" on the owner.
+  void register_prunable(const std::string& owner_name, torch::nn::Module& owner);
+
+ private:
+  std::vector<PrunableLayer> layers_;
+};
+using NetworkPtr = std::shared_ptr<NetworkImpl>;
+
+/// One element of a layer stack. `out == 0` on the last linear layer means "number of classes".
+struct LayerSpec {
+  enum class Kind { conv, linear, maxpool, flatten, relu, leaky_relu, sigmoid, tanh };
+  Kind kind = Kind::linear;
+  int64_t out = 0;
+  int64_t kernel = 3;
+  int64_t padding = 0;
+  int64_t stride = 1;
+
+  static LayerSpec conv(int64_t out, int64_t kernel, int64_t padding = 0);
+  static LayerSpec linear(int64_t out = 0);
+  static LayerSpec maxpool(int64_t kernel = 2);
+  static LayerSpec flatten();
+  static LayerSpec activation(Kind kind);
+  /// Parses "conv:64:3:1", "linear:300", "maxpool:2", "flatten", "relu", ... (the config form).
+  static LayerSpec parse(const std::string& text);
+  std::string to_string() const;
+};
+
+/// A feed-forward stack of conv/linear layers and activations. Conv layers are named conv1,
+/// conv2, ... and linear layers fc1, fc2, ... in order; all their weights are prunable.
+class LayerStackImpl : public NetworkImpl {
+ public:
+  LayerStackImpl(std::vector<LayerSpec> specs, InputShape input, int64_t classes);
+  torch::Tensor forward(const torch::Tensor& x) override;
+  const std::vector<LayerSpec>& specs() const { return specs_; }
+
+ private:
+  std::vector<LayerSpec> specs_;
+  std::vector<torch::nn::Conv2d> convs_;
+  std::vector<torch::nn::Linear> linears_;
+};
+
+/// Description of a network to build: a registered name, or "custom" with explicit layers.
+struct NetworkOptions {
+  std::string name = "lenet300";
+  std::vector<std::string> layers;  ///< only for name == "custom"
+  uint64_t init_seed = 0;           ///< seed of the initial weights
+};
+
+/// The layer specs a registered name stands for (throws ConfigError listing known names).
+std::vector<LayerSpec> network_specs(const NetworkOptions& options);
+/// Names of the registered networks, in display order.
+std::vector<std::string> network_names();
+/// Builds the network with deterministic initial weights.
+NetworkPtr build_network(const NetworkOptions& options, InputShape input, int64_t classes);
+
+/// Copies parameters and buffers (masks included) from `from` into `to` (same architecture).
+void copy_state(const NetworkImpl& from, NetworkImpl& to);
+/// Deep copies of every parameter and buffer, in registration order.
+std::vector<torch::Tensor> clone_state(const NetworkImpl& net);
+/// Writes tensors produced by clone_state back into the network.
+void load_state(NetworkImpl& net, const std::vector<torch::Tensor>& state);
+
+}  // namespace prunegym

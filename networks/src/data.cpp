@@ -1,0 +1,214 @@
+#include <prunegym/networks/data.h>
+#include <prunegym/networks/errors.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <zlib.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace prunegym {
+
+Tensors Tensors::head(int64_t n) const {
+  if (n <= 0 || n >= size()) return *this;
+  return {x.narrow(0, 0, n), y.narrow(0, 0, n)};
+}
+
+Tensors Tensors::to(const torch::Device& device) const { return {x.to(device), y.to(device)}; }
+
+namespace {
+
+const char* kInstallHint =
+    "install the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist) "
+    "or point data.path at a folder with MNIST-format files";
+
+class GzFile {
+ public:
+  explicit GzFile(const std::string& path) : path_(path), file_(gzopen(path.c_str(), "rb")) {
+    if (!file_) throw DataError("cannot open " + path + ": " + std::strerror(errno));
+    gzbuffer(file_, 1 << 20);
+  }
+  ~GzFile() { gzclose(file_); }
+  GzFile(const GzFile&) = delete;
+  GzFile& operator=(const GzFile&) = delete;
+
+  /// Reads exactly n bytes or throws naming what was expected.
+  void read(void* out, size_t n, const std::string& what) {
+    size_t done = 0;
+    auto* bytes = static_cast<char*>(out);
+    while (done < n) {
+      const auto chunk = static_cast<unsigned>(std::min<size_t>(n - done, 1u << 30));
+      const int got = gzread(file_, bytes + done, chunk);
+      if (got < 0) {
+        int err = 0;
+        const char* msg = gzerror(file_, &err);
+        throw DataError(path_ + ": corrupt or truncated file while reading " + what + " (" + msg + ")");
+      }
+      if (got == 0) {
+        std::ostringstream os;
+        os << path_ << ": truncated: expected " << n << " bytes of " << what << ", got " << done
+           << "; re-download or reinstall the dataset";
+        throw DataError(os.str());
+      }
+      done += static_cast<size_t>(got);
+    }
+  }
+
+  uint32_t read_u32(const std::string& what) {
+    std::array<unsigned char, 4> b{};
+    read(b.data(), 4, what);
+    return (uint32_t(b[0]) << 24) | (uint32_t(b[1]) << 16) | (uint32_t(b[2]) << 8) | uint32_t(b[3]);
+  }
+
+ private:
+  std::string path_;
+  gzFile file_;
+};
+
+}  // namespace
+
+std::string find_idx_file(const std::string& folder, const std::string& stem) {
+  if (!fs::is_directory(folder)) {
+    throw DataError("dataset folder " + folder + " does not exist: " + kInstallHint);
+  }
+  for (const std::string& candidate : {stem + ".gz", stem}) {
+    const fs::path p = fs::path(folder) / candidate;
+    if (fs::is_regular_file(p)) return p.string();
+  }
+  throw DataError("dataset file " + stem + "(.gz) not found in " + folder + ": " + kInstallHint);
+}
+
+Tensors read_idx(const std::string& images_path, const std::string& labels_path, int64_t limit) {
+  GzFile images(images_path);
+  const uint32_t magic = images.read_u32("header");
+  if (magic != 0x00000803) {
+    std::ostringstream os;
+    os << images_path << ": not an IDX image file (magic 0x" << std::hex << magic
+       << ", expected 0x00000803)";
+    throw DataError(os.str());
+  }
+  const int64_t count = images.read_u32("header");
+  const int64_t rows = images.read_u32("header");
+  const int64_t cols = images.read_u32("header");
+  if (rows <= 0 || cols <= 0 || rows > 4096 || cols > 4096) {
+    throw DataError(images_path + ": implausible image size " + std::to_string(rows) + "x" +
+                    std::to_string(cols));
+  }
+  GzFile labels(labels_path);
+  const uint32_t lmagic = labels.read_u32("header");
+  if (lmagic != 0x00000801) {
+    throw DataError(labels_path + ": not an IDX label file (expected magic 0x00000801)");
+  }
+  const int64_t lcount = labels.read_u32("header");
+  if (lcount != count) {
+    throw DataError(images_path + " holds " + std::to_string(count) + " images but " + labels_path +
+                    " holds " + std::to_string(lcount) + " labels");
+  }
+  const int64_t n = limit > 0 ? std::min(limit, count) : count;
+  auto pixels = torch::empty({n, 1, rows, cols}, torch::kUInt8);
+  images.read(pixels.data_ptr<uint8_t>(), static_cast<size_t>(n * rows * cols), "pixel data");
+  auto raw_labels = torch::empty({n}, torch::kUInt8);
+  labels.read(raw_labels.data_ptr<uint8_t>(), static_cast<size_t>(n), "labels");
+  Tensors out{pixels.to(torch::kFloat32).div_(255.0), raw_labels.to(torch::kInt64)};
+  return out;
+}
+
+std::pair<Tensors, Tensors> make_synthetic(const SyntheticOptions& o) {
+  if (o.classes < 2) throw ConfigError("data.synthetic.classes must be at least 2");
+  if (o.train < o.classes || o.test < 1) {
+    throw ConfigError("data.synthetic.train must be >= classes and data.synthetic.test >= 1");
+  }
+  auto gen = at::detail::createCPUGenerator(o.seed);
+  const auto& s = o.shape;
+  // Smooth class prototypes: random low-resolution patterns upsampled to the image size, so
+  // convolutions have local structure to find.
+  const int64_t low_h = std::max<int64_t>(2, s.height / 3), low_w = std::max<int64_t>(2, s.width / 3);
+  auto low = torch::randn({o.classes, s.channels, low_h, low_w}, gen);
+  auto protos = torch::nn::functional::interpolate(
+      low, torch::nn::functional::InterpolateFuncOptions()
+               .size(std::vector<int64_t>{s.height, s.width})
+               .mode(torch::kBilinear)
+               .align_corners(false));
+  protos = protos / protos.flatten(1).std(1).view({o.classes, 1, 1, 1});
+  auto make = [&](int64_t n) {
+    auto y = torch::arange(n, torch::kInt64).remainder(o.classes);
+    auto perm = torch::randperm(n, gen, torch::kInt64);
+    y = y.index_select(0, perm);
+    auto x = protos.index_select(0, y) * o.signal + torch::randn({n, s.channels, s.height, s.width}, gen);
+    return Tensors{x.contiguous(), y};
+  };
+  auto train = make(o.train);
+  auto test = make(o.test);
+  return {train, test};
+}
+
+DataSplits load_data(const DataOptions& o) {
+  DataSplits out;
+  Tensors train_all, test;
+  if (o.source == "idx") {
+    train_all = read_idx(find_idx_file(o.path, "train-images-idx3-ubyte"),
+                         find_idx_file(o.path, "train-labels-idx1-ubyte"));
+    test = read_idx(find_idx_file(o.path, "t10k-images-idx3-ubyte"),
+                    find_idx_file(o.path, "t10k-labels-idx1-ubyte"), o.test_limit);
+    out.classes = train_all.y.max().item<int64_t>() + 1;
+    out.description = "IDX " + o.path;
+  } else if (o.source == "synthetic") {
+    std::tie(train_all, test) = make_synthetic(o.synthetic);
+    test = test.head(o.test_limit);
+    out.classes = o.synthetic.classes;
+    out.description = "synthetic";
+  } else {
+    throw ConfigError("data.source: unknown source '" + o.source + "' (known: idx, synthetic)");
+  }
+  out.shape = {train_all.x.size(1), train_all.x.size(2), train_all.x.size(3)};
+  const int64_t n = train_all.size();
+  if (o.validation < 0 || o.validation >= n) {
+    throw ConfigError("data.validation: " + std::to_string(o.validation) +
+                      " held-out samples leaves no training data (the training split has " +
+                      std::to_string(n) + ")");
+  }
+  // A fixed permutation decides which samples are held out, independent of any run seed.
+  auto gen = at::detail::createCPUGenerator(o.split_seed + 0x5eed);
+  auto perm = torch::randperm(n, gen, torch::kInt64);
+  auto val_idx = perm.narrow(0, 0, o.validation);
+  auto train_idx = perm.narrow(0, o.validation, n - o.validation);
+  if (o.train_limit > 0 && o.train_limit < train_idx.size(0)) train_idx = train_idx.narrow(0, 0, o.train_limit);
+  out.train = {train_all.x.index_select(0, train_idx), train_all.y.index_select(0, train_idx)};
+  out.validation = {train_all.x.index_select(0, val_idx), train_all.y.index_select(0, val_idx)};
+  out.test = test;
+  if (o.normalize) {
+    out.mean = out.train.x.mean().item<double>();
+    out.stddev = out.train.x.std().item<double>();
+    if (out.stddev <= 0) out.stddev = 1.0;
+    for (Tensors* t : {&out.train, &out.validation, &out.test}) {
+      if (t->size() > 0) t->x = (t->x - out.mean) / out.stddev;
+    }
+  }
+  return out;
+}
+
+std::string data_fingerprint(const DataOptions& o) {
+  std::ostringstream os;
+  os << "source=" << o.source << ";validation=" << o.validation << ";train_limit=" << o.train_limit
+     << ";normalize=" << o.normalize << ";split_seed=" << o.split_seed;
+  if (o.source == "idx") {
+    os << ";path=" << o.path;
+    for (const char* stem : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte"}) {
+      std::error_code ec;
+      const std::string f = find_idx_file(o.path, stem);
+      os << ";" << stem << "=" << fs::file_size(f, ec);
+    }
+  } else {
+    const auto& s = o.synthetic;
+    os << ";train=" << s.train << ";classes=" << s.classes << ";shape=" << s.shape.channels << "x"
+       << s.shape.height << "x" << s.shape.width << ";signal=" << s.signal << ";seed=" << s.seed;
+  }
+  return os.str();
+}
+
+}  // namespace prunegym
