@@ -186,7 +186,7 @@ DataSplits load_data(const DataOptions& o) {
     out.stddev = out.train.x.std().item<double>();
     if (out.stddev <= 0) out.stddev = 1.0;
     for (Tensors* t : {&out.train, &out.validation, &out.test}) {
-      if (t->size() > 0) t->x = (t->x - out.mean) / out.stddev;
+      if (t->size() > 0) t->x.sub_(out.mean).div_(out.stddev);
     }
   }
   return out;
