@@ -10,9 +10,11 @@ namespace prunegym::cli {
 int run_pretrain(const std::vector<std::string>& args);
 int run_episode(const std::vector<std::string>& args);
 int run_info(const std::vector<std::string>& args);
+int run_train(const std::vector<std::string>& args);
 
 extern const char* const kPretrainHelp;
 extern const char* const kEpisodeHelp;
 extern const char* const kInfoHelp;
+extern const char* const kTrainHelp;
 
 }  // namespace prunegym::cli

@@ -1,4 +1,5 @@
 #include <prunegym/env/config.h>
+#include <prunegym/env/json_reader.h>
 #include <prunegym/env/rewards.h>
 #include <prunegym/networks/errors.h>
 
@@ -14,118 +15,6 @@ namespace prunegym {
 namespace {
 
 using nlohmann::json;
-
-std::string type_name(const json& v) {
-  if (v.is_number_integer()) return "an integer";
-  if (v.is_number()) return "a number";
-  return std::string("a ") + v.type_name();
-}
-
-/// Reads one JSON object key by key; finish() rejects the keys nobody asked for.
-class ObjectReader {
- public:
-  ObjectReader(const json& j, std::string path) : j_(j), path_(std::move(path)) {
-    if (!j_.is_object()) throw ConfigError(where() + "expected an object, got " + type_name(j_));
-  }
-
-  std::string key_path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
-
-  const json* find(const std::string& key) {
-    known_.insert(key);
-    auto it = j_.find(key);
-    return it == j_.end() || it->is_null() ? nullptr : &*it;
-  }
-
-  void get(const std::string& key, std::string& out) {
-    if (const json* v = find(key)) {
-      if (!v->is_string()) fail(key, "a string", *v);
-      out = v->get<std::string>();
-    }
-  }
-  void get(const std::string& key, double& out) {
-    if (const json* v = find(key)) {
-      if (!v->is_number()) fail(key, "a number", *v);
-      out = v->get<double>();
-    }
-  }
-  void get(const std::string& key, std::optional<double>& out) {
-    if (const json* v = find(key)) {
-      if (!v->is_number()) fail(key, "a number", *v);
-      out = v->get<double>();
-    }
-  }
-  void get(const std::string& key, int64_t& out) {
-    if (const json* v = find(key)) {
-      if (!v->is_number_integer()) fail(key, "an integer", *v);
-      out = v->get<int64_t>();
-    }
-  }
-  void get(const std::string& key, uint64_t& out) {
-    if (const json* v = find(key)) {
-      if (!v->is_number_integer() || v->get<int64_t>() < 0) fail(key, "a non-negative integer", *v);
-      out = v->get<uint64_t>();
-    }
-  }
-  void get(const std::string& key, bool& out) {
-    if (const json* v = find(key)) {
-      if (!v->is_boolean()) fail(key, "true or false", *v);
-      out = v->get<bool>();
-    }
-  }
-  void get(const std::string& key, std::vector<std::string>& out) {
-    if (const json* v = find(key)) {
-      if (!v->is_array()) fail(key, "a list of strings", *v);
-      out.clear();
-      for (const auto& e : *v) {
-        if (!e.is_string()) fail(key, "a list of strings", *v);
-        out.push_back(e.get<std::string>());
-      }
-    }
-  }
-  void get(const std::string& key, std::vector<double>& out) {
-    if (const json* v = find(key)) {
-      if (!v->is_array()) fail(key, "a list of numbers", *v);
-      out.clear();
-      for (const auto& e : *v) {
-        if (!e.is_number()) fail(key, "a list of numbers", *v);
-        out.push_back(e.get<double>());
-      }
-    }
-  }
-  /// A nested object; absent keys read as an empty object.
-  ObjectReader child(const std::string& key) {
-    static const json empty = json::object();
-    const json* v = find(key);
-    return ObjectReader(v ? *v : empty, key_path(key));
-  }
-  /// The keys not read so far, as an object (for user-defined parameters).
-  json rest() const {
-    json out = json::object();
-    for (auto it = j_.begin(); it != j_.end(); ++it)
-      if (!known_.count(it.key())) out[it.key()] = it.value();
-    return out;
-  }
-  void finish() const {
-    for (auto it = j_.begin(); it != j_.end(); ++it) {
-      if (!known_.count(it.key())) {
-        std::string list;
-        for (const auto& k : known_) list += (list.empty() ? "" : ", ") + k;
-        throw ConfigError("unknown config key '" + key_path(it.key()) + "' (known keys here: " + list + ")");
-      }
-    }
-  }
-
- private:
-  std::string where() const { return path_.empty() ? "config: " : path_ + ": "; }
-  [[noreturn]] void fail(const std::string& key, const std::string& expected, const json& got) const {
-    throw ConfigError("config key '" + key_path(key) + "' must be " + expected + ", got " + type_name(got) + " (" +
-                      got.dump() + ")");
-  }
-
-  const json& j_;
-  std::string path_;
-  std::set<std::string> known_;
-};
 
 void read_train(ObjectReader r, TrainOptions& t, bool allow_samples) {
   r.get("optimizer", t.optimizer);
@@ -265,6 +154,12 @@ Config Config::from_json(const json& j) {
       throw ConfigError("config keys 'env.evaluation.samples' (>= 0) and 'batch_size' (> 0) are out of range");
     e.finish();
   }
+  for (const char* section : {"agents", "train"}) {
+    if (const json* v = root.find(section)) {
+      if (!v->is_object()) throw ConfigError(std::string("config key '") + section + "' must be an object");
+      (std::string(section) == "agents" ? c.agents : c.train) = *v;
+    }
+  }
   root.finish();
   if (c.env.evaluation.split == "validation" && c.data.validation == 0)
     throw ConfigError("env.evaluation.split is 'validation' but data.validation is 0: hold out samples or evaluate on 'test'");
@@ -333,7 +228,9 @@ json Config::to_json() const {
               {"network",
                {{"name", network.name}, {"layers", network.layers}, {"init_seed", network.init_seed},
                 {"pretrain", train_json(pretrain, false)}}},
-              {"env", ej}};
+              {"env", ej},
+              {"agents", agents},
+              {"train", train}};
 }
 
 std::string Config::resolved_cache_dir() const {

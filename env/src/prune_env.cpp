@@ -245,6 +245,39 @@ void PruneEnv::build_observation() {
 
 double PruneEnv::test_accuracy() { return evaluate(*network_, data_->test, config_.env.evaluation.batch_size).accuracy; }
 
+EvalResult PruneEnv::evaluate_split(const std::string& split) {
+  const Tensors* t = split == "train" ? &data_->train
+                     : split == "validation" ? &data_->validation
+                     : split == "test" ? &data_->test
+                                       : nullptr;
+  if (!t) throw ConfigError("unknown split '" + split + "' (known: train, validation, test)");
+  return evaluate(*network_, *t, config_.env.evaluation.batch_size);
+}
+
+void PruneEnv::apply_values(const std::vector<double>& values) {
+  if (values.size() != order_.size()) {
+    throw ActionError("a policy needs one value per episode layer: got " + std::to_string(values.size()) + ", the episode has " +
+                      std::to_string(order_.size()));
+  }
+  load_state(*network_, dense_.state);
+  for (size_t i = 0; i < values.size(); ++i) criterion_->apply(*network_, {order_[i]}, values[i]);
+  started_ = false;  // the next step needs a reset
+  done_ = true;
+}
+
+TrainStats PruneEnv::finetune(const TrainOptions& options, const EpochCallback& on_epoch) {
+  auto optimizer = make_optimizer(*network_, options);
+  TrainOptions full = options;
+  full.samples = 0;
+  return train(*network_, *optimizer, data_->train, full, rng_, on_epoch);
+}
+
+void PruneEnv::save_network(const std::string& path) const {
+  torch::serialize::OutputArchive archive;
+  network_->save(archive);
+  archive.save_to(path);
+}
+
 EnvSnapshot PruneEnv::snapshot() const {
   EnvSnapshot s;
   s.network_state = clone_state(*network_);

@@ -81,3 +81,21 @@ def test_help_teaches_the_options():
     assert proc.returncode == 0
     for option in ("--actions", "--alpha", "--seed", "--format", "--set"):
         assert option in proc.stdout
+
+
+REFERENCE_BLAS_DIR = "/usr/lib/x86_64-linux-gnu/blas"
+
+
+@pytest.mark.skipif(not os.path.exists(REFERENCE_BLAS_DIR + "/libblas.so.3"),
+                    reason="the reference BLAS (libblas3) is not installed")
+def test_reference_blas_is_detected_and_the_fix_printed():
+    env = dict(os.environ, LD_LIBRARY_PATH=REFERENCE_BLAS_DIR)
+    proc = subprocess.run([CLI, "info", "--help"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0
+    assert "reference BLAS" in proc.stderr
+    assert "libopenblas0-openmp" in proc.stderr
+
+
+def test_no_blas_warning_with_openblas():
+    proc = subprocess.run([CLI, "info", "--help"], capture_output=True, text=True)
+    assert "reference BLAS" not in proc.stderr

@@ -58,6 +58,10 @@ struct Config {
   NetworkOptions network;
   TrainOptions pretrain = TrainOptions().set_optimizer("adam").set_lr(1e-3).set_batch_size(128).set_epochs(8);
   EnvOptions env;
+  /// Sections owned by the agents layer ("agents": per-agent options, "train": the training
+  /// pipeline). Kept as JSON here and validated, key by key, by prunegym::agents.
+  nlohmann::json agents = nlohmann::json::object();
+  nlohmann::json train = nlohmann::json::object();
 
   /// Parses and validates; throws ConfigError naming the offending key.
   static Config from_json(const nlohmann::json& j);

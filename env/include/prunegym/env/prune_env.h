@@ -63,6 +63,16 @@ class PruneEnv : public Env {
   bool episode_over() const { return done_; }
   /// Accuracy of the current network on the test split.
   double test_accuracy();
+  /// Accuracy and loss of the current network on "train", "validation" or "test".
+  EvalResult evaluate_split(const std::string& split);
+
+  /// Applies a final policy: restores the dense model, then prunes episode layer i with
+  /// values[i] (no retraining in between). Ends any running episode.
+  void apply_values(const std::vector<double>& values);
+  /// Trains the current (pruned) network on the whole training split; masked weights stay zero.
+  TrainStats finetune(const TrainOptions& options, const EpochCallback& on_epoch = {});
+  /// Saves the current network (weights and masks) as a LibTorch archive.
+  void save_network(const std::string& path) const;
 
  private:
   StepInfo make_info() const;

@@ -1,0 +1,119 @@
+#include <prunegym/agents/baselines.h>
+#include <prunegym/networks/errors.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+namespace prunegym {
+
+namespace {
+
+nlohmann::json read_checkpoint(const std::string& path, const std::string& agent) {
+  std::ifstream in(path);
+  if (!in) throw DataError("cannot read the checkpoint " + path);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const std::exception& e) {
+    throw DataError(path + ": not a checkpoint (" + e.what() + ")");
+  }
+  if (j.value("agent", "") != agent) throw DataError(path + ": checkpoint of agent '" + j.value("agent", "?") + "', not " + agent);
+  return j;
+}
+
+void write_checkpoint(const std::string& path, const nlohmann::json& j) {
+  std::ofstream out(path);
+  if (!out) throw DataError("cannot write the checkpoint " + path);
+  out << j.dump() << "\n";
+}
+
+}  // namespace
+
+RandomAgent::RandomAgent(const Space& action_space, uint64_t seed) : action_space_(action_space), rng_(seed) {}
+
+Action RandomAgent::act(const Observation&, bool) { return action_space_.sample(rng_); }
+
+void RandomAgent::save(const std::string& path) const {
+  std::ostringstream rng;
+  rng << rng_;
+  write_checkpoint(path, {{"agent", "random"}, {"rng", rng.str()}});
+}
+
+void RandomAgent::load(const std::string& path) {
+  auto j = read_checkpoint(path, "random");
+  std::istringstream rng(j.value("rng", std::string()));
+  rng >> rng_;
+}
+
+UniformAgent::UniformAgent(const Space& action_space, UniformOptions options)
+    : action_space_(action_space), options_(options) {
+  if (action_space_.kind() == Space::Kind::discrete) {
+    const auto& v = action_space_.values();
+    for (size_t i = 1; i < v.size(); ++i)
+      if (!(v[i] > v[i - 1])) throw ConfigError("the uniform baseline needs action values in increasing order");
+    lo_ = 0;
+    hi_ = static_cast<double>(action_space_.n() - 1);
+  } else {
+    lo_ = action_space_.low()[0];
+    hi_ = action_space_.high()[0];
+  }
+  trial_ = hi_;
+}
+
+Action UniformAgent::action_for(double position) const {
+  if (action_space_.kind() == Space::Kind::discrete) return Action(static_cast<int64_t>(std::llround(position)));
+  return Action::continuous({position});
+}
+
+double UniformAgent::chosen_value() const {
+  return action_space_.kind() == Space::Kind::discrete ? action_space_.values()[static_cast<size_t>(std::llround(hi_))] : hi_;
+}
+
+void UniformAgent::begin_episode(int64_t, int64_t) {
+  if (converged()) {
+    trial_ = hi_;
+  } else if (action_space_.kind() == Space::Kind::discrete) {
+    trial_ = std::floor((lo_ + hi_) / 2.0);
+  } else {
+    trial_ = 0.5 * (lo_ + hi_);
+  }
+  last_sparsity_ = 0.0;
+}
+
+Action UniformAgent::act(const Observation&, bool explore) { return action_for(explore ? trial_ : hi_); }
+
+void UniformAgent::observe(const Transition& t) { last_sparsity_ = t.info.sparsity; }
+
+void UniformAgent::end_episode() {
+  if (converged()) return;
+  const bool feasible = last_sparsity_ >= options_.target_sparsity;
+  if (action_space_.kind() == Space::Kind::discrete) {
+    if (feasible) {
+      hi_ = trial_;
+      hi_feasible_ = true;
+    } else {
+      lo_ = std::min(trial_ + 1, hi_);
+    }
+  } else {
+    (feasible ? hi_ : lo_) = trial_;
+    hi_feasible_ = hi_feasible_ || feasible;
+    if (hi_ - lo_ < 1e-3 * (action_space_.high()[0] - action_space_.low()[0])) lo_ = hi_;
+  }
+}
+
+void UniformAgent::save(const std::string& path) const {
+  write_checkpoint(path, {{"agent", "uniform"}, {"lo", lo_}, {"hi", hi_}, {"hi_feasible", hi_feasible_},
+                          {"target_sparsity", options_.target_sparsity}});
+}
+
+void UniformAgent::load(const std::string& path) {
+  auto j = read_checkpoint(path, "uniform");
+  lo_ = j.at("lo").get<double>();
+  hi_ = j.at("hi").get<double>();
+  hi_feasible_ = j.value("hi_feasible", false);
+}
+
+}  // namespace prunegym

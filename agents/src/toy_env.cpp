@@ -1,0 +1,40 @@
+#include <prunegym/agents/toy_env.h>
+#include <prunegym/networks/errors.h>
+
+namespace prunegym {
+
+ToyEnv::ToyEnv(ToyEnvOptions o)
+    : options_(o),
+      action_space_(Space::discrete(Space::grid(0.0, static_cast<double>(o.actions - 1), 1.0))),
+      observation_space_(Space::box({0.0, 0.0}, {static_cast<double>(o.steps), 1.0})) {}
+
+ResetResult ToyEnv::reset(const ResetOptions&) {
+  t_ = 0;
+  correct_ = 0;
+  done_ = false;
+  StepInfo info;
+  return {{0.0f, 0.0f}, info};
+}
+
+StepResult ToyEnv::step(const Action& action) {
+  if (done_) throw EpisodeError("ToyEnv: step() after the end; call reset()");
+  const double value = action_space_.value_of(action);
+  const bool right = action.index == best_action(t_);
+  correct_ += right ? 1 : 0;
+  ++t_;
+  StepResult r;
+  r.terminated = t_ == options_.steps;
+  done_ = r.terminated;
+  if (options_.sparse) {
+    r.reward = r.terminated ? static_cast<double>(correct_) / static_cast<double>(options_.steps) : 0.0;
+  } else {
+    r.reward = right ? 1.0 : 0.0;
+  }
+  r.observation = {static_cast<float>(t_), right ? 1.0f : 0.0f};
+  r.info.step = t_;
+  r.info.alpha = value;
+  r.info.accuracy = static_cast<double>(correct_) / static_cast<double>(options_.steps);
+  return r;
+}
+
+}  // namespace prunegym
