@@ -106,8 +106,9 @@ DQNAgent::DQNAgent(const Space& action_space, const Space& observation_space, DQ
       replay_(static_cast<size_t>(std::max<int64_t>(options_.buffer_size, 1)), observation_space.low().size()),
       rng_(options_.seed) {
   if (action_space_.kind() != Space::Kind::discrete) throw ConfigError("agents.dqn: DQN needs a Discrete action space");
-  if (options_.buffer_size <= 0 || options_.batch_size <= 0 || options_.target_update <= 0 || options_.train_freq <= 0)
-    throw ConfigError("agents.dqn: buffer_size, batch_size, target_update and train_freq must be positive");
+  if (options_.buffer_size <= 0 || options_.batch_size <= 0 || options_.target_update <= 0 || options_.train_freq <= 0 ||
+      options_.gradient_steps <= 0)
+    throw ConfigError("agents.dqn: buffer_size, batch_size, target_update, train_freq and gradient_steps must be positive");
   if (!(options_.exploration_fraction > 0 && options_.exploration_fraction <= 1))
     throw ConfigError("agents.dqn.exploration_fraction must be in (0, 1]");
   const auto inputs = static_cast<int64_t>(observation_space_.low().size());
@@ -141,7 +142,7 @@ void DQNAgent::observe(const Transition& t) {
   ++steps_;
   if (steps_ >= options_.learning_starts && steps_ % options_.train_freq == 0 &&
       replay_.size() >= static_cast<size_t>(std::min<int64_t>(options_.batch_size, options_.buffer_size))) {
-    learn();
+    for (int64_t i = 0; i < options_.gradient_steps; ++i) learn();
   }
   if (steps_ % options_.target_update == 0) {
     torch::NoGradGuard no_grad;

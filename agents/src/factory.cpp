@@ -86,6 +86,7 @@ std::unique_ptr<Agent> make_agent(const std::string& name, const nlohmann::json&
     r.get("epsilon_end", o.epsilon_end);
     r.get("learning_starts", o.learning_starts);
     r.get("train_freq", o.train_freq);
+    r.get("gradient_steps", o.gradient_steps);
     r.get("double_q", o.double_q);
     r.get("grad_clip", o.grad_clip);
     r.finish();

@@ -51,6 +51,7 @@ struct DQNOptions {
   double epsilon_end = 0.02;
   int64_t learning_starts = 32;     ///< transitions collected before the first update
   int64_t train_freq = 1;           ///< steps between updates
+  int64_t gradient_steps = 4;       ///< minibatch updates each time (cheap next to an env step)
   bool double_q = true;             ///< Double DQN targets
   double grad_clip = 10.0;
   uint64_t seed = 0;
@@ -62,6 +63,7 @@ struct DQNOptions {
   DQNOptions& set_target_update(int64_t v) { target_update = v; return *this; }
   DQNOptions& set_exploration_fraction(double v) { exploration_fraction = v; return *this; }
   DQNOptions& set_learning_starts(int64_t v) { learning_starts = v; return *this; }
+  DQNOptions& set_gradient_steps(int64_t v) { gradient_steps = v; return *this; }
   DQNOptions& set_hidden(std::vector<int64_t> v) { hidden = std::move(v); return *this; }
   DQNOptions& set_seed(uint64_t v) { seed = v; return *this; }
 };
