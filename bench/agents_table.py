@@ -20,13 +20,22 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
+# The control: no pruning (a single action, alpha 0) and the same fine-tuning, so the table shows
+# how much of the accuracy after fine-tuning comes from the extra training epochs alone.
+CONTROL = "dense+finetune"
+
+
 def run(cli, config, agent, seed, out, threads):
     folder = out / "runs" / f"{agent}-s{seed}"
     summary = folder / "summary.json"
     if summary.exists():
         return json.loads(summary.read_text()), True
-    cmd = [cli, "train", "--config", config, "--agent", agent, "--seed", str(seed), "--out", str(folder), "--force",
+    cmd = [cli, "train", "--config", config, "--seed", str(seed), "--out", str(folder), "--force",
            "--threads", str(threads)]
+    if agent == CONTROL:
+        cmd += ["--agent", "random", "--episodes", "1", "--set", 'env.actions={"values":[0.0]}']
+    else:
+        cmd += ["--agent", agent]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr}")
@@ -50,7 +59,7 @@ def main():
     a = p.parse_args()
     out = pathlib.Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    agents = a.agents.split(",")
+    agents = a.agents.split(",") + [CONTROL]
     seeds = [int(s) for s in a.seeds.split(",")]
     results = {}
     for agent in agents:
@@ -71,9 +80,9 @@ def main():
         drop = stats([dense - r["after_finetune"]["test_accuracy"] for r in runs])
         wall = stats([r["seconds"]["total"] for r in runs])
         alphas = [statistics.fmean(r["layers"][i]["alpha"] for r in runs) for i in range(len(runs[0]["layers"]))]
-        rows.append({"agent": agent, "runs": len(runs), "sparsity": sp, "test_accuracy": acc, "pruned_test_accuracy": pre,
+        rows.append({"agent": agent if agent != CONTROL else "dense + fine-tune (control)", "runs": len(runs), "sparsity": sp, "test_accuracy": acc, "pruned_test_accuracy": pre,
                      "drop": drop, "wall_seconds": wall, "mean_alphas": alphas, "dense_test_accuracy": dense,
-                     "episodes": runs[0]["episodes"],
+                     "episodes": runs[0]["episodes"] if agent != CONTROL else 0,
                      "per_seed": [{"seed": r["seed"], "sparsity": r["sparsity"],
                                    "test_accuracy": r["after_finetune"]["test_accuracy"],
                                    "alphas": [l["alpha"] for l in r["layers"]]} for r in runs]})
