@@ -11,10 +11,12 @@ int run_pretrain(const std::vector<std::string>& args);
 int run_episode(const std::vector<std::string>& args);
 int run_info(const std::vector<std::string>& args);
 int run_train(const std::vector<std::string>& args);
+int run_serve(const std::vector<std::string>& args);
 
 extern const char* const kPretrainHelp;
 extern const char* const kEpisodeHelp;
 extern const char* const kInfoHelp;
 extern const char* const kTrainHelp;
+extern const char* const kServeHelp;
 
 }  // namespace prunegym::cli

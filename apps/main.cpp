@@ -22,6 +22,7 @@ commands:
   train      train an agent (q, dqn, ppo, random, uniform), extract its policy, fine-tune
   episode    run one pruning episode with given actions and print every step
   info       show a config's network, layers, spaces and reward
+  serve      serve environments over ZeroMQ for external (e.g. Python) agents
 
 Run 'prunegym <command> --help' for the options of a command.
 
@@ -54,8 +55,9 @@ int main(int argc, char** argv) {
     if (command == "pretrain") return help ? (std::cout << cli::kPretrainHelp, 0) : cli::run_pretrain(args);
     if (command == "episode") return help ? (std::cout << cli::kEpisodeHelp, 0) : cli::run_episode(args);
     if (command == "train") return help ? (std::cout << cli::kTrainHelp, 0) : cli::run_train(args);
+    if (command == "serve") return help ? (std::cout << cli::kServeHelp, 0) : cli::run_serve(args);
     if (command == "info") return help ? (std::cout << cli::kInfoHelp, 0) : cli::run_info(args);
-    std::cerr << "prunegym: unknown command '" << command << "' (commands: pretrain, train, episode, info; see prunegym --help)\n";
+    std::cerr << "prunegym: unknown command '" << command << "' (commands: pretrain, train, episode, info, serve; see prunegym --help)\n";
     return 2;
   } catch (const prunegym::cli::UsageError& e) {
     std::cerr << "prunegym " << command << ": error: " << e.what() << " (see prunegym " << command << " --help)\n";

@@ -8,6 +8,7 @@
 #include <prunegym/env/prune_env.h>
 #include <prunegym/env/system.h>
 #include <prunegym/networks/errors.h>
+#include <prunegym/server/remote_env.h>
 
 #include <unistd.h>
 
@@ -45,6 +46,8 @@ options:
   --out DIR        results folder (default: runs/<config>-<agent>-s<seed>)
   --resume DIR     continue an interrupted run from its checkpoint (same config, agent, seed)
   --stop-after N   stop (as Ctrl-C would, but exit 0) after N more episodes; --resume continues
+  --remote E       train against a prunegym server at endpoint E (prunegym serve); the final
+                   fine-tuning runs locally on the same config
   --force          overwrite a finished or interrupted run in --out
   --set K=V        override a config key (repeatable), e.g. --set agents.dqn.lr=0.0005
   --threads N      LibTorch threads (0 = one per core)
@@ -203,7 +206,7 @@ class Progress {
 }  // namespace
 
 int run_train(const std::vector<std::string>& argv) {
-  Args args(argv, {"config", "agent", "episodes", "seed", "out", "resume", "threads", "stop-after"}, {"force"}, {"set"});
+  Args args(argv, {"config", "agent", "episodes", "seed", "out", "resume", "threads", "stop-after", "remote"}, {"force"}, {"set"});
   const auto t_start = Clock::now();
 
   // --- Resolve the run: a new one, or a resumed one from its folder.
@@ -254,9 +257,19 @@ int run_train(const std::vector<std::string>& argv) {
   // --- Environment (pretrains or loads the dense model) and agent.
   auto log = [](const std::string& line) { std::cerr << line << std::endl; };
   const auto t_env = Clock::now();
-  PruneEnv env(config, {log, nullptr});
+  std::unique_ptr<PruneEnv> local;
+  std::unique_ptr<RemoteEnv> remote;
+  Env* training_env = nullptr;
+  if (args.has("remote")) {
+    remote = RemoteEnv::from_config(args.get("remote"), config.to_json());
+    training_env = remote.get();
+    std::cerr << "training against " << args.get("remote") << " (session " << remote->session() << ")\n";
+  } else {
+    local = std::make_unique<PruneEnv>(config, PruneEnvHooks{log, nullptr});
+    training_env = local.get();
+  }
   const double env_seconds = seconds_since(t_env);
-  auto agent = make_agent(agent_name, config.agents, env.action_space(), env.observation_space(), seed,
+  auto agent = make_agent(agent_name, config.agents, training_env->action_space(), training_env->observation_space(), seed,
                           config.env.reward.target_sparsity);
   const fs::path checkpoint = out / "agent.ckpt";
   if (!records.empty()) {
@@ -300,7 +313,7 @@ int run_train(const std::vector<std::string>& argv) {
     save_state(false);
     progress.update(r);
   };
-  train_agent(env, *agent, run);
+  train_agent(*training_env, *agent, run);
   const double train_seconds = seconds_since(t_train);
   std::signal(SIGINT, previous);
   std::signal(SIGTERM, SIG_DFL);
@@ -313,7 +326,9 @@ int run_train(const std::vector<std::string>& argv) {
 
   // --- PuRL's final policy, applied to the dense model, then fine-tuned.
   const auto t_policy = Clock::now();
-  const GreedyPolicy policy = greedy_policy(env, *agent, settings.policy_episodes, seed);
+  const GreedyPolicy policy = greedy_policy(*training_env, *agent, settings.policy_episodes, seed);
+  if (!local) local = std::make_unique<PruneEnv>(config, PruneEnvHooks{log, nullptr});
+  PruneEnv& env = *local;
   env.apply_values(policy.mean_values);
   const auto before_val = env.evaluate_split("validation");
   const auto before_test = env.evaluate_split("test");

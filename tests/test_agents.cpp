@@ -9,7 +9,7 @@
 #include <prunegym/agents/ppo.h>
 #include <prunegym/agents/runner.h>
 #include <prunegym/agents/tabular_q.h>
-#include <prunegym/agents/toy_env.h>
+#include <prunegym/env/toy_env.h>
 #include <prunegym/env/prune_env.h>
 #include <prunegym/networks/errors.h>
 

@@ -1,19 +1,33 @@
-#include <prunegym/agents/toy_env.h>
+#include <prunegym/env/toy_env.h>
 #include <prunegym/networks/errors.h>
+
+#include <algorithm>
 
 namespace prunegym {
 
+namespace {
+
+Space toy_observation_space(const ToyEnvOptions& o) {
+  if (o.steps < 1 || o.actions < 1 || o.observation_size < 2)
+    throw ConfigError("toy env: steps and actions must be >= 1 and observation_size >= 2");
+  std::vector<double> low(static_cast<size_t>(o.observation_size), 0.0), high(low.size(), 1.0);
+  high[0] = static_cast<double>(o.steps);
+  return Space::box(low, high);
+}
+
+}  // namespace
+
 ToyEnv::ToyEnv(ToyEnvOptions o)
     : options_(o),
-      action_space_(Space::discrete(Space::grid(0.0, static_cast<double>(o.actions - 1), 1.0))),
-      observation_space_(Space::box({0.0, 0.0}, {static_cast<double>(o.steps), 1.0})) {}
+      action_space_(Space::discrete(Space::grid(0.0, static_cast<double>(std::max<int64_t>(o.actions, 1) - 1), 1.0))),
+      observation_space_(toy_observation_space(o)) {}
 
 ResetResult ToyEnv::reset(const ResetOptions&) {
   t_ = 0;
   correct_ = 0;
   done_ = false;
   StepInfo info;
-  return {{0.0f, 0.0f}, info};
+  return {Observation(static_cast<size_t>(options_.observation_size), 0.0f), info};
 }
 
 StepResult ToyEnv::step(const Action& action) {
@@ -30,7 +44,9 @@ StepResult ToyEnv::step(const Action& action) {
   } else {
     r.reward = right ? 1.0 : 0.0;
   }
-  r.observation = {static_cast<float>(t_), right ? 1.0f : 0.0f};
+  r.observation.assign(static_cast<size_t>(options_.observation_size), 0.0f);
+  r.observation[0] = static_cast<float>(t_);
+  r.observation[1] = right ? 1.0f : 0.0f;
   r.info.step = t_;
   r.info.alpha = value;
   r.info.accuracy = static_cast<double>(correct_) / static_cast<double>(options_.steps);

@@ -1,0 +1,179 @@
+"""RemotePruneEnv: one environment session on a prunegym server."""
+
+import itertools
+import json
+import time
+
+import numpy as np
+import zmq
+
+from .spaces import space_from_json
+
+PROTOCOL_VERSION = 1
+
+
+class RemoteError(RuntimeError):
+    """An error reply from the server; `code` is one of the protocol's stable codes."""
+
+    def __init__(self, code, message):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def load_config(path):
+    """Reads a prunegym JSON config (// comments allowed) into a dict for `make`."""
+    lines = []
+    with open(path) as f:
+        for line in f:
+            stripped = line.lstrip()
+            if stripped.startswith("//"):
+                continue
+            lines.append(line)
+    return json.loads("".join(lines))
+
+
+class Connection:
+    """A DEALER socket with request ids and timeouts; late replies to timed-out requests are dropped."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, endpoint, timeout=60.0, curve_server_key=None, context=None):
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self._ctx = context or zmq.Context.instance()
+        self._sock = self._ctx.socket(zmq.DEALER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        if curve_server_key:
+            public, secret = zmq.curve_keypair()
+            self._sock.curve_serverkey = curve_server_key.encode() if isinstance(curve_server_key, str) else curve_server_key
+            self._sock.curve_publickey = public
+            self._sock.curve_secretkey = secret
+        self._sock.connect(endpoint)
+
+    def send(self, request):
+        rid = next(self._ids)
+        request = dict(request, id=rid, v=PROTOCOL_VERSION)
+        self._sock.send(json.dumps(request).encode())
+        return rid
+
+    def receive(self, rid, timeout=None, what="request"):
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._sock.poll(int(left * 1000) + 1, zmq.POLLIN):
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"no reply from {self.endpoint} to {what!r} within {timeout:g} s "
+                                       "(is the server running and reachable?)")
+                continue
+            frames = self._sock.recv_multipart()
+            try:
+                reply = json.loads(frames[-1])
+            except ValueError as e:
+                raise RemoteError("bad_json", f"the server sent a reply that is not JSON: {e}") from None
+            if reply.get("id") != rid:
+                continue  # a late reply to an earlier request
+            if not reply.get("ok"):
+                err = reply.get("error", {})
+                raise RemoteError(err.get("code", "internal"), err.get("message", "the server reported an error"))
+            return reply
+
+    def call(self, request, timeout=None):
+        return self.receive(self.send(request), timeout, request.get("cmd", "request"))
+
+    def close(self):
+        self._sock.close(0)
+
+
+class RemotePruneEnv:
+    """A Gymnasium-style environment living in a prunegym server.
+
+    config:        the JSON config (dict, or a path to a .json file) for a PruneEnv session
+    kind:          "prune" (default) or "toy" (a tiny env with a known optimum, for testing agents)
+    timeout:       seconds to wait for reset/step replies before raising TimeoutError
+    make_timeout:  seconds to wait for `make` (the server may pretrain the dense model first)
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, endpoint, config=None, *, kind="prune", toy=None, timeout=60.0, make_timeout=900.0,
+                 curve_server_key=None, use_gymnasium=True):
+        self._conn = Connection(endpoint, timeout, curve_server_key)
+        self.session = None
+        hello = self._conn.call({"cmd": "hello"})
+        if hello.get("protocol") != PROTOCOL_VERSION:
+            raise RemoteError("bad_argument", f"server speaks protocol {hello.get('protocol')}, "
+                                              f"this client {PROTOCOL_VERSION}")
+        self.server_info = hello
+        request = {"cmd": "make", "kind": kind}
+        if kind == "prune":
+            if config is None:
+                raise ValueError("a prune session needs a config (dict or path)")
+            request["config"] = load_config(config) if isinstance(config, str) else config
+        elif toy is not None:
+            request["toy"] = toy
+        made = self._conn.call(request, timeout=make_timeout)
+        self.session = made["session"]
+        self.make_info = made.get("info", {})
+        self.action_space = space_from_json(made["action_space"], use_gymnasium)
+        self.observation_space = space_from_json(made["observation_space"], use_gymnasium)
+
+    # -- Gymnasium API -------------------------------------------------------------------------
+    def reset(self, *, seed=None, options=None):
+        request = {"cmd": "reset", "session": self.session}
+        if seed is not None:
+            request["seed"] = int(seed)
+        if options:
+            request["options"] = options
+        reply = self._conn.call(request)
+        return np.asarray(reply["observation"], dtype=np.float32), reply["info"]
+
+    def step(self, action):
+        reply = self._conn.call({"cmd": "step", "session": self.session, "action": _action_to_json(action)})
+        return (np.asarray(reply["observation"], dtype=np.float32), float(reply["reward"]), bool(reply["terminated"]),
+                bool(reply["truncated"]), reply["info"])
+
+    def close(self):
+        if self.session is not None:
+            session, self.session = self.session, None
+            try:
+                self._conn.call({"cmd": "close", "session": session}, timeout=min(self._conn.timeout, 5.0))
+            except (TimeoutError, RemoteError):
+                pass  # the server expires idle sessions anyway
+        self._conn.close()
+
+    # -- extras ----------------------------------------------------------------------------------
+    def snapshot(self):
+        """Saves the whole env state on the server; returns a name for restore()."""
+        return self._conn.call({"cmd": "snapshot", "session": self.session})["snapshot"]
+
+    def restore(self, name, drop=False):
+        self._conn.call({"cmd": "restore", "session": self.session, "snapshot": name, "drop": drop})
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # Split step for vector envs: send now, collect later.
+    def _send_step(self, action):
+        return self._conn.send({"cmd": "step", "session": self.session, "action": _action_to_json(action)})
+
+    def _send_reset(self, seed=None):
+        request = {"cmd": "reset", "session": self.session}
+        if seed is not None:
+            request["seed"] = int(seed)
+        return self._conn.send(request)
+
+    def _receive(self, rid, what):
+        return self._conn.receive(rid, None, what)
+
+
+def _action_to_json(action):
+    if isinstance(action, (list, tuple, np.ndarray)) and np.ndim(action) > 0:
+        return [float(a) for a in np.asarray(action).ravel()]
+    if isinstance(action, (float, np.floating)) and not float(action).is_integer():
+        return [float(action)]
+    return int(action)

@@ -1,0 +1,163 @@
+"""The Python client against a real `prunegym serve` process."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pytest
+import zmq
+
+ROOT = pathlib.Path(os.environ.get("PRUNEGYM_SOURCE_DIR", pathlib.Path(__file__).resolve().parents[2]))
+CLI = os.environ.get("PRUNEGYM_CLI", str(ROOT / "build" / "bin" / "prunegym"))
+sys.path.insert(0, str(ROOT / "python"))
+
+from prunegym_client import RemoteError, RemotePruneEnv, RemoteVectorEnv, load_config  # noqa: E402
+
+TINY = load_config(str(ROOT / "configs" / "tiny-synthetic.json"))
+
+
+class Server:
+    def __init__(self, *args):
+        self.cache = tempfile.TemporaryDirectory()
+        env = dict(os.environ, PRUNEGYM_CACHE=self.cache.name, OMP_NUM_THREADS="1")
+        self.proc = subprocess.Popen([CLI, "serve", "--bind", "tcp://127.0.0.1:*", "--quiet", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        line = self.proc.stdout.readline()
+        assert "listening on" in line, self.proc.stderr.read()
+        self.endpoint = line.split("listening on")[1].strip()
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+        self.cache.cleanup()
+        return self.proc.returncode
+
+
+@pytest.fixture()
+def server():
+    s = Server()
+    yield s
+    s.stop()
+
+
+def test_a_full_pruning_episode_through_the_python_client(server):
+    with RemotePruneEnv(server.endpoint, TINY) as env:
+        assert env.action_space.n == 23
+        assert env.make_info["layers"] == ["fc1.weight", "fc2.weight", "fc3.weight"]
+        obs, info = env.reset(seed=3)
+        assert obs.dtype == np.float32 and obs.shape == (3,)
+        assert env.observation_space.contains(obs)
+        total, done, steps = 0.0, False, 0
+        while not done:
+            obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+            assert env.observation_space.contains(obs)
+            total += reward
+            steps += 1
+            done = terminated or truncated
+        assert steps == 3 and terminated and not truncated
+        assert 0 <= info["sparsity"] <= 1 and info["layer"] == "fc3.weight"
+        with pytest.raises(RemoteError) as e:
+            env.step(0)
+        assert e.value.code == "episode_over"
+
+
+def test_same_seed_same_actions_same_trajectory(server):
+    with RemotePruneEnv(server.endpoint, TINY) as a, RemotePruneEnv(server.endpoint, TINY) as b:
+        for env in (a, b):
+            env.reset(seed=11)
+        for action in (4, 15, 9):
+            ra, rb = a.step(action), b.step(action)
+            assert np.array_equal(ra[0], rb[0]) and ra[1] == rb[1]
+
+
+def test_errors_have_stable_codes(server):
+    with RemotePruneEnv(server.endpoint, kind="toy") as env:
+        env.reset()
+        with pytest.raises(RemoteError) as e:
+            env.step(99)
+        assert e.value.code == "bad_argument" and "0..4" in e.value.message
+        env.step(1)  # the rejected action left the episode usable
+        with pytest.raises(RemoteError) as e:
+            env.snapshot()
+        assert e.value.code == "bad_argument"
+    bad = dict(TINY, env=dict(TINY.get("env", {}), rewrad=1))
+    with pytest.raises(RemoteError) as e:
+        RemotePruneEnv(server.endpoint, bad)
+    assert e.value.code == "bad_argument" and "env.rewrad" in e.value.message
+    # Raw garbage: still a reply, never a crash.
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(server.endpoint)
+    for payload, code in ((b"\xff\xfe", "bad_json"), (b'{"cmd": "fly"}', "unknown_command"),
+                          (b'{"cmd": "reset", "session": "x"}', "no_session"), (b" " * 2_000_000, "limit")):
+        sock.send(payload)
+        assert sock.poll(10000)
+        assert json.loads(sock.recv())["error"]["code"] == code
+    sock.close()
+    assert server.proc.poll() is None
+
+
+def test_a_killed_server_gives_timeout_error_not_a_hang():
+    s = Server()
+    env = RemotePruneEnv(s.endpoint, kind="toy", timeout=0.5)
+    env.reset()
+    s.stop(signal.SIGKILL)
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError):
+        env.step(1)
+    assert time.monotonic() - t0 < 5
+    env.close()  # does not hang either
+
+
+def test_sigterm_shuts_the_server_down_cleanly():
+    s = Server()
+    with RemotePruneEnv(s.endpoint, kind="toy") as env:
+        env.reset()
+    assert s.stop(signal.SIGTERM) == 0
+
+
+def test_vector_env_steps_several_sessions_and_auto_resets(server):
+    with RemoteVectorEnv([server.endpoint] * 3, kind="toy", toy={"steps": 2, "actions": 3}) as venv:
+        obs, infos = venv.reset(seed=0)
+        assert obs.shape == (3, 2)
+        obs, rewards, terminated, truncated, infos = venv.step([1, 1, 0])
+        assert list(rewards) == [1.0, 1.0, 0.0]  # the best first action is 1
+        obs, rewards, terminated, truncated, infos = venv.step([0, 0, 0])
+        assert terminated.all()
+        assert all(f is not None for f in infos["final_observation"])
+        assert np.all(obs == 0)  # auto-reset
+
+
+def test_gymnasium_free_spaces_work():
+    from prunegym_client.spaces import space_from_json
+    d = space_from_json({"type": "Discrete", "n": 4, "values": [0, 0.5, 1, 1.5]}, use_gymnasium=False)
+    assert d.contains(3) and not d.contains(4) and d.values[1] == 0.5
+    b = space_from_json({"type": "Box", "low": [0, 0], "high": [1, 2], "shape": [2]}, use_gymnasium=False)
+    assert b.contains(b.sample()) and not b.contains(np.array([0, 3], np.float32))
+
+
+@pytest.mark.parametrize("script, args", [("random_agent.py", []), ("q_learning_agent.py", ["20"])])
+def test_python_examples_run_against_the_server(server, script, args):
+    config = str(ROOT / "configs" / "tiny-synthetic.json")
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "python" / script), server.endpoint, config, *args],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "sparsity" in proc.stdout
+
+
+def test_train_runs_against_a_remote_server(server, tmp_path):
+    env = dict(os.environ, PRUNEGYM_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="2")
+    proc = subprocess.run([CLI, "train", "--config", str(ROOT / "configs" / "tiny-synthetic.json"), "--agent", "dqn",
+                           "--episodes", "4", "--remote", server.endpoint, "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "training against" in proc.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["episodes"] == 4 and 0 < summary["sparsity"] < 1

@@ -1,0 +1,65 @@
+#pragma once
+/// EnvServer: serves environments over a ZeroMQ ROUTER socket. Many clients, each with its own
+/// sessions; slow steps run on a Boost.Asio thread pool (one strand per session) so they never
+/// block another client; idle sessions expire; SIGINT/SIGTERM finish in-flight work and exit.
+
+#include <prunegym/env/env.h>
+#include <prunegym/env/pretrain.h>
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace prunegym {
+
+struct ServerOptions {
+  std::string bind = "tcp://127.0.0.1:5555";
+  bool allow_remote = false;  ///< binding a non-loopback address needs this
+  /// Folders a client config may read datasets from.
+  std::vector<std::string> data_roots{"/usr/share/datasets"};
+  std::string cache_dir;            ///< dense-model cache ("" = the default location)
+  int64_t max_sessions = 16;
+  double idle_timeout = 600.0;      ///< seconds without a request before a session is closed
+  int workers = 2;                  ///< threads running make/reset/step
+  size_t max_message_bytes = 1 << 20;
+  int64_t max_snapshots = 16;       ///< per session
+  bool handle_signals = true;       ///< stop on SIGINT/SIGTERM
+  std::string curve_secret_key;     ///< Z85 secret key: enables CURVE encryption
+  std::string curve_public_key;     ///< Z85 public key matching the secret key
+  LogFn log;
+};
+
+class EnvServer {
+ public:
+  explicit EnvServer(ServerOptions options);
+  ~EnvServer();
+  EnvServer(const EnvServer&) = delete;
+  EnvServer& operator=(const EnvServer&) = delete;
+
+  /// Binds (throws ConfigError on a bad or forbidden endpoint) and returns the bound endpoint,
+  /// with the real port when the endpoint asked for tcp://host:* or port 0.
+  std::string bind();
+  /// Serves until stop() or a signal; in-flight requests are answered before it returns.
+  void run();
+  /// Thread-safe; run() returns soon after.
+  void stop();
+
+  /// Handles one request payload and returns the reply payload: the only place where an
+  /// exception turns into an error reply. Thread-safe; used by run() and by tests directly.
+  std::string handle(const std::string& payload);
+
+  size_t session_count() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// True for tcp://127.x.x.x, tcp://localhost, tcp://[::1], ipc:// and inproc:// endpoints.
+bool is_loopback_endpoint(const std::string& endpoint);
+
+}  // namespace prunegym

@@ -1,0 +1,112 @@
+#include <prunegym/server/remote_env.h>
+
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include <chrono>
+
+namespace prunegym {
+
+struct RemoteEnv::Impl {
+  zmq::context_t ctx{1};
+  zmq::socket_t socket{ctx, zmq::socket_type::dealer};
+  std::string endpoint;
+  int64_t next_id = 1;
+};
+
+RemoteEnv::RemoteEnv(const std::string& endpoint, const nlohmann::json& make_request, RemoteEnvOptions options)
+    : impl_(std::make_unique<Impl>()), options_(std::move(options)) {
+  impl_->endpoint = endpoint;
+  impl_->socket.set(zmq::sockopt::linger, 0);
+  if (!options_.curve_server_key.empty()) {
+    char pub[41], sec[41];
+    if (zmq_curve_keypair(pub, sec) != 0) throw ConfigError("this libzmq has no CURVE support");
+    impl_->socket.set(zmq::sockopt::curve_serverkey, options_.curve_server_key);
+    impl_->socket.set(zmq::sockopt::curve_publickey, std::string(pub));
+    impl_->socket.set(zmq::sockopt::curve_secretkey, std::string(sec));
+  }
+  try {
+    impl_->socket.connect(endpoint);
+  } catch (const zmq::error_t& e) {
+    throw ConfigError("cannot connect to " + endpoint + ": " + e.what());
+  }
+  const auto hello = call({{"cmd", "hello"}}, options_.timeout_ms);
+  if (hello.value("protocol", -1) != kProtocolVersion)
+    throw ProtocolError(codes::bad_argument, "the server at " + endpoint + " speaks protocol " +
+                                                 hello.value("protocol", nlohmann::json(-1)).dump() + ", this client " +
+                                                 std::to_string(kProtocolVersion));
+  nlohmann::json req = make_request;
+  req["cmd"] = "make";
+  const auto made = call(req, options_.make_timeout_ms);
+  session_ = made.at("session").get<std::string>();
+  action_space_ = Space::from_json(made.at("action_space"));
+  observation_space_ = Space::from_json(made.at("observation_space"));
+  make_info_ = made.value("info", nlohmann::json::object());
+}
+
+std::unique_ptr<RemoteEnv> RemoteEnv::from_config(const std::string& endpoint, const nlohmann::json& config,
+                                                  RemoteEnvOptions options) {
+  return std::make_unique<RemoteEnv>(endpoint, nlohmann::json{{"config", config}}, std::move(options));
+}
+
+RemoteEnv::~RemoteEnv() {
+  try {
+    close();
+  } catch (...) {
+    // Best effort: the server expires idle sessions anyway.
+  }
+}
+
+nlohmann::json RemoteEnv::call(nlohmann::json request, int timeout_ms) {
+  const int64_t id = impl_->next_id++;
+  request["id"] = id;
+  request["v"] = kProtocolVersion;
+  const std::string payload = request.dump();
+  impl_->socket.send(zmq::buffer(payload), zmq::send_flags::none);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    std::vector<zmq::pollitem_t> items{{impl_->socket.handle(), 0, ZMQ_POLLIN, 0}};
+    zmq::poll(items, left);
+    if (!(items[0].revents & ZMQ_POLLIN)) continue;
+    std::vector<zmq::message_t> parts;
+    if (!zmq::recv_multipart(impl_->socket, std::back_inserter(parts), zmq::recv_flags::dontwait)) continue;
+    if (parts.empty()) continue;
+    const auto reply = nlohmann::json::parse(parts.back().to_string(), nullptr, false);
+    if (reply.is_discarded()) throw ProtocolError(codes::bad_json, "the server sent a reply that is not JSON");
+    if (reply.value("id", nlohmann::json()) != id) continue;  // a late reply to an earlier, timed-out request
+    check_reply(reply);
+    return reply;
+  }
+  throw TimeoutError("no reply from " + impl_->endpoint + " to '" + request.value("cmd", "?") + "' within " +
+                     std::to_string(timeout_ms) + " ms (is the server running and reachable?)");
+}
+
+ResetResult RemoteEnv::reset(const ResetOptions& options) {
+  nlohmann::json req{{"cmd", "reset"}, {"session", session_}};
+  if (options.seed) req["seed"] = *options.seed;
+  if (!options.options.empty()) req["options"] = options.options;
+  return reset_from_wire(call(req, options_.timeout_ms));
+}
+
+StepResult RemoteEnv::step(const Action& action) {
+  return step_from_wire(call({{"cmd", "step"}, {"session", session_}, {"action", action_to_wire(action)}}, options_.timeout_ms));
+}
+
+std::string RemoteEnv::snapshot() {
+  return call({{"cmd", "snapshot"}, {"session", session_}}, options_.timeout_ms).at("snapshot").get<std::string>();
+}
+
+void RemoteEnv::restore(const std::string& name, bool drop) {
+  call({{"cmd", "restore"}, {"session", session_}, {"snapshot", name}, {"drop", drop}}, options_.timeout_ms);
+}
+
+void RemoteEnv::close() {
+  if (session_.empty()) return;
+  const std::string s = session_;
+  session_.clear();
+  call({{"cmd", "close"}, {"session", s}}, std::min(options_.timeout_ms, 5000));
+}
+
+}  // namespace prunegym

@@ -1,0 +1,262 @@
+// server/: the ZeroMQ bridge on loopback - protocol round trips, every error code, concurrent
+// clients, idle expiry, clean shutdown - and agents running unchanged against RemoteEnv.
+
+#include "helpers.h"
+
+#include <prunegym/agents/factory.h>
+#include <prunegym/agents/runner.h>
+#include <prunegym/env/prune_env.h>
+#include <prunegym/env/toy_env.h>
+#include <prunegym/server/env_server.h>
+#include <prunegym/server/remote_env.h>
+
+#include <catch2/catch.hpp>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include <thread>
+
+using namespace prunegym;
+using Catch::Matchers::Contains;
+using json = nlohmann::json;
+
+namespace {
+
+/// A server on a free loopback port, served from a background thread.
+struct TestServer {
+  explicit TestServer(ServerOptions o = {}) {
+    o.bind = "tcp://127.0.0.1:*";
+    o.handle_signals = false;
+    o.cache_dir = test::scratch_dir("server-cache");
+    server = std::make_unique<EnvServer>(o);
+    endpoint = server->bind();
+    thread = std::thread([this] { server->run(); });
+  }
+  ~TestServer() {
+    server->stop();
+    thread.join();
+  }
+  std::unique_ptr<EnvServer> server;
+  std::string endpoint;
+  std::thread thread;
+};
+
+/// Raw DEALER exchange: sends frames, returns the reply JSON.
+json raw_call(const std::string& endpoint, const std::vector<std::string>& frames, int timeout_ms = 5000) {
+  zmq::context_t ctx;
+  zmq::socket_t s(ctx, zmq::socket_type::dealer);
+  s.set(zmq::sockopt::linger, 0);
+  s.connect(endpoint);
+  std::vector<zmq::const_buffer> parts;
+  for (const auto& f : frames) parts.push_back(zmq::buffer(f));
+  zmq::send_multipart(s, parts);
+  std::vector<zmq::pollitem_t> items{{s.handle(), 0, ZMQ_POLLIN, 0}};
+  zmq::poll(items, std::chrono::milliseconds(timeout_ms));
+  if (!(items[0].revents & ZMQ_POLLIN)) return json{{"no_reply", true}};
+  std::vector<zmq::message_t> reply;
+  (void)zmq::recv_multipart(s, std::back_inserter(reply));
+  return json::parse(reply.back().to_string());
+}
+
+std::string error_code(const json& reply) { return reply.at("error").at("code").get<std::string>(); }
+
+const json kToy = {{"kind", "toy"}};
+
+}  // namespace
+
+TEST_CASE("a remote toy episode matches the same episode in-process", "[server]") {
+  TestServer ts;
+  RemoteEnv remote(ts.endpoint, kToy);
+  ToyEnv local;
+  CHECK(remote.action_space() == local.action_space());
+  CHECK(remote.observation_space() == local.observation_space());
+  auto r0 = remote.reset();
+  CHECK(r0.observation == local.reset().observation);
+  for (int64_t a : {1, 2, 0, 2}) {
+    auto r = remote.step(Action(a));
+    auto l = local.step(Action(a));
+    CHECK(r.observation == l.observation);
+    CHECK(r.reward == l.reward);
+    CHECK(r.terminated == l.terminated);
+  }
+  CHECK(ts.server->session_count() == 1);
+  remote.close();
+  CHECK(ts.server->session_count() == 0);
+}
+
+TEST_CASE("a remote PruneEnv session reports the same trajectory as a local one", "[server]") {
+  TestServer ts;
+  auto config = test::tiny_config();
+  config.cache_dir.clear();
+  auto remote = RemoteEnv::from_config(ts.endpoint, config.to_json());
+  PruneEnv local(test::tiny_config());
+  CHECK(remote->make_info().at("layers").size() == 3);
+  ResetOptions o;
+  o.seed = 5;
+  CHECK(remote->reset(o).observation == local.reset(o).observation);
+  for (int64_t a : {12, 4, 20}) {
+    auto r = remote->step(Action(a));
+    auto l = local.step(Action(a));
+    CHECK(r.info.remaining == l.info.remaining);
+    CHECK(r.info.layer == l.info.layer);
+    CHECK(r.reward == Approx(l.reward).margin(0.02));  // server threads may differ in float summation order
+  }
+  // Snapshots live on the server.
+  remote->reset(o);
+  remote->step(Action(10));
+  const auto snap = remote->snapshot();
+  const auto a = remote->step(Action(10));
+  remote->restore(snap);
+  const auto b = remote->step(Action(10));
+  CHECK(a.observation == b.observation);
+}
+
+TEST_CASE("every error code comes back as an error reply and the server keeps serving", "[server][errors]") {
+  ServerOptions o;
+  o.max_sessions = 2;
+  o.max_message_bytes = 4096;
+  o.data_roots = {"/usr/share/datasets"};
+  TestServer ts(o);
+  CHECK(error_code(raw_call(ts.endpoint, {"{not json"})) == "bad_json");
+  CHECK(error_code(raw_call(ts.endpoint, {"[1, 2]"})) == "bad_json");
+  CHECK(error_code(raw_call(ts.endpoint, {R"({"cmd": "dance"})"})) == "unknown_command");
+  CHECK(error_code(raw_call(ts.endpoint, {R"({"cmd": 7})"})) == "bad_argument");
+  CHECK(error_code(raw_call(ts.endpoint, {R"({"cmd": "hello", "v": 99})"})) == "bad_argument");
+  CHECK(error_code(raw_call(ts.endpoint, {R"({"cmd": "step", "session": "nope", "action": 1})"})) == "no_session");
+  CHECK(error_code(raw_call(ts.endpoint, {R"({"cmd": "ping"})", "extra frame"})) == "bad_json");
+  CHECK(error_code(raw_call(ts.endpoint, {std::string(5000, ' ') + "{}"})) == "limit");
+  // Wrong types inside a valid session.
+  RemoteEnv env(ts.endpoint, kToy);
+  const auto s = env.session();
+  CHECK(error_code(raw_call(ts.endpoint, {json{{"cmd", "step"}, {"session", s}, {"action", "three"}}.dump()})) ==
+        "bad_argument");
+  CHECK(error_code(raw_call(ts.endpoint, {json{{"cmd", "step"}, {"session", s}}.dump()})) == "bad_argument");
+  CHECK(error_code(raw_call(ts.endpoint, {json{{"cmd", "reset"}, {"session", s}, {"seed", "x"}}.dump()})) == "bad_argument");
+  env.reset();
+  CHECK(error_code(raw_call(ts.endpoint, {json{{"cmd", "step"}, {"session", s}, {"action", 99}}.dump()})) == "bad_argument");
+  for (int i = 0; i < 4; ++i) env.step(Action(0));
+  CHECK(error_code(raw_call(ts.endpoint, {json{{"cmd", "step"}, {"session", s}, {"action", 0}}.dump()})) == "episode_over");
+  CHECK(error_code(raw_call(ts.endpoint, {json{{"cmd", "snapshot"}, {"session", s}}.dump()})) == "bad_argument");
+  // Session limit.
+  RemoteEnv second(ts.endpoint, kToy);
+  CHECK_THROWS_WITH(RemoteEnv(ts.endpoint, kToy), Contains("limit"));
+  // Config problems: unknown key, data outside the roots, cache_dir from the client.
+  auto bad = test::tiny_json();
+  bad["env"]["rewrad"] = 1;
+  second.close();
+  CHECK_THROWS_WITH(RemoteEnv::from_config(ts.endpoint, bad), Contains("env.rewrad"));
+  auto outside = test::tiny_json();
+  outside["data"] = {{"source", "idx"}, {"path", "/etc"}};
+  CHECK_THROWS_WITH(RemoteEnv::from_config(ts.endpoint, outside), Contains("outside the server's data roots"));
+  auto cache = test::tiny_json();
+  cache["cache_dir"] = "/tmp/elsewhere";
+  CHECK_THROWS_WITH(RemoteEnv::from_config(ts.endpoint, cache), Contains("cache_dir"));
+  // Still serving, and the first session is intact.
+  CHECK(raw_call(ts.endpoint, {R"({"cmd": "ping", "id": 42})"}).at("id") == 42);
+  CHECK(env.reset().observation.size() == 2);
+}
+
+TEST_CASE("the error path goes through handle() for REQ-style envelopes too", "[server][errors]") {
+  TestServer ts;
+  zmq::context_t ctx;
+  zmq::socket_t req(ctx, zmq::socket_type::req);
+  req.set(zmq::sockopt::linger, 0);
+  req.connect(ts.endpoint);
+  req.send(zmq::str_buffer("garbage"), zmq::send_flags::none);
+  zmq::message_t reply;
+  std::vector<zmq::pollitem_t> items{{req.handle(), 0, ZMQ_POLLIN, 0}};
+  zmq::poll(items, std::chrono::milliseconds(5000));
+  REQUIRE((items[0].revents & ZMQ_POLLIN));
+  (void)req.recv(reply);
+  CHECK(json::parse(reply.to_string()).at("error").at("code") == "bad_json");
+}
+
+TEST_CASE("concurrent clients keep their sessions apart", "[server]") {
+  ServerOptions o;
+  o.workers = 3;
+  TestServer ts(o);
+  std::vector<std::thread> clients;
+  std::atomic<int> mismatches{0};
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&, c] {
+      RemoteEnv env(ts.endpoint, json{{"kind", "toy"}, {"toy", {{"steps", 3 + c}, {"actions", 5}}}});
+      for (int episode = 0; episode < 20; ++episode) {
+        env.reset();
+        int steps = 0;
+        bool done = false;
+        while (!done) {
+          auto r = env.step(Action(0));
+          ++steps;
+          if (r.info.step != steps) ++mismatches;  // another client's step would show up here
+          done = r.terminated;
+        }
+        if (steps != 3 + c) ++mismatches;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  CHECK(mismatches == 0);
+}
+
+TEST_CASE("idle sessions expire", "[server]") {
+  ServerOptions o;
+  o.idle_timeout = 0.3;
+  TestServer ts(o);
+  RemoteEnv env(ts.endpoint, kToy);
+  CHECK(ts.server->session_count() == 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  CHECK(ts.server->session_count() == 0);
+  CHECK_THROWS_WITH(env.reset(), Contains("no session"));
+}
+
+TEST_CASE("stop answers in-flight requests before the server exits", "[server]") {
+  auto ts = std::make_unique<TestServer>();
+  auto config = test::tiny_json();
+  auto env = RemoteEnv::from_config(ts->endpoint, config);
+  env->reset();
+  // Start a step, then stop the server while it may still be running.
+  std::atomic<bool> replied{false};
+  std::thread stepper([&] {
+    env->step(Action(5));
+    replied = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ts->server->stop();
+  stepper.join();
+  CHECK(replied);
+  ts.reset();  // joins the serving thread: run() returned
+}
+
+TEST_CASE("a client times out instead of hanging when the server is gone", "[server][errors]") {
+  std::unique_ptr<RemoteEnv> env;
+  {
+    TestServer ts;
+    env = std::make_unique<RemoteEnv>(ts.endpoint, kToy, RemoteEnvOptions().set_timeout_ms(300));
+    env->reset();
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK_THROWS_AS(env->step(Action(1)), TimeoutError);
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  CHECK(waited < std::chrono::seconds(5));
+  CHECK_THROWS_AS(env->close(), TimeoutError);
+}
+
+TEST_CASE("non-loopback binds need allow_remote", "[server]") {
+  ServerOptions o;
+  o.bind = "tcp://0.0.0.0:*";
+  EnvServer server(o);
+  CHECK_THROWS_WITH(server.bind(), Contains("--allow-remote"));
+  CHECK(is_loopback_endpoint("tcp://127.0.0.1:5555"));
+  CHECK(is_loopback_endpoint("ipc:///tmp/x"));
+  CHECK_FALSE(is_loopback_endpoint("tcp://10.0.0.2:5555"));
+}
+
+TEST_CASE("built-in agents train unchanged against a remote environment", "[server][agents]") {
+  TestServer ts;
+  RemoteEnv env(ts.endpoint, kToy);
+  auto agent = make_agent("q", json{{"q", {{"alpha", 0.5}, {"gamma", 0.9}}}}, env.action_space(), env.observation_space(), 1, 0.9);
+  RunOptions o;
+  o.episodes = 300;
+  train_agent(env, *agent, o);
+  CHECK(run_episode(env, *agent, false, 0).total_reward == 4.0);
+}
