@@ -131,7 +131,8 @@ json EnvServer::Impl::dispatch(const std::string& cmd, const json& req) {
       ResetOptions o;
       if (req.contains("seed") && !req["seed"].is_null()) {
         const auto& seed = require_field(req, "seed", json::value_t::number_integer);
-        if (seed.get<int64_t>() < 0) throw ProtocolError(codes::bad_argument, "field 'seed' must be >= 0");
+        if (!seed.is_number_unsigned() && seed.get<int64_t>() < 0)
+          throw ProtocolError(codes::bad_argument, "field 'seed' must be an integer in [0, 2^64)");
         o.seed = seed.get<uint64_t>();
       }
       if (req.contains("options") && !req["options"].is_null()) o.options = require_field(req, "options", json::value_t::object);
