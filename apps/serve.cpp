@@ -25,7 +25,8 @@ options:
                       default /usr/share/datasets)
   --max-sessions N    sessions held at once (default 16)
   --idle-timeout S    seconds before an unused session is closed (default 600)
-  --workers N         threads running make/reset/step (default 2)
+  --workers N         threads running make/reset/step (default 2); 0 runs requests inline on
+                      the serving thread: lowest latency, but one slow step blocks everyone
   --max-message B     largest accepted request in bytes (default 1048576)
   --threads N         LibTorch threads per step (default 1 per worker when workers > 1)
   --quiet             no session log on stderr
@@ -47,8 +48,8 @@ int run_serve(const std::vector<std::string>& argv) {
   o.idle_timeout = args.get_double("idle-timeout", o.idle_timeout);
   o.workers = static_cast<int>(args.get_int("workers", o.workers));
   o.max_message_bytes = static_cast<size_t>(args.get_int("max-message", static_cast<int64_t>(o.max_message_bytes)));
-  if (o.max_sessions < 1 || o.workers < 1 || !(o.idle_timeout > 0) || o.max_message_bytes < 64)
-    throw UsageError("--max-sessions, --workers, --idle-timeout must be positive and --max-message at least 64");
+  if (o.max_sessions < 1 || o.workers < 0 || !(o.idle_timeout > 0) || o.max_message_bytes < 64)
+    throw UsageError("--max-sessions and --idle-timeout must be positive, --workers >= 0, --max-message at least 64");
   // Workers step in parallel: by default each uses one LibTorch thread so they do not fight.
   configure_threads(args.get_int("threads", o.workers > 1 ? 1 : 0));
   if (!args.flag("quiet")) o.log = [](const std::string& line) { std::cerr << line << std::endl; };

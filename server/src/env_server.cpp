@@ -277,7 +277,7 @@ void EnvServer::Impl::send_reply(const std::string& identity, bool delimiter, co
 }
 
 EnvServer::EnvServer(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
-  if (impl_->opts.max_sessions < 1 || impl_->opts.workers < 1 || impl_->opts.max_message_bytes < 64 ||
+  if (impl_->opts.max_sessions < 1 || impl_->opts.workers < 0 || impl_->opts.max_message_bytes < 64 ||
       !(impl_->opts.idle_timeout > 0) || impl_->opts.max_snapshots < 0)
     throw ConfigError("server limits must be positive (max sessions, workers, message size, idle timeout)");
 }
@@ -398,6 +398,15 @@ void EnvServer::run() {
   };
 
   auto route = [&](const std::string& identity, bool delimiter, std::string payload) {
+    if (im.opts.workers == 0) {  // inline mode: lowest latency, one request at a time
+      const std::string reply = handle(payload);
+      std::vector<zmq::message_t> out;
+      out.emplace_back(identity.data(), identity.size());
+      if (delimiter) out.emplace_back();
+      out.emplace_back(reply.data(), reply.size());
+      zmq::send_multipart(*im.router, out, zmq::send_flags::dontwait);
+      return;
+    }
     const json light = json::parse(payload, nullptr, false);
     const std::string cmd = light.is_object() && light.contains("cmd") && light["cmd"].is_string() ? light["cmd"].get<std::string>() : "";
     if (cmd == "make") {

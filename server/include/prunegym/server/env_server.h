@@ -24,7 +24,8 @@ struct ServerOptions {
   std::string cache_dir;            ///< dense-model cache ("" = the default location)
   int64_t max_sessions = 16;
   double idle_timeout = 600.0;      ///< seconds without a request before a session is closed
-  int workers = 2;                  ///< threads running make/reset/step
+  int workers = 2;                  ///< threads running make/reset/step; 0 = inline on the
+                                    ///< serving thread (lowest latency, no parallel sessions)
   size_t max_message_bytes = 1 << 20;
   int64_t max_snapshots = 16;       ///< per session
   bool handle_signals = true;       ///< stop on SIGINT/SIGTERM
