@@ -1,9 +1,32 @@
 #include <prunegym/agents/agent.h>
+#include <prunegym/networks/errors.h>
+
+#include <fstream>
 
 #include <cmath>
 #include <limits>
 
 namespace prunegym {
+
+nlohmann::json read_checkpoint_json(const std::string& path, const std::string& agent) {
+  std::ifstream in(path);
+  if (!in) throw DataError("cannot read the checkpoint " + path);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const std::exception& e) {
+    throw DataError(path + ": not a checkpoint (" + e.what() + ")");
+  }
+  if (!j.is_object() || j.value("agent", "") != agent)
+    throw DataError(path + ": checkpoint of agent '" + (j.is_object() ? j.value("agent", "?") : "?") + "', not " + agent);
+  return j;
+}
+
+void write_checkpoint_json(const std::string& path, const nlohmann::json& j) {
+  std::ofstream out(path);
+  if (!out) throw DataError("cannot write the checkpoint " + path);
+  out << j.dump() << "\n";
+}
 
 double Agent::exploration() const { return std::numeric_limits<double>::quiet_NaN(); }
 

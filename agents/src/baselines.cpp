@@ -9,28 +9,6 @@
 
 namespace prunegym {
 
-namespace {
-
-nlohmann::json read_checkpoint(const std::string& path, const std::string& agent) {
-  std::ifstream in(path);
-  if (!in) throw DataError("cannot read the checkpoint " + path);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const std::exception& e) {
-    throw DataError(path + ": not a checkpoint (" + e.what() + ")");
-  }
-  if (j.value("agent", "") != agent) throw DataError(path + ": checkpoint of agent '" + j.value("agent", "?") + "', not " + agent);
-  return j;
-}
-
-void write_checkpoint(const std::string& path, const nlohmann::json& j) {
-  std::ofstream out(path);
-  if (!out) throw DataError("cannot write the checkpoint " + path);
-  out << j.dump() << "\n";
-}
-
-}  // namespace
 
 RandomAgent::RandomAgent(const Space& action_space, uint64_t seed) : action_space_(action_space), rng_(seed) {}
 
@@ -39,11 +17,11 @@ Action RandomAgent::act(const Observation&, bool) { return action_space_.sample(
 void RandomAgent::save(const std::string& path) const {
   std::ostringstream rng;
   rng << rng_;
-  write_checkpoint(path, {{"agent", "random"}, {"rng", rng.str()}});
+  write_checkpoint_json(path, {{"agent", "random"}, {"rng", rng.str()}});
 }
 
 void RandomAgent::load(const std::string& path) {
-  auto j = read_checkpoint(path, "random");
+  auto j = read_checkpoint_json(path, "random");
   std::istringstream rng(j.value("rng", std::string()));
   rng >> rng_;
 }
@@ -105,12 +83,12 @@ void UniformAgent::end_episode() {
 }
 
 void UniformAgent::save(const std::string& path) const {
-  write_checkpoint(path, {{"agent", "uniform"}, {"lo", lo_}, {"hi", hi_}, {"hi_feasible", hi_feasible_},
+  write_checkpoint_json(path, {{"agent", "uniform"}, {"lo", lo_}, {"hi", hi_}, {"hi_feasible", hi_feasible_},
                           {"target_sparsity", options_.target_sparsity}});
 }
 
 void UniformAgent::load(const std::string& path) {
-  auto j = read_checkpoint(path, "uniform");
+  auto j = read_checkpoint_json(path, "uniform");
   lo_ = j.at("lo").get<double>();
   hi_ = j.at("hi").get<double>();
   hi_feasible_ = j.value("hi_feasible", false);

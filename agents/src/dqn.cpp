@@ -80,9 +80,6 @@ MlpImpl::MlpImpl(int64_t inputs, const std::vector<int64_t>& hidden, int64_t out
 
 torch::Tensor MlpImpl::forward(torch::Tensor x) { return layers->forward(x); }
 
-namespace {
-
-/// Builds a network with weights drawn from `seed`, leaving the global generator as it was.
 Mlp seeded_mlp(int64_t inputs, const std::vector<int64_t>& hidden, int64_t outputs, uint64_t seed) {
   auto gen = at::detail::getDefaultCPUGenerator();
   const auto saved = gen.get_state();
@@ -91,6 +88,8 @@ Mlp seeded_mlp(int64_t inputs, const std::vector<int64_t>& hidden, int64_t outpu
   gen.set_state(saved);
   return net;
 }
+
+namespace {
 
 double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * (1.0 / 9007199254740992.0); }
 

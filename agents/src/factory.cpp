@@ -3,6 +3,7 @@
 #include <prunegym/agents/factory.h>
 #include <prunegym/agents/ppo.h>
 #include <prunegym/agents/tabular_q.h>
+#include <prunegym/env/config.h>
 #include <prunegym/env/json_reader.h>
 #include <prunegym/networks/errors.h>
 
@@ -26,14 +27,7 @@ TrainSettings parse_train_settings(const nlohmann::json& section) {
   ObjectReader r(section, "train");
   r.get("episodes", t.episodes);
   r.get("policy_episodes", t.policy_episodes);
-  auto f = r.child("finetune");
-  f.get("optimizer", t.finetune.optimizer);
-  f.get("lr", t.finetune.lr);
-  f.get("momentum", t.finetune.momentum);
-  f.get("weight_decay", t.finetune.weight_decay);
-  f.get("batch_size", t.finetune.batch_size);
-  f.get("epochs", t.finetune.epochs);
-  f.finish();
+  read_train_options(r.child("finetune"), t.finetune, false);
   r.finish();
   if (t.episodes < 1) throw ConfigError("config key 'train.episodes' must be >= 1");
   if (t.policy_episodes < 1) throw ConfigError("config key 'train.policy_episodes' must be >= 1");

@@ -8,27 +8,14 @@
 
 namespace prunegym {
 
-namespace {
-
-Mlp seeded(int64_t in, const std::vector<int64_t>& hidden, int64_t out, uint64_t seed) {
-  auto gen = at::detail::getDefaultCPUGenerator();
-  const auto saved = gen.get_state();
-  torch::manual_seed(seed);
-  Mlp net(in, hidden, out);
-  gen.set_state(saved);
-  return net;
-}
-
-}  // namespace
-
 PPOAgent::PPOAgent(const Space& action_space, const Space& observation_space, PPOOptions options)
     : action_space_(action_space), observation_space_(observation_space), options_(std::move(options)), rng_(options_.seed) {
   if (action_space_.kind() != Space::Kind::discrete) throw ConfigError("agents.ppo: PPO here needs a Discrete action space");
   if (options_.rollout_steps <= 0 || options_.epochs <= 0 || options_.minibatch <= 0)
     throw ConfigError("agents.ppo: rollout_steps, epochs and minibatch must be positive");
   const auto inputs = static_cast<int64_t>(observation_space_.low().size());
-  policy_ = seeded(inputs, options_.hidden, action_space_.n(), options_.seed);
-  value_ = seeded(inputs, options_.hidden, 1, options_.seed + 1);
+  policy_ = seeded_mlp(inputs, options_.hidden, action_space_.n(), options_.seed);
+  value_ = seeded_mlp(inputs, options_.hidden, 1, options_.seed + 1);
   {
     // A near-uniform initial policy: small final-layer weights.
     torch::NoGradGuard no_grad;

@@ -92,21 +92,11 @@ void TabularQAgent::save(const std::string& path) const {
                    {"epsilon", epsilon_},
                    {"rng", rng.str()},
                    {"table", table_}};
-  std::ofstream out(path);
-  if (!out) throw DataError("cannot write the Q-table to " + path);
-  out << j.dump() << "\n";
+  write_checkpoint_json(path, j);
 }
 
 void TabularQAgent::load(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw DataError("cannot read the Q-table checkpoint " + path);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const std::exception& e) {
-    throw DataError(path + ": not a Q-table checkpoint (" + e.what() + ")");
-  }
-  if (j.value("agent", "") != "q") throw DataError(path + ": checkpoint of agent '" + j.value("agent", "?") + "', not q");
+  const auto j = read_checkpoint_json(path, "q");
   if (j.value("actions", int64_t{-1}) != action_space_.n() || j.value("bins", int64_t{-1}) != options_.bins)
     throw DataError(path + ": the Q-table was saved for another action space or bin count");
   table_ = j.at("table").get<std::unordered_map<std::string, std::vector<double>>>();

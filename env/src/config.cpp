@@ -16,7 +16,9 @@ namespace {
 
 using nlohmann::json;
 
-void read_train(ObjectReader r, TrainOptions& t, bool allow_samples) {
+}  // namespace
+
+void read_train_options(ObjectReader r, TrainOptions& t, bool allow_samples) {
   r.get("optimizer", t.optimizer);
   r.get("lr", t.lr);
   r.get("momentum", t.momentum);
@@ -33,6 +35,8 @@ void read_train(ObjectReader r, TrainOptions& t, bool allow_samples) {
   if (t.epochs < 0) throw ConfigError("config key '" + p + "epochs' must be >= 0");
   if (t.samples < 0) throw ConfigError("config key '" + p + "samples' must be >= 0");
 }
+
+namespace {
 
 json train_json(const TrainOptions& t, bool with_samples) {
   json j{{"optimizer", t.optimizer}, {"lr", t.lr},         {"momentum", t.momentum},
@@ -92,7 +96,7 @@ Config Config::from_json(const json& j) {
     n.get("name", c.network.name);
     n.get("layers", c.network.layers);
     n.get("init_seed", c.network.init_seed);
-    read_train(n.child("pretrain"), c.pretrain, false);
+    read_train_options(n.child("pretrain"), c.pretrain, false);
     n.finish();
     network_specs(c.network);  // validates the name and layer strings now, not at first use
   }
@@ -143,7 +147,7 @@ Config Config::from_json(const json& j) {
     if (!(o.reward.target_sparsity > 0 && o.reward.target_sparsity <= 1))
       throw ConfigError("config key 'env.reward.target_sparsity' must be in (0, 1]");
 
-    read_train(e.child("retrain"), o.retrain, true);
+    read_train_options(e.child("retrain"), o.retrain, true);
     auto v = e.child("evaluation");
     v.get("split", o.evaluation.split);
     v.get("samples", o.evaluation.samples);

@@ -397,14 +397,18 @@ void EnvServer::run() {
     zmq::send_multipart(*im.router, out, zmq::send_flags::dontwait);
   };
 
+  // Replies sent from the serving thread itself (workers go through send_reply()).
+  auto send_direct = [&](const std::string& identity, bool delimiter, const std::string& reply) {
+    std::vector<zmq::message_t> out;
+    out.emplace_back(identity.data(), identity.size());
+    if (delimiter) out.emplace_back();
+    out.emplace_back(reply.data(), reply.size());
+    zmq::send_multipart(*im.router, out, zmq::send_flags::dontwait);
+  };
+
   auto route = [&](const std::string& identity, bool delimiter, std::string payload) {
     if (im.opts.workers == 0) {  // inline mode: lowest latency, one request at a time
-      const std::string reply = handle(payload);
-      std::vector<zmq::message_t> out;
-      out.emplace_back(identity.data(), identity.size());
-      if (delimiter) out.emplace_back();
-      out.emplace_back(reply.data(), reply.size());
-      zmq::send_multipart(*im.router, out, zmq::send_flags::dontwait);
+      send_direct(identity, delimiter, handle(payload));
       return;
     }
     const json light = json::parse(payload, nullptr, false);
@@ -429,12 +433,7 @@ void EnvServer::run() {
       }
     }
     // Cheap or invalid requests are answered at once.
-    const std::string reply = handle(payload);
-    std::vector<zmq::message_t> out;
-    out.emplace_back(identity.data(), identity.size());
-    if (delimiter) out.emplace_back();
-    out.emplace_back(reply.data(), reply.size());
-    zmq::send_multipart(*im.router, out, zmq::send_flags::dontwait);
+    send_direct(identity, delimiter, handle(payload));
   };
 
   std::vector<zmq::pollitem_t> items{{im.router->handle(), 0, ZMQ_POLLIN, 0}, {im.pull->handle(), 0, ZMQ_POLLIN, 0}};
@@ -456,15 +455,10 @@ void EnvServer::run() {
         const bool delimiter = parts.size() > 1 && parts[1].size() == 0;
         if (delimiter) first = 2;
         if (parts.size() - first != 1) {
-          const std::string reply =
-              error_reply(codes::bad_json, "expected exactly one frame holding a JSON request, got " +
-                                               std::to_string(parts.size() - first))
-                  .dump();
-          std::vector<zmq::message_t> out;
-          out.emplace_back(identity.data(), identity.size());
-          if (delimiter) out.emplace_back();
-          out.emplace_back(reply.data(), reply.size());
-          zmq::send_multipart(*im.router, out, zmq::send_flags::dontwait);
+          send_direct(identity, delimiter,
+                      error_reply(codes::bad_json, "expected exactly one frame holding a JSON request, got " +
+                                                       std::to_string(parts.size() - first))
+                          .dump());
           continue;
         }
         route(identity, delimiter, parts[first].to_string());

@@ -5,6 +5,8 @@
 #include <prunegym/env/env.h>
 #include <prunegym/env/spaces.h>
 
+#include <nlohmann/json.hpp>
+
 #include <memory>
 #include <string>
 
@@ -43,6 +45,12 @@ class Agent {
   /// Loads what save() wrote; throws DataError when the file is missing or of another agent.
   virtual void load(const std::string& path) = 0;
 };
+
+/// Reads a JSON checkpoint written by write_checkpoint_json; throws DataError when the file is
+/// missing, unreadable, or belongs to another agent than `agent`.
+nlohmann::json read_checkpoint_json(const std::string& path, const std::string& agent);
+/// Writes a JSON checkpoint (`j["agent"]` names the agent).
+void write_checkpoint_json(const std::string& path, const nlohmann::json& j);
 
 /// Scales each observation dimension to [0, 1] with the space bounds (unbounded dims pass through).
 std::vector<float> normalize_observation(const Observation& observation, const Space& space);

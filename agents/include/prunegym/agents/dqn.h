@@ -39,6 +39,9 @@ struct MlpImpl : torch::nn::Module {
 };
 TORCH_MODULE(Mlp);
 
+/// An Mlp whose initial weights come from `seed` (the global generator is left as it was).
+Mlp seeded_mlp(int64_t inputs, const std::vector<int64_t>& hidden, int64_t outputs, uint64_t seed);
+
 struct DQNOptions {
   std::vector<int64_t> hidden = {64, 64};
   double lr = 1e-3;

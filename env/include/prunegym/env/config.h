@@ -72,6 +72,11 @@ struct Config {
   std::string resolved_cache_dir() const;
 };
 
+class ObjectReader;
+/// Reads optimizer, lr, momentum, weight_decay, batch_size, epochs (and samples when allowed)
+/// from `reader` into `options`, then rejects unknown keys and out-of-range values.
+void read_train_options(ObjectReader reader, TrainOptions& options, bool allow_samples);
+
 /// Reads a JSON config file (comments allowed); errors name the file and the line.
 nlohmann::json read_json_file(const std::string& path);
 
