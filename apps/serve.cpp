@@ -21,6 +21,8 @@ options:
   --bind E            endpoint (default tcp://127.0.0.1:5555; tcp://127.0.0.1:* picks a free port)
   --allow-remote      allow binding a non-loopback address (e.g. tcp://0.0.0.0:5555)
   --curve-secret K    Z85 server secret key: encrypt with CURVE (clients need the public key)
+  --curve-client K    a client public key (Z85) allowed in; repeatable. Without any, every client
+                      that knows the server's public key may connect
   --data-root DIR     a folder client configs may read datasets from (repeatable;
                       default /usr/share/datasets)
   --max-sessions N    sessions held at once (default 16)
@@ -38,11 +40,12 @@ example:
 
 int run_serve(const std::vector<std::string>& argv) {
   Args args(argv, {"bind", "curve-secret", "max-sessions", "idle-timeout", "workers", "max-message", "threads"},
-            {"allow-remote", "quiet"}, {"data-root"});
+            {"allow-remote", "quiet"}, {"data-root", "curve-client"});
   ServerOptions o;
   o.bind = args.get("bind", o.bind);
   o.allow_remote = args.flag("allow-remote");
   o.curve_secret_key = args.get("curve-secret", "");
+  o.curve_client_keys = args.all("curve-client");
   if (args.has("data-root")) o.data_roots = args.all("data-root");
   o.max_sessions = args.get_int("max-sessions", o.max_sessions);
   o.idle_timeout = args.get_double("idle-timeout", o.idle_timeout);

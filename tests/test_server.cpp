@@ -260,3 +260,57 @@ TEST_CASE("built-in agents train unchanged against a remote environment", "[serv
   train_agent(env, *agent, o);
   CHECK(run_episode(env, *agent, false, 0).total_reward == 4.0);
 }
+
+TEST_CASE("the C++ vector env steps several sessions in parallel", "[server]") {
+  TestServer a, b;
+  RemoteVectorEnv venv({a.endpoint, b.endpoint, a.endpoint}, json{{"kind", "toy"}, {"toy", {{"steps", 2}, {"actions", 3}}}});
+  REQUIRE(venv.size() == 3);
+  auto starts = venv.reset(0);
+  CHECK(starts.size() == 3);
+  auto r = venv.step({Action(1), Action(0), Action(1)});
+  CHECK(r[0].reward == 1.0);
+  CHECK(r[1].reward == 0.0);
+  CHECK(r[2].reward == 1.0);
+  CHECK(a.server->session_count() == 2);
+  CHECK(b.server->session_count() == 1);
+  CHECK_THROWS_AS(venv.step({Action(1)}), ActionError);
+}
+
+TEST_CASE("a CURVE server talks only to clients that know its public key", "[server]") {
+  char server_public[41], server_secret[41];
+  REQUIRE(zmq_curve_keypair(server_public, server_secret) == 0);
+  ServerOptions o;
+  o.curve_secret_key = server_secret;
+  TestServer ts(o);
+  RemoteEnvOptions with_key;
+  with_key.curve_server_key = server_public;
+  RemoteEnv env(ts.endpoint, kToy, with_key);
+  CHECK(env.reset().observation.size() == 2);
+  // A plain-text client never completes the handshake: it times out instead of hanging.
+  CHECK_THROWS_AS(RemoteEnv(ts.endpoint, kToy, RemoteEnvOptions().set_timeout_ms(300)), TimeoutError);
+}
+
+TEST_CASE("with an allow-list only the listed client keys get in", "[server]") {
+  char server_public[41], server_secret[41], client_public[41], client_secret[41];
+  REQUIRE(zmq_curve_keypair(server_public, server_secret) == 0);
+  REQUIRE(zmq_curve_keypair(client_public, client_secret) == 0);
+  ServerOptions o;
+  o.curve_secret_key = server_secret;
+  o.curve_client_keys = {client_public};
+  TestServer ts(o);
+  RemoteEnvOptions allowed;
+  allowed.curve_server_key = server_public;
+  allowed.curve_public_key = client_public;
+  allowed.curve_secret_key = client_secret;
+  RemoteEnv env(ts.endpoint, kToy, allowed);
+  CHECK(env.reset().observation.size() == 2);
+  RemoteEnvOptions stranger;  // knows the server key, but its own key is not listed
+  stranger.curve_server_key = server_public;
+  stranger.timeout_ms = 300;
+  CHECK_THROWS_AS(RemoteEnv(ts.endpoint, kToy, stranger), TimeoutError);
+  ServerOptions bad;
+  bad.curve_client_keys = {client_public};
+  bad.bind = "tcp://127.0.0.1:*";
+  EnvServer no_secret(bad);
+  CHECK_THROWS_WITH(no_secret.bind(), Contains("secret key"));
+}

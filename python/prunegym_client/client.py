@@ -38,14 +38,16 @@ class Connection:
 
     _ids = itertools.count(1)
 
-    def __init__(self, endpoint, timeout=60.0, curve_server_key=None, context=None):
+    def __init__(self, endpoint, timeout=60.0, curve_server_key=None, curve_keypair=None, context=None):
         self.endpoint = endpoint
         self.timeout = timeout
         self._ctx = context or zmq.Context.instance()
         self._sock = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
         if curve_server_key:
-            public, secret = zmq.curve_keypair()
+            public, secret = curve_keypair or zmq.curve_keypair()
+            public = public.encode() if isinstance(public, str) else public
+            secret = secret.encode() if isinstance(secret, str) else secret
             self._sock.curve_serverkey = curve_server_key.encode() if isinstance(curve_server_key, str) else curve_server_key
             self._sock.curve_publickey = public
             self._sock.curve_secretkey = secret
@@ -93,13 +95,15 @@ class RemotePruneEnv:
     kind:          "prune" (default) or "toy" (a tiny env with a known optimum, for testing agents)
     timeout:       seconds to wait for reset/step replies before raising TimeoutError
     make_timeout:  seconds to wait for `make` (the server may pretrain the dense model first)
+    curve_server_key, curve_keypair: the server's Z85 public key, and this client's (public,
+                   secret) Z85 pair when the server keeps an allow-list (generated otherwise)
     """
 
     metadata = {"render_modes": []}
 
     def __init__(self, endpoint, config=None, *, kind="prune", toy=None, timeout=60.0, make_timeout=900.0,
-                 curve_server_key=None, use_gymnasium=True):
-        self._conn = Connection(endpoint, timeout, curve_server_key)
+                 curve_server_key=None, curve_keypair=None, use_gymnasium=True):
+        self._conn = Connection(endpoint, timeout, curve_server_key, curve_keypair)
         self.session = None
         hello = self._conn.call({"cmd": "hello"})
         if hello.get("protocol") != PROTOCOL_VERSION:

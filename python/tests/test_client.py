@@ -161,3 +161,17 @@ def test_train_runs_against_a_remote_server(server, tmp_path):
     assert "training against" in proc.stderr
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["episodes"] == 4 and 0 < summary["sparsity"] < 1
+
+
+def test_curve_allow_list_from_python():
+    server_public, server_secret = zmq.curve_keypair()
+    client_public, client_secret = zmq.curve_keypair()
+    s = Server("--curve-secret", server_secret.decode(), "--curve-client", client_public.decode())
+    try:
+        with RemotePruneEnv(s.endpoint, kind="toy", curve_server_key=server_public,
+                            curve_keypair=(client_public, client_secret)) as env:
+            assert env.reset()[0].shape == (2,)
+        with pytest.raises(TimeoutError):
+            RemotePruneEnv(s.endpoint, kind="toy", timeout=0.5, curve_server_key=server_public)
+    finally:
+        s.stop()

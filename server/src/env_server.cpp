@@ -8,6 +8,8 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -62,7 +64,8 @@ struct EnvServer::Impl {
 
   ServerOptions opts;
   zmq::context_t ctx{1};
-  std::unique_ptr<zmq::socket_t> router, pull, push;
+  std::unique_ptr<zmq::socket_t> router, pull, push, zap;
+  std::vector<std::string> allowed_keys;  ///< 32-byte binary client keys (CURVE allow-list)
   std::mutex push_mu;
   std::string reply_endpoint;
   std::string bound;
@@ -335,8 +338,23 @@ std::string EnvServer::bind() {
   // Hard cap far above the soft one: bigger messages are dropped by ZeroMQ before they cost memory.
   im.router->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(im.opts.max_message_bytes) * 4 + 4096);
   if (!im.opts.curve_secret_key.empty()) {
+    if (im.opts.curve_secret_key.size() != 40) throw ConfigError("the CURVE secret key must be 40 Z85 characters");
     im.router->set(zmq::sockopt::curve_server, true);
     im.router->set(zmq::sockopt::curve_secretkey, im.opts.curve_secret_key);
+    if (!im.opts.curve_client_keys.empty()) {
+      for (const auto& key : im.opts.curve_client_keys) {
+        std::string raw(32, '\0');
+        if (key.size() != 40 || !zmq_z85_decode(reinterpret_cast<uint8_t*>(raw.data()), key.c_str()))
+          throw ConfigError("client key '" + key + "' is not a 40-character Z85 CURVE public key");
+        im.allowed_keys.push_back(raw);
+      }
+      // ZeroMQ asks this socket (the ZAP handler) whether each client key may connect.
+      im.zap = std::make_unique<zmq::socket_t>(im.ctx, zmq::socket_type::rep);
+      im.zap->set(zmq::sockopt::linger, 0);
+      im.zap->bind("inproc://zeromq.zap.01");
+    }
+  } else if (!im.opts.curve_client_keys.empty()) {
+    throw ConfigError("allowed client keys need CURVE: give the server secret key too");
   }
   try {
     im.router->bind(endpoint);
@@ -437,6 +455,7 @@ void EnvServer::run() {
   };
 
   std::vector<zmq::pollitem_t> items{{im.router->handle(), 0, ZMQ_POLLIN, 0}, {im.pull->handle(), 0, ZMQ_POLLIN, 0}};
+  if (im.zap) items.push_back({im.zap->handle(), 0, ZMQ_POLLIN, 0});
   while (!im.stopping) {
     try {
       zmq::poll(items, std::chrono::milliseconds(100));
@@ -462,6 +481,21 @@ void EnvServer::run() {
           continue;
         }
         route(identity, delimiter, parts[first].to_string());
+      }
+    }
+    if (im.zap && (items[2].revents & ZMQ_POLLIN)) {
+      // ZAP request: version, request id, domain, address, identity, mechanism, client key.
+      std::vector<zmq::message_t> req;
+      if (zmq::recv_multipart(*im.zap, std::back_inserter(req), zmq::recv_flags::dontwait) && req.size() >= 6) {
+        const bool curve = req[5].to_string() == "CURVE" && req.size() >= 7;
+        const bool allowed = curve && std::find(im.allowed_keys.begin(), im.allowed_keys.end(), req[6].to_string()) !=
+                                          im.allowed_keys.end();
+        if (!allowed) im.log("refused a client whose CURVE key is not on the allow-list");
+        std::array<zmq::const_buffer, 6> reply{zmq::str_buffer("1.0"), zmq::buffer(req[1].data(), req[1].size()),
+                                               allowed ? zmq::str_buffer("200") : zmq::str_buffer("400"),
+                                               allowed ? zmq::str_buffer("OK") : zmq::str_buffer("client key not allowed"),
+                                               zmq::str_buffer(""), zmq::str_buffer("")};
+        zmq::send_multipart(*im.zap, reply);
       }
     }
     if (items[1].revents & ZMQ_POLLIN) {

@@ -19,11 +19,17 @@ RemoteEnv::RemoteEnv(const std::string& endpoint, const nlohmann::json& make_req
   impl_->endpoint = endpoint;
   impl_->socket.set(zmq::sockopt::linger, 0);
   if (!options_.curve_server_key.empty()) {
-    char pub[41], sec[41];
-    if (zmq_curve_keypair(pub, sec) != 0) throw ConfigError("this libzmq has no CURVE support");
+    std::string pub = options_.curve_public_key, sec = options_.curve_secret_key;
+    if (pub.empty() != sec.empty()) throw ConfigError("give both halves of the client's CURVE key pair, or neither");
+    if (pub.empty()) {
+      char p[41], k[41];
+      if (zmq_curve_keypair(p, k) != 0) throw ConfigError("this libzmq has no CURVE support");
+      pub = p;
+      sec = k;
+    }
     impl_->socket.set(zmq::sockopt::curve_serverkey, options_.curve_server_key);
-    impl_->socket.set(zmq::sockopt::curve_publickey, std::string(pub));
-    impl_->socket.set(zmq::sockopt::curve_secretkey, std::string(sec));
+    impl_->socket.set(zmq::sockopt::curve_publickey, pub);
+    impl_->socket.set(zmq::sockopt::curve_secretkey, sec);
   }
   try {
     impl_->socket.connect(endpoint);
@@ -57,12 +63,16 @@ RemoteEnv::~RemoteEnv() {
   }
 }
 
-nlohmann::json RemoteEnv::call(nlohmann::json request, int timeout_ms) {
+int64_t RemoteEnv::send_request(nlohmann::json request) {
   const int64_t id = impl_->next_id++;
   request["id"] = id;
   request["v"] = kProtocolVersion;
   const std::string payload = request.dump();
   impl_->socket.send(zmq::buffer(payload), zmq::send_flags::none);
+  return id;
+}
+
+nlohmann::json RemoteEnv::receive_reply(int64_t id, int timeout_ms, const std::string& what) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -79,8 +89,13 @@ nlohmann::json RemoteEnv::call(nlohmann::json request, int timeout_ms) {
     check_reply(reply);
     return reply;
   }
-  throw TimeoutError("no reply from " + impl_->endpoint + " to '" + request.value("cmd", "?") + "' within " +
-                     std::to_string(timeout_ms) + " ms (is the server running and reachable?)");
+  throw TimeoutError("no reply from " + impl_->endpoint + " to '" + what + "' within " + std::to_string(timeout_ms) +
+                     " ms (is the server running and reachable?)");
+}
+
+nlohmann::json RemoteEnv::call(nlohmann::json request, int timeout_ms) {
+  const std::string what = request.value("cmd", "?");
+  return receive_reply(send_request(std::move(request)), timeout_ms, what);
 }
 
 ResetResult RemoteEnv::reset(const ResetOptions& options) {
@@ -107,6 +122,39 @@ void RemoteEnv::close() {
   const std::string s = session_;
   session_.clear();
   call({{"cmd", "close"}, {"session", s}}, std::min(options_.timeout_ms, 5000));
+}
+
+}  // namespace prunegym
+
+namespace prunegym {
+
+RemoteVectorEnv::RemoteVectorEnv(const std::vector<std::string>& endpoints, const nlohmann::json& make_request,
+                                 RemoteEnvOptions options) {
+  if (endpoints.empty()) throw ConfigError("a vector env needs at least one endpoint");
+  for (const auto& e : endpoints) envs_.push_back(std::make_unique<RemoteEnv>(e, make_request, options));
+}
+
+std::vector<ResetResult> RemoteVectorEnv::reset(std::optional<uint64_t> seed) {
+  std::vector<int64_t> ids;
+  for (size_t i = 0; i < envs_.size(); ++i) {
+    nlohmann::json req{{"cmd", "reset"}, {"session", envs_[i]->session()}};
+    if (seed) req["seed"] = *seed + i;
+    ids.push_back(envs_[i]->send_request(req));
+  }
+  std::vector<ResetResult> out;
+  for (size_t i = 0; i < envs_.size(); ++i) out.push_back(reset_from_wire(envs_[i]->receive_reply(ids[i], envs_[i]->timeout_ms(), "reset")));
+  return out;
+}
+
+std::vector<StepResult> RemoteVectorEnv::step(const std::vector<Action>& actions) {
+  if (actions.size() != envs_.size())
+    throw ActionError("a vector step needs " + std::to_string(envs_.size()) + " actions, got " + std::to_string(actions.size()));
+  std::vector<int64_t> ids;
+  for (size_t i = 0; i < envs_.size(); ++i)
+    ids.push_back(envs_[i]->send_request({{"cmd", "step"}, {"session", envs_[i]->session()}, {"action", action_to_wire(actions[i])}}));
+  std::vector<StepResult> out;
+  for (size_t i = 0; i < envs_.size(); ++i) out.push_back(step_from_wire(envs_[i]->receive_reply(ids[i], envs_[i]->timeout_ms(), "step")));
+  return out;
 }
 
 }  // namespace prunegym

@@ -30,7 +30,9 @@ struct ServerOptions {
   int64_t max_snapshots = 16;       ///< per session
   bool handle_signals = true;       ///< stop on SIGINT/SIGTERM
   std::string curve_secret_key;     ///< Z85 secret key: enables CURVE encryption
-  std::string curve_public_key;     ///< Z85 public key matching the secret key
+  /// Z85 public keys of the clients allowed in (with CURVE); empty = any client that knows the
+  /// server's public key.
+  std::vector<std::string> curve_client_keys;
   LogFn log;
 };
 

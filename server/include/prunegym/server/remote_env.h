@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include <memory>
+#include <optional>
+#include <vector>
 #include <string>
 
 namespace prunegym {
@@ -15,7 +17,9 @@ namespace prunegym {
 struct RemoteEnvOptions {
   int timeout_ms = 60000;        ///< reset/step/snapshot replies
   int make_timeout_ms = 900000;  ///< make may pretrain the dense model first
-  std::string curve_server_key;  ///< Z85 server public key: enables CURVE (client keys generated)
+  std::string curve_server_key;  ///< Z85 server public key: enables CURVE
+  std::string curve_public_key;  ///< this client's Z85 key pair (generated when empty)
+  std::string curve_secret_key;
   RemoteEnvOptions& set_timeout_ms(int v) { timeout_ms = v; return *this; }
   RemoteEnvOptions& set_make_timeout_ms(int v) { make_timeout_ms = v; return *this; }
 };
@@ -45,6 +49,10 @@ class RemoteEnv : public Env {
   const nlohmann::json& make_info() const { return make_info_; }
   /// One raw request/reply exchange (throws ProtocolError for error replies).
   nlohmann::json call(nlohmann::json request, int timeout_ms);
+  /// The two halves of call(), so several envs can have requests in flight at once.
+  int64_t send_request(nlohmann::json request);
+  nlohmann::json receive_reply(int64_t id, int timeout_ms, const std::string& what);
+  int timeout_ms() const { return options_.timeout_ms; }
 
  private:
   struct Impl;
@@ -53,6 +61,23 @@ class RemoteEnv : public Env {
   Space action_space_, observation_space_;
   nlohmann::json make_info_;
   RemoteEnvOptions options_;
+};
+
+/// One learner, N environments (on N servers or one): every request goes out before any reply is
+/// awaited, so the servers step in parallel. Ended sub-environments are not reset automatically.
+class RemoteVectorEnv {
+ public:
+  RemoteVectorEnv(const std::vector<std::string>& endpoints, const nlohmann::json& make_request,
+                  RemoteEnvOptions options = {});
+  size_t size() const { return envs_.size(); }
+  RemoteEnv& at(size_t i) { return *envs_.at(i); }
+  /// Resets every env; env i gets seed `seed + i` when a seed is given.
+  std::vector<ResetResult> reset(std::optional<uint64_t> seed = std::nullopt);
+  /// Steps env i with actions[i], all in parallel.
+  std::vector<StepResult> step(const std::vector<Action>& actions);
+
+ private:
+  std::vector<std::unique_ptr<RemoteEnv>> envs_;
 };
 
 }  // namespace prunegym
