@@ -146,9 +146,8 @@ ResetResult PruneEnv::reset(const ResetOptions& options) {
   step_ = 0;
   accuracy_ = dense_eval_accuracy_;
   std::fill(per_layer_.begin(), per_layer_.end(), 0.0f);
-  build_observation();
   last_info_ = make_info();
-  last_info_.accuracy = accuracy_;
+  build_observation(last_info_.sparsity);
   return {observation_, last_info_};
 }
 
@@ -180,14 +179,13 @@ StepResult PruneEnv::step(const Action& action) {
     eval_ms = ms_since(t0);
   }
 
-  const auto& pl = network_->prunable_layers()[layer];
-  const double layer_sparsity = pl.sparsity();
+  // One pass over the masks gives every count this step reports.
+  StepInfo info = make_info();
+  const double layer_sparsity = info.layer_sparsities[layer];
   const auto k = static_cast<size_t>(step_ - 1);
   per_layer_[2 * k] = static_cast<float>(accuracy_);
   per_layer_[2 * k + 1] = static_cast<float>(layer_sparsity);
-
-  StepInfo info = make_info();
-  info.layer = pl.name;
+  info.layer = network_->prunable_layers()[layer].name;
   info.layer_index = static_cast<int64_t>(layer);
   info.alpha = value;
   info.layer_sparsity = layer_sparsity;
@@ -211,7 +209,7 @@ StepResult PruneEnv::step(const Action& action) {
   result.truncated = !result.terminated && opt.max_steps > 0 && step_ >= opt.max_steps;
   done_ = result.terminated || result.truncated;
 
-  build_observation();
+  build_observation(info.sparsity);
   result.observation = observation_;
   result.info = info;
   last_info_ = info;
@@ -234,9 +232,8 @@ StepInfo PruneEnv::make_info() const {
   return info;
 }
 
-void PruneEnv::build_observation() {
+void PruneEnv::build_observation(double sparsity) {
   if (config_.env.observation == "compact") {
-    const double sparsity = network_->sparsity();
     observation_ = {static_cast<float>(step_), static_cast<float>(accuracy_), static_cast<float>(sparsity)};
   } else {
     observation_ = per_layer_;

@@ -76,7 +76,7 @@ class PruneEnv : public Env {
 
  private:
   StepInfo make_info() const;
-  void build_observation();
+  void build_observation(double sparsity);
 
   Config config_;
   PruneEnvHooks hooks_;
