@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <iomanip>
 #include <regex>
 #include <sstream>
 
@@ -83,6 +84,12 @@ double Args::get_double(const std::string& name, double fallback) const {
   } catch (const std::exception&) {
   }
   throw UsageError("option --" + name + " needs a number, got '" + v + "'");
+}
+
+std::string pct(double fraction, int precision) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(precision) << 100.0 * fraction << "%";
+  return os.str();
 }
 
 std::vector<int64_t> parse_int_list(const std::string& text, const std::string& option) {

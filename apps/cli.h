@@ -37,6 +37,9 @@ class Args {
 
 /// Loads `--config F` and applies every `--set key.path=value` (value parsed as JSON, else a string).
 Config load_config(const Args& args);
+/// A fraction as a percentage with `precision` decimals: 0.8836 -> "88.36%".
+std::string pct(double fraction, int precision = 2);
+
 /// Splits "3,5,7" into integers; UsageError naming the bad item.
 std::vector<int64_t> parse_int_list(const std::string& text, const std::string& option);
 

@@ -74,12 +74,6 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-std::string pct(double fraction, int precision = 2) {
-  std::ostringstream os;
-  os << std::fixed << std::setprecision(precision) << 100.0 * fraction << "%";
-  return os.str();
-}
-
 /// The action list for the episode from --actions or --alpha.
 std::vector<Action> episode_actions(const Args& args, const PruneEnv& env) {
   const auto& space = env.action_space();

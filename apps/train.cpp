@@ -87,12 +87,6 @@ std::string fmt_duration(double s) {
   return os.str();
 }
 
-std::string pct(double v) {
-  std::ostringstream os;
-  os << std::fixed << std::setprecision(2) << 100.0 * v << "%";
-  return os.str();
-}
-
 nlohmann::json record_json(const EpisodeRecord& r) {
   return {{"episode", r.episode},   {"total_reward", r.total_reward}, {"steps", r.steps},
           {"accuracy", r.accuracy}, {"sparsity", r.sparsity},         {"early_stop", r.early_stop},

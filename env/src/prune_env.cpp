@@ -146,9 +146,9 @@ ResetResult PruneEnv::reset(const ResetOptions& options) {
   step_ = 0;
   accuracy_ = dense_eval_accuracy_;
   std::fill(per_layer_.begin(), per_layer_.end(), 0.0f);
-  last_info_ = make_info();
-  build_observation(last_info_.sparsity);
-  return {observation_, last_info_};
+  StepInfo info = make_info();
+  build_observation(info.sparsity);
+  return {observation_, info};
 }
 
 StepResult PruneEnv::step(const Action& action) {
@@ -212,7 +212,6 @@ StepResult PruneEnv::step(const Action& action) {
   build_observation(info.sparsity);
   result.observation = observation_;
   result.info = info;
-  last_info_ = info;
   return result;
 }
 
@@ -287,7 +286,6 @@ EnvSnapshot PruneEnv::snapshot() const {
   }
   s.rng = rng_;
   if (reward_) s.reward = std::shared_ptr<RewardFn>(reward_->clone());
-  s.reward_setup = reward_ ? reward_->setup() : reward_setup_;
   s.started = started_;
   s.done = done_;
   s.step = step_;

@@ -23,7 +23,6 @@ struct EnvSnapshot {
   std::string optimizer_state;
   std::mt19937_64 rng;
   std::shared_ptr<RewardFn> reward;
-  RewardSetup reward_setup;
   bool started = false;
   bool done = false;
   int64_t step = 0;
@@ -103,7 +102,6 @@ class PruneEnv : public Env {
   double accuracy_ = 0.0;
   Observation observation_;
   std::vector<float> per_layer_;  ///< (a_i, p_i) for every episode layer
-  StepInfo last_info_;
 };
 
 }  // namespace prunegym
