@@ -14,6 +14,7 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include <cstring>
 #include <thread>
 
 using namespace prunegym;
@@ -82,6 +83,40 @@ TEST_CASE("a remote toy episode matches the same episode in-process", "[server]"
   CHECK(ts.server->session_count() == 1);
   remote.close();
   CHECK(ts.server->session_count() == 0);
+}
+
+TEST_CASE("the f32 observation encoding round-trips float32 values bit for bit", "[server][protocol]") {
+  const Observation values{0.0f, -0.0f, 1.0f / 3.0f, -2.5e-38f, 3.4e38f, 0.89239997f, 7.0f};
+  for (size_t n = 0; n <= values.size(); ++n) {  // every padding length
+    const Observation v(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(n));
+    const std::string text = encode_f32_base64(v);
+    CHECK(text.size() == (4 * n + 2) / 3 * 4);
+    const Observation back = decode_f32_base64(text);
+    REQUIRE(back.size() == n);
+    CHECK(std::memcmp(back.data(), v.data(), n * sizeof(float)) == 0);
+  }
+  CHECK(encode_f32_base64({1.0f}) == "AACAPw==");  // 0x3f800000 little-endian
+  for (const std::string bad : {"AAC", "AAC*Pw==", "AA=APw==", "AACAPw=A", "AAAA"})
+    CHECK_THROWS_AS(decode_f32_base64(bad), ProtocolError);
+}
+
+TEST_CASE("json and f32 sessions see the same observations", "[server][protocol]") {
+  TestServer ts;
+  const json toy{{"kind", "toy"}, {"toy", {{"observation_size", 9}}}};
+  RemoteEnv a(ts.endpoint, toy, RemoteEnvOptions().set_encoding("json"));
+  RemoteEnv b(ts.endpoint, toy, RemoteEnvOptions().set_encoding("f32").set_spin_us(100));
+  CHECK(a.make_info().is_object());
+  CHECK(a.reset().observation == b.reset().observation);
+  for (int64_t act : {1, 2, 0}) CHECK(a.step(Action(act)).observation == b.step(Action(act)).observation);
+  // A raw f32 session carries observation_f32 instead of observation; unknown encodings are refused.
+  auto made = raw_call(ts.endpoint, {json{{"cmd", "make"}, {"kind", "toy"}, {"encoding", "f32"}}.dump()});
+  CHECK(made.at("encoding") == "f32");
+  auto reset = raw_call(ts.endpoint, {json{{"cmd", "reset"}, {"session", made.at("session")}}.dump()});
+  CHECK(reset.contains("observation_f32"));
+  CHECK_FALSE(reset.contains("observation"));
+  auto bad = raw_call(ts.endpoint, {json{{"cmd", "make"}, {"kind", "toy"}, {"encoding", "msgpack"}}.dump()});
+  CHECK(error_code(bad) == "bad_argument");
+  CHECK_THAT(bad.at("error").at("message").get<std::string>(), Contains("json, f32"));
 }
 
 TEST_CASE("a remote PruneEnv session reports the same trajectory as a local one", "[server]") {

@@ -1,5 +1,6 @@
 """RemotePruneEnv: one environment session on a prunegym server."""
 
+import base64
 import itertools
 import json
 import time
@@ -97,12 +98,16 @@ class RemotePruneEnv:
     make_timeout:  seconds to wait for `make` (the server may pretrain the dense model first)
     curve_server_key, curve_keypair: the server's Z85 public key, and this client's (public,
                    secret) Z85 pair when the server keeps an allow-list (generated otherwise)
+    encoding:      how observations travel: "f32" (base64 float32, lossless and cheaper to decode)
+                   or "json" (a list of numbers)
     """
 
     metadata = {"render_modes": []}
 
     def __init__(self, endpoint, config=None, *, kind="prune", toy=None, timeout=60.0, make_timeout=900.0,
-                 curve_server_key=None, curve_keypair=None, use_gymnasium=True):
+                 curve_server_key=None, curve_keypair=None, use_gymnasium=True, encoding="f32"):
+        if encoding not in ("f32", "json"):
+            raise ValueError(f"encoding must be 'f32' or 'json', got {encoding!r}")
         self._conn = Connection(endpoint, timeout, curve_server_key, curve_keypair)
         self.session = None
         hello = self._conn.call({"cmd": "hello"})
@@ -110,7 +115,7 @@ class RemotePruneEnv:
             raise RemoteError("bad_argument", f"server speaks protocol {hello.get('protocol')}, "
                                               f"this client {PROTOCOL_VERSION}")
         self.server_info = hello
-        request = {"cmd": "make", "kind": kind}
+        request = {"cmd": "make", "kind": kind, "encoding": encoding}
         if kind == "prune":
             if config is None:
                 raise ValueError("a prune session needs a config (dict or path)")
@@ -131,11 +136,11 @@ class RemotePruneEnv:
         if options:
             request["options"] = options
         reply = self._conn.call(request)
-        return np.asarray(reply["observation"], dtype=np.float32), reply["info"]
+        return _observation(reply), reply["info"]
 
     def step(self, action):
         reply = self._conn.call({"cmd": "step", "session": self.session, "action": _action_to_json(action)})
-        return (np.asarray(reply["observation"], dtype=np.float32), float(reply["reward"]), bool(reply["terminated"]),
+        return (_observation(reply), float(reply["reward"]), bool(reply["terminated"]),
                 bool(reply["truncated"]), reply["info"])
 
     def close(self):
@@ -173,6 +178,13 @@ class RemotePruneEnv:
 
     def _receive(self, rid, what):
         return self._conn.receive(rid, None, what)
+
+
+def _observation(reply):
+    """The reply's observation as float32, from either encoding."""
+    if "observation_f32" in reply:
+        return np.frombuffer(base64.b64decode(reply["observation_f32"]), dtype="<f4").astype(np.float32)
+    return np.asarray(reply["observation"], dtype=np.float32)
 
 
 def _action_to_json(action):

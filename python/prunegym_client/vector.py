@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .client import RemotePruneEnv
+from .client import RemotePruneEnv, _observation
 
 
 class RemoteVectorEnv:
@@ -22,13 +22,13 @@ class RemoteVectorEnv:
     def reset(self, *, seed=None):
         ids = [env._send_reset(None if seed is None else seed + i) for i, env in enumerate(self.envs)]
         replies = [env._receive(rid, "reset") for env, rid in zip(self.envs, ids)]
-        obs = np.stack([np.asarray(r["observation"], np.float32) for r in replies])
+        obs = np.stack([_observation(r) for r in replies])
         return obs, [r["info"] for r in replies]
 
     def step(self, actions):
         ids = [env._send_step(a) for env, a in zip(self.envs, actions)]
         replies = [env._receive(rid, "step") for env, rid in zip(self.envs, ids)]
-        obs = np.stack([np.asarray(r["observation"], np.float32) for r in replies])
+        obs = np.stack([_observation(r) for r in replies])
         rewards = np.array([r["reward"] for r in replies], dtype=np.float64)
         terminated = np.array([r["terminated"] for r in replies])
         truncated = np.array([r["truncated"] for r in replies])
@@ -39,7 +39,7 @@ class RemoteVectorEnv:
         for i, rid in ids.items():
             infos["final_observation"][i] = obs[i].copy()
             infos["final_info"][i] = replies[i]["info"]
-            obs[i] = np.asarray(self.envs[i]._receive(rid, "reset")["observation"], np.float32)
+            obs[i] = _observation(self.envs[i]._receive(rid, "reset"))
         return obs, rewards, terminated, truncated, infos
 
     def close(self):

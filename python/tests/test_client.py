@@ -77,6 +77,19 @@ def test_same_seed_same_actions_same_trajectory(server):
             assert np.array_equal(ra[0], rb[0]) and ra[1] == rb[1]
 
 
+def test_json_and_f32_encodings_give_identical_observations(server):
+    with RemotePruneEnv(server.endpoint, TINY, encoding="json") as a, \
+            RemotePruneEnv(server.endpoint, TINY, encoding="f32") as b:
+        oa, _ = a.reset(seed=2)
+        ob, _ = b.reset(seed=2)
+        assert oa.dtype == ob.dtype == np.float32 and np.array_equal(oa, ob)
+        for action in (7, 3):
+            sa, sb = a.step(action), b.step(action)
+            assert np.array_equal(sa[0], sb[0])
+    with pytest.raises(ValueError, match="encoding"):
+        RemotePruneEnv(server.endpoint, TINY, encoding="msgpack")
+
+
 def test_errors_have_stable_codes(server):
     with RemotePruneEnv(server.endpoint, kind="toy") as env:
         env.reset()

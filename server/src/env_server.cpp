@@ -51,6 +51,7 @@ struct Session {
   std::string id;
   std::unique_ptr<Env> env;
   PruneEnv* prune = nullptr;  ///< set when the env supports snapshots
+  ObservationEncoding encoding = ObservationEncoding::json;
   boost::asio::strand<boost::asio::thread_pool::executor_type> strand;
   std::mutex mu;  ///< held while the env is used
   std::atomic<int64_t> last_used_ms{0};
@@ -139,12 +140,12 @@ json EnvServer::Impl::dispatch(const std::string& cmd, const json& req) {
         o.seed = seed.get<uint64_t>();
       }
       if (req.contains("options") && !req["options"].is_null()) o.options = require_field(req, "options", json::value_t::object);
-      return to_wire(s->env->reset(o));
+      return to_wire(s->env->reset(o), s->encoding);
     }
     if (cmd == "step") {
       auto it = req.find("action");
       if (it == req.end()) throw ProtocolError(codes::bad_argument, "missing field 'action'");
-      return to_wire(s->env->step(action_from_wire(*it)));
+      return to_wire(s->env->step(action_from_wire(*it)), s->encoding);
     }
     if (!s->prune) throw ProtocolError(codes::bad_argument, "this environment does not support snapshots");
     if (cmd == "snapshot") {
@@ -217,6 +218,9 @@ json EnvServer::Impl::make(const json& req) {
     }
   } release{this};
 
+  const ObservationEncoding encoding =
+      req.contains("encoding") ? encoding_from_wire(require_field(req, "encoding", json::value_t::string).get<std::string>())
+                               : ObservationEncoding::json;
   const std::string kind = req.contains("kind") ? require_field(req, "kind", json::value_t::string).get<std::string>() : "prune";
   std::unique_ptr<Env> env;
   if (kind == "prune") {
@@ -247,11 +251,12 @@ json EnvServer::Impl::make(const json& req) {
             {"target_sparsity", p->reward_setup().target_sparsity}};
   }
   json reply{{"action_space", env->action_space().to_json()}, {"observation_space", env->observation_space().to_json()},
-             {"kind", kind}, {"info", info}};
+             {"kind", kind}, {"info", info}, {"encoding", encoding == ObservationEncoding::f32 ? "f32" : "json"}};
   std::lock_guard<std::mutex> lock(mu);
   std::ostringstream id;
   id << std::hex << rng() << rng();
   auto session = std::make_shared<Session>(id.str(), std::move(env), pool);
+  session->encoding = encoding;
   sessions.emplace(session->id, session);
   reply["session"] = session->id;
   log("session " + session->id + " made (" + kind + ")");

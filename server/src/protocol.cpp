@@ -1,6 +1,8 @@
 #include <prunegym/server/protocol.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 namespace prunegym {
 
@@ -8,22 +10,96 @@ nlohmann::json error_reply(const std::string& code, const std::string& message) 
   return {{"ok", false}, {"v", kProtocolVersion}, {"error", {{"code", code}, {"message", message}}}};
 }
 
-nlohmann::json to_wire(const ResetResult& r) {
-  return {{"ok", true}, {"observation", r.observation}, {"info", r.info}};
+namespace {
+
+constexpr char kBase64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+void put_observation(nlohmann::json& j, const Observation& obs, ObservationEncoding enc) {
+  if (enc == ObservationEncoding::f32)
+    j["observation_f32"] = encode_f32_base64(obs);
+  else
+    j["observation"] = obs;
 }
 
-nlohmann::json to_wire(const StepResult& r) {
-  return {{"ok", true},
-          {"observation", r.observation},
-          {"reward", r.reward},
-          {"terminated", r.terminated},
-          {"truncated", r.truncated},
-          {"info", r.info}};
+Observation get_observation(const nlohmann::json& j) {
+  auto it = j.find("observation_f32");
+  if (it != j.end()) return decode_f32_base64(it->get<std::string>());
+  return j.at("observation").get<Observation>();
+}
+
+}  // namespace
+
+ObservationEncoding encoding_from_wire(const std::string& name) {
+  if (name == "json") return ObservationEncoding::json;
+  if (name == "f32") return ObservationEncoding::f32;
+  throw ProtocolError(codes::bad_argument, "unknown observation encoding '" + name + "' (known: json, f32)");
+}
+
+std::string encode_f32_base64(const Observation& values) {
+  std::string bytes(values.size() * 4, '\0');
+  for (size_t i = 0; i < values.size(); ++i) {
+    uint32_t u;
+    std::memcpy(&u, &values[i], 4);
+    for (int b = 0; b < 4; ++b) bytes[i * 4 + b] = static_cast<char>((u >> (8 * b)) & 0xFF);
+  }
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const size_t n = std::min<size_t>(3, bytes.size() - i);
+    uint32_t v = 0;
+    for (size_t k = 0; k < 3; ++k) v = (v << 8) | (k < n ? static_cast<unsigned char>(bytes[i + k]) : 0u);
+    for (size_t k = 0; k < 4; ++k) out += k <= n ? kBase64[(v >> (18 - 6 * k)) & 0x3F] : '=';
+  }
+  return out;
+}
+
+Observation decode_f32_base64(const std::string& text) {
+  if (text.size() % 4 != 0) throw ProtocolError(codes::bad_json, "observation_f32 is not base64 (length not a multiple of 4)");
+  std::string bytes;
+  bytes.reserve(text.size() / 4 * 3);
+  for (size_t i = 0; i < text.size(); i += 4) {
+    uint32_t v = 0;
+    int pad = 0;
+    for (size_t k = 0; k < 4; ++k) {
+      const char c = text[i + k];
+      int d;
+      if (c >= 'A' && c <= 'Z') d = c - 'A';
+      else if (c >= 'a' && c <= 'z') d = c - 'a' + 26;
+      else if (c >= '0' && c <= '9') d = c - '0' + 52;
+      else if (c == '+') d = 62;
+      else if (c == '/') d = 63;
+      else if (c == '=' && i + 4 == text.size() && k >= 2) { d = 0; ++pad; }
+      else throw ProtocolError(codes::bad_json, "observation_f32 is not base64 (bad character at " + std::to_string(i + k) + ")");
+      if (pad && c != '=') throw ProtocolError(codes::bad_json, "observation_f32 is not base64 (data after padding)");
+      v = (v << 6) | static_cast<uint32_t>(d);
+    }
+    for (int k = 0; k < 3 - pad; ++k) bytes += static_cast<char>((v >> (16 - 8 * k)) & 0xFF);
+  }
+  if (bytes.size() % 4 != 0) throw ProtocolError(codes::bad_json, "observation_f32 does not hold whole float32 values");
+  Observation out(bytes.size() / 4);
+  for (size_t i = 0; i < out.size(); ++i) {
+    uint32_t u = 0;
+    for (int b = 3; b >= 0; --b) u = (u << 8) | static_cast<unsigned char>(bytes[i * 4 + b]);
+    std::memcpy(&out[i], &u, 4);
+  }
+  return out;
+}
+
+nlohmann::json to_wire(const ResetResult& r, ObservationEncoding enc) {
+  nlohmann::json j{{"ok", true}, {"info", r.info}};
+  put_observation(j, r.observation, enc);
+  return j;
+}
+
+nlohmann::json to_wire(const StepResult& r, ObservationEncoding enc) {
+  nlohmann::json j{{"ok", true}, {"reward", r.reward}, {"terminated", r.terminated}, {"truncated", r.truncated}, {"info", r.info}};
+  put_observation(j, r.observation, enc);
+  return j;
 }
 
 ResetResult reset_from_wire(const nlohmann::json& j) {
   try {
-    return {j.at("observation").get<Observation>(), j.at("info").get<StepInfo>()};
+    return {get_observation(j), j.at("info").get<StepInfo>()};
   } catch (const nlohmann::json::exception& e) {
     throw ProtocolError(codes::bad_json, std::string("malformed reset reply: ") + e.what());
   }
@@ -32,7 +108,7 @@ ResetResult reset_from_wire(const nlohmann::json& j) {
 StepResult step_from_wire(const nlohmann::json& j) {
   try {
     StepResult r;
-    r.observation = j.at("observation").get<Observation>();
+    r.observation = get_observation(j);
     r.reward = j.at("reward").get<double>();
     r.terminated = j.at("terminated").get<bool>();
     r.truncated = j.at("truncated").get<bool>();

@@ -43,6 +43,7 @@ RemoteEnv::RemoteEnv(const std::string& endpoint, const nlohmann::json& make_req
                                                  std::to_string(kProtocolVersion));
   nlohmann::json req = make_request;
   req["cmd"] = "make";
+  if (!req.contains("encoding")) req["encoding"] = options_.encoding;
   const auto made = call(req, options_.make_timeout_ms);
   session_ = made.at("session").get<std::string>();
   action_space_ = Space::from_json(made.at("action_space"));
@@ -73,7 +74,14 @@ int64_t RemoteEnv::send_request(nlohmann::json request) {
 }
 
 nlohmann::json RemoteEnv::receive_reply(int64_t id, int timeout_ms, const std::string& what) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + std::chrono::milliseconds(timeout_ms);
+  if (options_.spin_us > 0) {  // busy-poll window: skips the sleep/wake-up of a blocking poll
+    const auto spin_end = start + std::chrono::microseconds(options_.spin_us);
+    zmq::pollitem_t item{impl_->socket.handle(), 0, ZMQ_POLLIN, 0};
+    while (std::chrono::steady_clock::now() < spin_end && zmq::poll(&item, 1, std::chrono::milliseconds(0)) == 0) {
+    }
+  }
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;

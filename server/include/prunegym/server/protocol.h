@@ -45,14 +45,26 @@ class TimeoutError : public ProtocolError {
 /// {"ok": false, "error": {...}} for an exception; prunegym errors keep their code.
 nlohmann::json error_reply(const std::string& code, const std::string& message);
 
-nlohmann::json to_wire(const ResetResult& r);
-nlohmann::json to_wire(const StepResult& r);
+/// How observations travel in reset/step replies, chosen per session at `make`:
+/// json - "observation": [numbers]; f32 - "observation_f32": base64 of the little-endian float32
+/// values (lossless, since observations are float32, and cheaper to encode and decode).
+enum class ObservationEncoding { json, f32 };
+ObservationEncoding encoding_from_wire(const std::string& name);
+
+nlohmann::json to_wire(const ResetResult& r, ObservationEncoding enc = ObservationEncoding::json);
+nlohmann::json to_wire(const StepResult& r, ObservationEncoding enc = ObservationEncoding::json);
+/// Both readers accept either encoding.
 ResetResult reset_from_wire(const nlohmann::json& j);
 StepResult step_from_wire(const nlohmann::json& j);
 
 /// An action from JSON: an integer is a Discrete index, a list of numbers a Box value.
 Action action_from_wire(const nlohmann::json& j);
 nlohmann::json action_to_wire(const Action& a);
+
+/// Base64 (RFC 4648, with padding) of float32 values in little-endian byte order, and back; decoding
+/// throws ProtocolError(bad_json) for malformed input.
+std::string encode_f32_base64(const Observation& values);
+Observation decode_f32_base64(const std::string& text);
 
 /// Throws ProtocolError(bad_argument) naming the key when j[key] is missing or of the wrong type.
 const nlohmann::json& require_field(const nlohmann::json& j, const std::string& key, nlohmann::json::value_t type);
