@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iomanip>
@@ -131,6 +133,61 @@ Config load_config(const Args& args) {
   } catch (const ConfigError& e) {
     throw ConfigError(path + ": " + e.what());
   }
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string fmt_duration(double s) {
+  std::ostringstream os;
+  if (s < 60) {
+    os << std::fixed << std::setprecision(1) << s << "s";
+  } else {
+    os << static_cast<int>(s) / 60 << "m" << std::setw(2) << std::setfill('0') << static_cast<int>(s) % 60 << "s";
+  }
+  return os.str();
+}
+
+void write_atomic(const std::filesystem::path& path, const std::string& content) {
+  const std::filesystem::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw DataError("cannot write " + tmp.string());
+    out << content;
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+std::string python_dir() {
+  namespace fs = std::filesystem;
+  if (const char* p = std::getenv("PRUNEGYM_PYTHON_DIR"); p && *p) return p;
+  std::error_code ec;
+  const fs::path exe = fs::canonical("/proc/self/exe", ec).parent_path();
+  for (const fs::path& candidate : {exe / "../../python", exe / "../share/prunegym/python"}) {
+    if (fs::exists(candidate / "plot_curves.py")) return fs::canonical(candidate).string();
+  }
+  return "";
+}
+
+std::string run_plot(const std::string& script, const std::vector<std::string>& args, const std::string& product) {
+  const std::string dir = python_dir();
+  if (dir.empty()) return product + " skipped: python/" + script + " not found (set PRUNEGYM_PYTHON_DIR)";
+  const std::string python = std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  std::string cmd = python + " '" + dir + "/" + script + "'";
+  for (const auto& a : args) cmd += " '" + a + "'";
+  cmd += " 2>&1";
+  std::string output;
+  if (FILE* pipe = popen(cmd.c_str(), "r")) {
+    char buf[512];
+    while (fgets(buf, sizeof buf, pipe)) output += buf;
+    const int rc = pclose(pipe);
+    if (rc == 0) return "";
+    if (output.find("matplotlib") != std::string::npos)
+      return product + " skipped: matplotlib is missing (apt-get install python3-matplotlib)";
+    return product + " skipped: the plot script failed: " + output.substr(0, 300);
+  }
+  return product + " skipped: cannot start " + python;
 }
 
 }  // namespace prunegym::cli

@@ -3,6 +3,8 @@
 
 #include <prunegym/env/config.h>
 
+#include <chrono>
+#include <filesystem>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -42,5 +44,19 @@ std::string pct(double fraction, int precision = 2);
 
 /// Splits "3,5,7" into integers; UsageError naming the bad item.
 std::vector<int64_t> parse_int_list(const std::string& text, const std::string& option);
+
+/// Seconds since t0, and a duration as "12.3s" or "4m05s".
+double seconds_since(std::chrono::steady_clock::time_point t0);
+std::string fmt_duration(double seconds);
+
+/// Writes a file through a temporary and a rename, so an interruption never leaves half a file.
+void write_atomic(const std::filesystem::path& path, const std::string& content);
+
+/// The folder holding the Python helpers (plot scripts): $PRUNEGYM_PYTHON_DIR, next to the build
+/// tree, or the installed share dir; "" when not found.
+std::string python_dir();
+/// Runs python/<script> with `args` under /usr/bin/python3. Returns "" on success, else a
+/// one-line message for the user that names `product` (e.g. "curves.png skipped: ...").
+std::string run_plot(const std::string& script, const std::vector<std::string>& args, const std::string& product);
 
 }  // namespace prunegym::cli

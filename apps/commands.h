@@ -12,6 +12,8 @@ int run_episode(const std::vector<std::string>& args);
 int run_info(const std::vector<std::string>& args);
 int run_train(const std::vector<std::string>& args);
 int run_serve(const std::vector<std::string>& args);
+int run_lottery(const std::vector<std::string>& args);
+std::string lottery_help();
 
 extern const char* const kPretrainHelp;
 extern const char* const kEpisodeHelp;

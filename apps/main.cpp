@@ -23,6 +23,7 @@ commands:
   episode    run one pruning episode with given actions and print every step
   info       show a config's network, layers, spaces and reward
   serve      serve environments over ZeroMQ for external (e.g. Python) agents
+  lottery    lottery-ticket rounds: iterative pruning with rewinding, re-init and controls
 
 Run 'prunegym <command> --help' for the options of a command.
 
@@ -56,8 +57,9 @@ int main(int argc, char** argv) {
     if (command == "episode") return help ? (std::cout << cli::kEpisodeHelp, 0) : cli::run_episode(args);
     if (command == "train") return help ? (std::cout << cli::kTrainHelp, 0) : cli::run_train(args);
     if (command == "serve") return help ? (std::cout << cli::kServeHelp, 0) : cli::run_serve(args);
+    if (command == "lottery") return help ? (std::cout << cli::lottery_help(), 0) : cli::run_lottery(args);
     if (command == "info") return help ? (std::cout << cli::kInfoHelp, 0) : cli::run_info(args);
-    std::cerr << "prunegym: unknown command '" << command << "' (commands: pretrain, train, episode, info, serve; see prunegym --help)\n";
+    std::cerr << "prunegym: unknown command '" << command << "' (commands: pretrain, train, episode, info, serve, lottery; see prunegym --help)\n";
     return 2;
   } catch (const prunegym::cli::UsageError& e) {
     std::cerr << "prunegym " << command << ": error: " << e.what() << " (see prunegym " << command << " --help)\n";

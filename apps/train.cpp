@@ -75,17 +75,6 @@ extern "C" void on_interrupt(int) {
   if (g_stop.exchange(true)) std::_Exit(130);  // a second Ctrl-C leaves at once
 }
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-std::string fmt_duration(double s) {
-  std::ostringstream os;
-  if (s < 60) {
-    os << std::fixed << std::setprecision(1) << s << "s";
-  } else {
-    os << static_cast<int>(s) / 60 << "m" << std::setw(2) << std::setfill('0') << static_cast<int>(s) % 60 << "s";
-  }
-  return os.str();
-}
 
 nlohmann::json record_json(const EpisodeRecord& r) {
   return {{"episode", r.episode},   {"total_reward", r.total_reward}, {"steps", r.steps},
@@ -109,17 +98,6 @@ EpisodeRecord record_from_json(const nlohmann::json& j) {
   return r;
 }
 
-/// Writes a file through a temporary and a rename, so an interruption never leaves half a file.
-void write_atomic(const fs::path& path, const std::string& content) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw DataError("cannot write " + tmp.string());
-    out << content;
-  }
-  fs::rename(tmp, path);
-}
-
 void write_csv(const fs::path& path, const std::vector<EpisodeRecord>& records) {
   std::ostringstream os;
   os << "episode,total_reward,accuracy,sparsity,steps,early_stop,exploration,seconds,values\n";
@@ -133,35 +111,9 @@ void write_csv(const fs::path& path, const std::vector<EpisodeRecord>& records) 
   write_atomic(path, os.str());
 }
 
-/// The folder holding python/plot_curves.py: next to the build tree, or the installed share dir.
-std::string python_dir() {
-  if (const char* p = std::getenv("PRUNEGYM_PYTHON_DIR"); p && *p) return p;
-  std::error_code ec;
-  const fs::path exe = fs::canonical("/proc/self/exe", ec).parent_path();
-  for (const fs::path& candidate : {exe / "../../python", exe / "../share/prunegym/python"}) {
-    if (fs::exists(candidate / "plot_curves.py")) return fs::canonical(candidate).string();
-  }
-  return "";
-}
-
 /// Draws curves.png with matplotlib; returns a message for the user when it cannot.
 std::string plot_curves(const fs::path& out) {
-  const std::string dir = python_dir();
-  if (dir.empty()) return "curves.png skipped: python/plot_curves.py not found (set PRUNEGYM_PYTHON_DIR)";
-  const std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-  const std::string cmd = python + " '" + dir + "/plot_curves.py' '" + (out / "episodes.csv").string() + "' '" +
-                          (out / "curves.png").string() + "' 2>&1";
-  std::string output;
-  if (FILE* pipe = popen(cmd.c_str(), "r")) {
-    char buf[512];
-    while (fgets(buf, sizeof buf, pipe)) output += buf;
-    const int rc = pclose(pipe);
-    if (rc == 0) return "";
-    if (output.find("matplotlib") != std::string::npos)
-      return "curves.png skipped: matplotlib is missing (apt-get install python3-matplotlib)";
-    return "curves.png skipped: the plot script failed: " + output.substr(0, 300);
-  }
-  return "curves.png skipped: cannot start " + python;
+  return run_plot("plot_curves.py", {(out / "episodes.csv").string(), (out / "curves.png").string()}, "curves.png");
 }
 
 class Progress {
@@ -323,7 +275,14 @@ int run_train(const std::vector<std::string>& argv) {
   const GreedyPolicy policy = greedy_policy(*training_env, *agent, settings.policy_episodes, seed);
   if (!local) local = std::make_unique<PruneEnv>(config, PruneEnvHooks{log, nullptr});
   PruneEnv& env = *local;
-  env.apply_values(policy.mean_values);
+  std::vector<double> final_values = policy.mean_values;
+  if (env.rounds_mode()) {
+    // Rounds episodes prune, reset and retrain as they go: the final network is what one
+    // greedy episode leaves, and its actions are the per-round pruning values.
+    final_values = run_episode(env, *agent, false, episode_seed(seed, 0, true)).values;
+  } else {
+    env.apply_values(policy.mean_values);
+  }
   const auto before_val = env.evaluate_split("validation");
   const auto before_test = env.evaluate_split("test");
   const double policy_seconds = seconds_since(t_policy);
@@ -344,8 +303,9 @@ int run_train(const std::vector<std::string>& argv) {
   const auto names = env.episode_layers();
   for (size_t i = 0; i < names.size(); ++i) {
     const auto& l = net.prunable_layers()[net.layer_index(names[i])];
-    layers.push_back({{"layer", names[i]}, {"alpha", policy.mean_values[i]}, {"sparsity", l.sparsity()},
-                      {"weights", l.numel()}, {"remaining", l.remaining()}});
+    nlohmann::json row{{"layer", names[i]}, {"sparsity", l.sparsity()}, {"weights", l.numel()}, {"remaining", l.remaining()}};
+    if (!env.rounds_mode()) row["alpha"] = final_values[i];
+    layers.push_back(row);
   }
   nlohmann::json greedy = nlohmann::json::array();
   for (const auto& r : policy.episodes) greedy.push_back(record_json(r));
@@ -360,7 +320,9 @@ int run_train(const std::vector<std::string>& argv) {
       {"reward", config.env.reward.name},
       {"target_accuracy", env.reward_setup().target_accuracy},
       {"target_sparsity", env.reward_setup().target_sparsity},
+      {"episode", config.env.episode},
       {"layers", layers},
+      {"final_values", final_values},
       {"sparsity", net.sparsity()},
       {"remaining", net.remaining_prunable()},
       {"total", net.total_prunable()},

@@ -54,7 +54,35 @@ void require_one_of(const std::string& key, const std::string& value, std::initi
   throw ConfigError("config key '" + key + "': unknown value '" + value + "' (known: " + list + ")");
 }
 
+json lottery_json(const LotteryOptions& o) {
+  json j{{"strategies", o.strategies}, {"strategy", o.strategy}, {"scope", o.scope},
+         {"layers", o.layers},         {"train", train_json(o.train, true)}, {"eval_every", o.eval_every},
+         {"rewind_iteration", o.rewind_iteration}};
+  if (!o.sparsities.empty()) {
+    j["sparsities"] = o.sparsities;
+  } else if (o.one_shot) {
+    j["one_shot"] = *o.one_shot;
+  } else {
+    j["rate"] = o.rate;
+    j["rounds"] = o.rounds;
+    if (o.output_rate) j["output_rate"] = *o.output_rate;
+  }
+  return j;
+}
+
 }  // namespace
+
+std::vector<double> LotteryOptions::schedule() const {
+  if (!sparsities.empty()) return sparsities;
+  if (one_shot) return {*one_shot};
+  std::vector<double> out;
+  double keep = 1.0;
+  for (int64_t r = 0; r < rounds; ++r) {
+    keep *= 1.0 - rate;
+    out.push_back(1.0 - keep);
+  }
+  return out;
+}
 
 Config Config::from_json(const json& j) {
   Config c;
@@ -110,7 +138,7 @@ Config Config::from_json(const json& j) {
     e.get("early_stop_accuracy", o.early_stop_accuracy);
     e.get("max_steps", o.max_steps);
     e.get("layers", o.layers);
-    require_one_of("env.episode", o.episode, {"layerwise"});
+    require_one_of("env.episode", o.episode, {"layerwise", "rounds"});
     require_one_of("env.timing", o.timing, {"dense", "sparse"});
     require_one_of("env.criterion", o.criterion, {"std_threshold", "magnitude_target", "global_magnitude"});
     require_one_of("env.observation", o.observation, {"compact", "per_layer"});
@@ -131,6 +159,7 @@ Config Config::from_json(const json& j) {
       throw ConfigError("config key 'env.actions.values' excludes low/high/step: give a list or a grid, not both");
 
     auto r = e.child("reward");
+    if (!r.find("name") && o.episode == "rounds") o.reward.name = "lottery_q";  // seed 000's reward
     r.get("name", o.reward.name);
     r.get("beta", o.reward.beta);
     r.get("target_accuracy", o.reward.target_accuracy);
@@ -157,6 +186,46 @@ Config Config::from_json(const json& j) {
     if (o.evaluation.samples < 0 || o.evaluation.batch_size <= 0)
       throw ConfigError("config keys 'env.evaluation.samples' (>= 0) and 'batch_size' (> 0) are out of range");
     e.finish();
+  }
+  {
+    auto l = root.child("lottery");
+    auto& o = c.lottery;
+    l.get("strategies", o.strategies);
+    l.get("strategy", o.strategy);
+    l.get("scope", o.scope);
+    const bool has_rate = l.find("rate") || l.find("rounds") || l.find("output_rate");
+    l.get("rate", o.rate);
+    l.get("output_rate", o.output_rate);
+    l.get("rounds", o.rounds);
+    l.get("sparsities", o.sparsities);
+    l.get("one_shot", o.one_shot);
+    l.get("layers", o.layers);
+    l.get("eval_every", o.eval_every);
+    l.get("rewind_iteration", o.rewind_iteration);
+    read_train_options(l.child("train"), o.train, true);
+    l.finish();
+    if (o.strategies.empty()) throw ConfigError("config key 'lottery.strategies' must name at least one strategy");
+    for (const auto& s : o.strategies)
+      require_one_of("lottery.strategies", s, {"keep", "rewind_init", "rewind_iter", "reinit", "random_mask"});
+    require_one_of("lottery.strategy", o.strategy, {"keep", "rewind_init", "rewind_iter", "reinit", "random_mask"});
+    require_one_of("lottery.scope", o.scope, {"layerwise", "global"});
+    if (!(o.rate > 0 && o.rate < 1)) throw ConfigError("config key 'lottery.rate' must be in (0, 1)");
+    if (o.output_rate && !(*o.output_rate >= 0 && *o.output_rate < 1))
+      throw ConfigError("config key 'lottery.output_rate' must be in [0, 1)");
+    if (o.rounds < 1) throw ConfigError("config key 'lottery.rounds' must be >= 1");
+    const int schedules = int(!o.sparsities.empty()) + int(o.one_shot.has_value()) + int(has_rate);
+    if (schedules > 1)
+      throw ConfigError("config section 'lottery': give one schedule - rate/rounds, sparsities, or one_shot - not several");
+    double prev = 0.0;
+    for (double v : o.sparsities) {
+      if (!(v > prev && v < 1)) throw ConfigError("config key 'lottery.sparsities' must increase strictly within (0, 1), e.g. [0.2, 0.52, 0.8]");
+      prev = v;
+    }
+    if (o.one_shot && !(*o.one_shot > 0 && *o.one_shot < 1)) throw ConfigError("config key 'lottery.one_shot' must be in (0, 1)");
+    if (o.output_rate && o.scope != "layerwise")
+      throw ConfigError("config key 'lottery.output_rate' applies to the layerwise scope only");
+    if (o.eval_every < 1) throw ConfigError("config key 'lottery.eval_every' must be >= 1");
+    if (o.rewind_iteration < 0) throw ConfigError("config key 'lottery.rewind_iteration' must be >= 0");
   }
   for (const char* section : {"agents", "train"}) {
     if (const json* v = root.find(section)) {
@@ -233,6 +302,7 @@ json Config::to_json() const {
                {{"name", network.name}, {"layers", network.layers}, {"init_seed", network.init_seed},
                 {"pretrain", train_json(pretrain, false)}}},
               {"env", ej},
+              {"lottery", lottery_json(lottery)},
               {"agents", agents},
               {"train", train}};
 }

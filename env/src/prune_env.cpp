@@ -59,7 +59,38 @@ PruneEnv::PruneEnv(const Config& config, PruneEnvHooks hooks)
   criterion_ = make_criterion(opt.criterion);
   reward_prototype_ = RewardRegistry::instance().make(opt.reward.name, opt.reward.params);
 
-  if (opt.layers.empty()) {
+  rounds_ = opt.episode == "rounds";
+  if (rounds_) {
+    rounds_options_ = config_.lottery;
+    if (!opt.layers.empty()) rounds_options_.layers = opt.layers;
+    strategy_ = parse_strategy(rounds_options_.strategy);
+    max_rounds_ = opt.max_steps > 0 ? opt.max_steps : 15;
+    // W0: the dense model's own initialisation (build_network is deterministic in init_seed).
+    auto fresh = build_network(config_.network, data_->shape, data_->classes);
+    fresh->to(device_);
+    refs_.init = clone_parameters(*fresh);
+    refs_.network = config_.network;
+    refs_.input = data_->shape;
+    refs_.classes = data_->classes;
+    if (strategy_ == ResetStrategy::rewind_iter) {
+      // W_k: the initialisation trained k iterations (one pass over k batches) with the
+      // pretraining settings.
+      const int64_t k = rounds_options_.rewind_iteration;
+      TrainOptions o = config_.pretrain;
+      o.epochs = 1;
+      o.samples = k * o.batch_size;
+      if (o.samples > data_->train.size())
+        throw ConfigError("lottery.rewind_iteration " + std::to_string(k) + " needs " + std::to_string(o.samples) +
+                          " training samples in one pass; the training split has " + std::to_string(data_->train.size()));
+      if (k > 0) {
+        std::mt19937_64 rng(config_.seed);
+        auto optimizer = make_optimizer(*fresh, o);
+        train(*fresh, *optimizer, data_->train, o, rng);
+      }
+      refs_.rewind = clone_parameters(*fresh);
+    }
+    order_ = lottery_layers(*network_, rounds_options_);
+  } else if (opt.layers.empty()) {
     for (size_t i = 0; i < network_->prunable_layers().size(); ++i) order_.push_back(i);
   } else {
     for (const auto& name : opt.layers) {
@@ -71,7 +102,9 @@ PruneEnv::PruneEnv(const Config& config, PruneEnvHooks hooks)
     }
   }
 
-  const ActionGrid grid = criterion_->default_grid();
+  ActionGrid grid = criterion_->default_grid();
+  // In rounds episodes a magnitude criterion's action is the round's pruning rate.
+  if (rounds_ && criterion_->value_name() != "alpha") grid = {0.1, 0.5, 0.1};
   const double low = opt.actions.low.value_or(grid.low);
   const double high = opt.actions.high.value_or(grid.high);
   if (opt.actions.type == "discrete") {
@@ -88,7 +121,7 @@ PruneEnv::PruneEnv(const Config& config, PruneEnvHooks hooks)
 
   const auto L = static_cast<double>(order_.size());
   if (opt.observation == "compact") {
-    observation_space_ = Space::box({0.0, 0.0, 0.0}, {L, 1.0, 1.0});
+    observation_space_ = Space::box({0.0, 0.0, 0.0}, {rounds_ ? static_cast<double>(max_rounds_) : L, 1.0, 1.0});
   } else {
     observation_space_ = Space::box(std::vector<double>(order_.size() * 2, 0.0), std::vector<double>(order_.size() * 2, 1.0));
   }
@@ -98,7 +131,7 @@ PruneEnv::PruneEnv(const Config& config, PruneEnvHooks hooks)
   reward_setup_.beta = opt.reward.beta;
   reward_setup_.dense_accuracy = dense_eval_accuracy_;
   reward_setup_.total_weights = network_->total_prunable();
-  reward_setup_.episode_length = static_cast<int64_t>(order_.size());
+  reward_setup_.episode_length = episode_length();
   if (!(reward_setup_.target_accuracy > 0)) {
     throw ConfigError("env.reward: the accuracy target " + std::to_string(reward_setup_.target_accuracy) +
                       " is not positive (dense accuracy " + std::to_string(dense_eval_accuracy_) +
@@ -158,6 +191,7 @@ StepResult PruneEnv::step(const Action& action) {
                        "; call reset() to start a new episode");
   }
   const double value = action_space_.value_of(action);  // throws ActionError, state untouched
+  if (rounds_) return step_round(value);
   const size_t layer = order_[static_cast<size_t>(step_)];
   const auto& opt = config_.env;
 
@@ -215,6 +249,77 @@ StepResult PruneEnv::step(const Action& action) {
   return result;
 }
 
+double PruneEnv::group_sparsity() const {
+  int64_t total = 0, remaining = 0;
+  for (size_t i : order_) {
+    total += network_->prunable_layers()[i].numel();
+    remaining += network_->prunable_layers()[i].remaining();
+  }
+  return total ? 1.0 - static_cast<double>(remaining) / static_cast<double>(total) : 0.0;
+}
+
+StepResult PruneEnv::step_round(double value) {
+  const auto& opt = config_.env;
+  auto t0 = Clock::now();
+  RoundTarget target;
+  if (criterion_->value_name() == "alpha") {
+    // The threshold decides each layer's new sparsity; the round then prunes to exactly that.
+    const auto saved = clone_state(*network_);
+    criterion_->apply(*network_, order_, value);
+    target.layers = order_;
+    for (size_t i : order_) target.sparsity.push_back(network_->prunable_layers()[i].sparsity());
+    load_state(*network_, saved);
+  } else {
+    target = rate_target(*network_, rounds_options_, value);
+  }
+  prune_and_reset(*network_, target, strategy_, refs_, rng_(), rng_);
+  const double prune_ms = ms_since(t0);
+
+  t0 = Clock::now();
+  if (rounds_options_.train.epochs > 0) {
+    auto optimizer = make_optimizer(*network_, rounds_options_.train);
+    train(*network_, *optimizer, retrain_set_, rounds_options_.train, rng_);
+  }
+  const double retrain_ms = ms_since(t0);
+  t0 = Clock::now();
+  accuracy_ = evaluate(*network_, eval_set_, opt.evaluation.batch_size).accuracy;
+  const double eval_ms = ms_since(t0);
+  ++step_;
+
+  StepInfo info = make_info();
+  const double sparsity = group_sparsity();
+  for (size_t k = 0; k < order_.size(); ++k) {
+    per_layer_[2 * k] = static_cast<float>(accuracy_);
+    per_layer_[2 * k + 1] = static_cast<float>(info.layer_sparsities[order_[k]]);
+  }
+  info.layer = "round " + std::to_string(step_);
+  info.alpha = value;
+  info.layer_sparsity = sparsity;
+  info.evaluated = true;
+  info.prune_ms = prune_ms;
+  info.retrain_ms = retrain_ms;
+  info.eval_ms = eval_ms;
+
+  StepResult result;
+  RewardInput in;
+  in.accuracy = accuracy_;
+  in.sparsity = info.sparsity;
+  in.remaining = info.remaining;
+  in.total = info.total;
+  in.step = step_;
+  in.last = false;
+  info.early_stop = accuracy_ < opt.early_stop_accuracy;
+  result.terminated = info.early_stop || sparsity >= reward_->setup().target_sparsity - 1e-9;
+  result.truncated = !result.terminated && step_ >= max_rounds_;
+  in.last = result.terminated || result.truncated;
+  result.reward = reward_->compute(in);
+  done_ = result.terminated || result.truncated;
+  build_observation(sparsity);
+  result.observation = observation_;
+  result.info = info;
+  return result;
+}
+
 StepInfo PruneEnv::make_info() const {
   StepInfo info;
   info.step = step_;
@@ -251,6 +356,7 @@ EvalResult PruneEnv::evaluate_split(const std::string& split) {
 }
 
 void PruneEnv::apply_values(const std::vector<double>& values) {
+  if (rounds_) throw EpisodeError("apply_values() replays a layer-wise policy; rounds episodes are replayed by stepping");
   if (values.size() != order_.size()) {
     throw ActionError("a policy needs one value per episode layer: got " + std::to_string(values.size()) + ", the episode has " +
                       std::to_string(order_.size()));

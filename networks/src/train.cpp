@@ -38,7 +38,8 @@ std::vector<int64_t> sample_indices(int64_t n, int64_t k, std::mt19937_64& rng) 
 }
 
 TrainStats train(NetworkImpl& net, torch::optim::Optimizer& optimizer, const Tensors& data,
-                 const TrainOptions& o, std::mt19937_64& rng, const EpochCallback& on_epoch) {
+                 const TrainOptions& o, std::mt19937_64& rng, const EpochCallback& on_epoch,
+                 const StepCallback& on_step) {
   if (o.batch_size <= 0) throw ConfigError("batch_size must be positive");
   if (data.size() == 0) throw DataError("cannot train on an empty dataset");
   Tensors subset = data;
@@ -70,6 +71,7 @@ TrainStats train(NetworkImpl& net, torch::optim::Optimizer& optimizer, const Ten
       loss_sum += loss.item<double>();
       ++batches;
       ++stats.steps;
+      if (on_step) on_step(stats.steps);
     }
     stats.loss = batches ? loss_sum / static_cast<double>(batches) : 0.0;
     if (on_epoch) on_epoch(epoch, o.epochs, stats.loss);

@@ -35,8 +35,29 @@ struct EvaluationOptions {
   int64_t batch_size = 5000;
 };
 
+/// Lottery-ticket rounds: how each round prunes, resets the survivors and retrains. Used by
+/// `prunegym lottery` and by the environment's "rounds" episodes.
+struct LotteryOptions {
+  /// Strategies `prunegym lottery` compares: keep, rewind_init, rewind_iter, reinit, random_mask.
+  std::vector<std::string> strategies{"rewind_init", "reinit", "keep"};
+  std::string strategy = "rewind_init";  ///< the one a "rounds" episode uses
+  std::string scope = "layerwise";      ///< "layerwise" (p% of each layer) or "global" (one threshold)
+  double rate = 0.2;                     ///< fraction of the survivors pruned per round
+  std::optional<double> output_rate;     ///< layerwise: rate of the output layer (LTH: rate / 2)
+  int64_t rounds = 5;                    ///< rounds of the rate schedule
+  std::vector<double> sparsities;        ///< explicit cumulative sparsities (replaces rate/rounds)
+  std::optional<double> one_shot;        ///< a single round to this sparsity
+  std::vector<std::string> layers;       ///< layers to prune (empty = all prunable layers)
+  TrainOptions train = TrainOptions().set_optimizer("adam").set_lr(1.2e-3).set_batch_size(60).set_epochs(2);
+  int64_t eval_every = 100;              ///< iterations between validation checks (early-stop iteration)
+  int64_t rewind_iteration = 0;          ///< k of rewind_iter: survivors go back to their values at iteration k
+
+  /// The cumulative target sparsity of every round, for the pruned layers (output layer aside).
+  std::vector<double> schedule() const;
+};
+
 struct EnvOptions {
-  std::string episode = "layerwise";   ///< one step per prunable layer
+  std::string episode = "layerwise";   ///< one step per prunable layer, or "rounds" (one step per round)
   std::string timing = "dense";        ///< "dense": retrain+reward every step; "sparse": at the end
   std::string criterion = "std_threshold";
   ActionOptions actions;
@@ -58,6 +79,7 @@ struct Config {
   NetworkOptions network;
   TrainOptions pretrain = TrainOptions().set_optimizer("adam").set_lr(1e-3).set_batch_size(128).set_epochs(8);
   EnvOptions env;
+  LotteryOptions lottery;
   /// Sections owned by the agents layer ("agents": per-agent options, "train": the training
   /// pipeline). Kept as JSON here and validated, key by key, by prunegym::agents.
   nlohmann::json agents = nlohmann::json::object();

@@ -5,6 +5,7 @@
 #include <prunegym/env/config.h>
 #include <prunegym/env/criteria.h>
 #include <prunegym/env/env.h>
+#include <prunegym/env/lottery.h>
 #include <prunegym/env/pretrain.h>
 #include <prunegym/env/rewards.h>
 
@@ -56,9 +57,12 @@ class PruneEnv : public Env {
   const RewardSetup& reward_setup() const { return reward_setup_; }
   NetworkImpl& network() { return *network_; }
   const DataSplits& data() const { return *data_; }
+  /// True for "rounds" episodes (one lottery-ticket round per step).
+  bool rounds_mode() const { return rounds_; }
   /// Names of the layers the episode prunes, in order.
   std::vector<std::string> episode_layers() const;
-  int64_t episode_length() const { return static_cast<int64_t>(order_.size()); }
+  /// Steps of a full episode: the layer count, or the round limit of "rounds" episodes.
+  int64_t episode_length() const { return rounds_ ? max_rounds_ : static_cast<int64_t>(order_.size()); }
   bool episode_over() const { return done_; }
   /// Accuracy of the current network on the test split.
   double test_accuracy();
@@ -76,6 +80,14 @@ class PruneEnv : public Env {
  private:
   StepInfo make_info() const;
   void build_observation(double sparsity);
+  StepResult step_round(double value);
+  double group_sparsity() const;  ///< over the episode's layers
+
+  bool rounds_ = false;
+  int64_t max_rounds_ = 0;
+  ResetStrategy strategy_ = ResetStrategy::rewind_init;
+  ResetReferences refs_;
+  LotteryOptions rounds_options_;
 
   Config config_;
   PruneEnvHooks hooks_;

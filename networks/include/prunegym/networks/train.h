@@ -39,11 +39,14 @@ struct TrainStats {
 
 /// Called after each epoch with (epoch index, epochs, mean loss).
 using EpochCallback = std::function<void(int64_t, int64_t, double)>;
+/// Called after each optimizer step with the number of steps taken so far in this call.
+using StepCallback = std::function<void(int64_t)>;
 
 /// Trains with cross-entropy. `samples` > 0 draws a random subset (without replacement) from
 /// `data` with `rng`; batches are shuffled with `rng` each epoch.
 TrainStats train(NetworkImpl& net, torch::optim::Optimizer& optimizer, const Tensors& data,
-                 const TrainOptions& options, std::mt19937_64& rng, const EpochCallback& on_epoch = {});
+                 const TrainOptions& options, std::mt19937_64& rng, const EpochCallback& on_epoch = {},
+                 const StepCallback& on_step = {});
 
 struct EvalResult {
   double accuracy = 0.0;  ///< fraction in [0, 1]
