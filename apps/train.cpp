@@ -341,12 +341,21 @@ int run_train(const std::vector<std::string>& argv) {
   if (!plot_message.empty()) std::cerr << plot_message << "\n";
 
   std::cout << "\n" << agent_name << " on " << config.network.name << " (" << episodes << " episodes, seed " << seed << ")\n";
-  std::cout << "  " << std::left << std::setw(14) << "layer" << std::right << std::setw(8) << "alpha" << std::setw(11)
-            << "sparsity" << "\n";
+  if (env.rounds_mode()) {
+    std::cout << "  rounds of the greedy episode, pruning values:";
+    for (double v : final_values) std::cout << " " << std::fixed << std::setprecision(2) << v;
+    std::cout << "\n";
+  }
+  std::cout << "  " << std::left << std::setw(14) << "layer" << std::right << std::setw(8)
+            << (env.rounds_mode() ? "" : "alpha") << std::setw(11) << "sparsity" << "\n";
   for (const auto& l : layers) {
     std::cout << "  " << std::left << std::setw(14) << l["layer"].get<std::string>() << std::right << std::fixed
-              << std::setprecision(2) << std::setw(8) << l["alpha"].get<double>() << std::setw(11)
-              << pct(l["sparsity"].get<double>()) << "\n";
+              << std::setprecision(2) << std::setw(8);
+    if (l.contains("alpha"))
+      std::cout << l["alpha"].get<double>();
+    else
+      std::cout << "";
+    std::cout << std::setw(11) << pct(l["sparsity"].get<double>()) << "\n";
   }
   std::cout << "  global sparsity        " << pct(net.sparsity()) << " (" << net.remaining_prunable() << " of "
             << net.total_prunable() << " weights remain)\n"
