@@ -2,6 +2,8 @@
 
 #include <prunegym/networks/errors.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -133,6 +135,11 @@ Config load_config(const Args& args) {
   } catch (const ConfigError& e) {
     throw ConfigError(path + ": " + e.what());
   }
+}
+
+void load_plugin(const std::string& path) {
+  if (!std::filesystem::exists(path)) throw UsageError("plugin " + path + " does not exist (build it first?)");
+  if (!::dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL)) throw UsageError("cannot load plugin " + path + ": " + ::dlerror());
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {

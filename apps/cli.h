@@ -45,6 +45,10 @@ std::string pct(double fraction, int precision = 2);
 /// Splits "3,5,7" into integers; UsageError naming the bad item.
 std::vector<int64_t> parse_int_list(const std::string& text, const std::string& option);
 
+/// Loads a shared library whose static initialisers register rewards (or anything else) with
+/// prunegym's registries; throws UsageError naming the file and the loader's message.
+void load_plugin(const std::string& path);
+
 /// Seconds since t0, and a duration as "12.3s" or "4m05s".
 double seconds_since(std::chrono::steady_clock::time_point t0);
 std::string fmt_duration(double seconds);

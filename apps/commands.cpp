@@ -30,11 +30,13 @@ example:
 const char* const kEpisodeHelp = R"(usage: prunegym episode --config F (--actions I,J,... | --alpha A) [options]
 
 Runs one episode of the pruning MDP: one step per prunable layer, each pruning that layer with
-the chosen action, retraining briefly and measuring accuracy (env.timing = "dense").
+the chosen action, retraining briefly and measuring accuracy (env.timing = "dense"). With
+env.episode = "rounds" each step is a lottery-ticket round instead (prune, reset, retrain).
 
 options:
-  --actions I,J,...   action indices, one per layer in episode order (see 'prunegym info')
-  --alpha A           the same action value for every layer (the nearest grid value)
+  --actions I,J,...   action indices, one per layer in episode order (see 'prunegym info');
+                      rounds episodes: one per round, up to the round limit
+  --alpha A           the same action value for every step (the nearest grid value)
   --seed S            seed of this episode (retrain subsets); default: the config's seed
   --format F          json (default): one JSON object per step and a summary line on stdout
                       table: a per-step table and a summary for people
@@ -44,6 +46,7 @@ options:
 examples:
   prunegym episode --config configs/lenet300-fashion.json --alpha 1.0 --format table
   prunegym episode --config configs/lenet300-fashion.json --actions 12,10,4 --seed 3
+  prunegym episode --config configs/lottery-q-lenet300.json --alpha 0.2 --format table
 )";
 
 const char* const kInfoHelp = R"(usage: prunegym info --config F [--set K=V ...]
@@ -78,7 +81,8 @@ double median(std::vector<double> v) {
 std::vector<Action> episode_actions(const Args& args, const PruneEnv& env) {
   const auto& space = env.action_space();
   const auto layers = env.episode_layers();
-  const auto L = layers.size();
+  // Rounds episodes take up to episode_length() actions and may end earlier.
+  const auto L = env.rounds_mode() ? static_cast<size_t>(env.episode_length()) : layers.size();
   std::vector<Action> actions;
   if (args.has("actions") == args.has("alpha")) throw UsageError("give exactly one of --actions or --alpha");
   if (args.has("actions")) {
@@ -86,6 +90,7 @@ std::vector<Action> episode_actions(const Args& args, const PruneEnv& env) {
       if (space.kind() == Space::Kind::box) throw UsageError("--actions takes indices but the action space is a Box; use --alpha");
       actions.emplace_back(i);
     }
+    if (env.rounds_mode() && !actions.empty() && actions.size() <= L) return actions;
     if (actions.size() != L) {
       std::string names;
       for (const auto& n : layers) names += (names.empty() ? "" : ", ") + n;

@@ -13,6 +13,7 @@ int run_info(const std::vector<std::string>& args);
 int run_train(const std::vector<std::string>& args);
 int run_serve(const std::vector<std::string>& args);
 int run_lottery(const std::vector<std::string>& args);
+int run_bench(const std::vector<std::string>& args);
 std::string lottery_help();
 
 extern const char* const kPretrainHelp;
@@ -20,5 +21,6 @@ extern const char* const kEpisodeHelp;
 extern const char* const kInfoHelp;
 extern const char* const kTrainHelp;
 extern const char* const kServeHelp;
+extern const char* const kBenchHelp;
 
 }  // namespace prunegym::cli

@@ -22,10 +22,15 @@ commands:
   train      train an agent (q, dqn, ppo, random, uniform), extract its policy, fine-tune
   episode    run one pruning episode with given actions and print every step
   info       show a config's network, layers, spaces and reward
+  bench      compare MDP variants (a grid of config patches) over seeds, in parallel
   serve      serve environments over ZeroMQ for external (e.g. Python) agents
   lottery    lottery-ticket rounds: iterative pruning with rewinding, re-init and controls
 
 Run 'prunegym <command> --help' for the options of a command.
+
+Global option (before the command):
+  --plugin LIB      load a shared library that registers your own rewards (repeatable);
+                    see examples/reward_plugin.cpp
 
 Common to every command:
   --config F        the JSON config (configs/lenet300-fashion.json is the default setup)
@@ -40,6 +45,15 @@ Exit codes: 0 success, 1 runtime failure, 2 bad input (config, action, option, d
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  try {
+    while (args.size() >= 2 && args[0] == "--plugin") {
+      prunegym::cli::load_plugin(args[1]);
+      args.erase(args.begin(), args.begin() + 2);
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "prunegym: error: " << e.what() << "\n";
+    return 2;
+  }
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     std::cout << kUsage;
     return args.empty() ? 2 : 0;
@@ -58,8 +72,9 @@ int main(int argc, char** argv) {
     if (command == "train") return help ? (std::cout << cli::kTrainHelp, 0) : cli::run_train(args);
     if (command == "serve") return help ? (std::cout << cli::kServeHelp, 0) : cli::run_serve(args);
     if (command == "lottery") return help ? (std::cout << cli::lottery_help(), 0) : cli::run_lottery(args);
+    if (command == "bench") return help ? (std::cout << cli::kBenchHelp, 0) : cli::run_bench(args);
     if (command == "info") return help ? (std::cout << cli::kInfoHelp, 0) : cli::run_info(args);
-    std::cerr << "prunegym: unknown command '" << command << "' (commands: pretrain, train, episode, info, serve, lottery; see prunegym --help)\n";
+    std::cerr << "prunegym: unknown command '" << command << "' (commands: pretrain, train, episode, info, serve, lottery, bench; see prunegym --help)\n";
     return 2;
   } catch (const prunegym::cli::UsageError& e) {
     std::cerr << "prunegym " << command << ": error: " << e.what() << " (see prunegym " << command << " --help)\n";

@@ -1,0 +1,122 @@
+"""`prunegym bench` end to end on the tiny synthetic config: tables, caching, resume, plugins."""
+
+import csv
+import json
+import os
+import pathlib
+import subprocess
+import tempfile
+
+import pytest
+
+CLI = os.environ.get("PRUNEGYM_CLI", "build/bin/prunegym")
+ROOT = pathlib.Path(os.environ.get("PRUNEGYM_SOURCE_DIR", pathlib.Path(__file__).resolve().parents[2]))
+TINY = str(ROOT / "configs" / "tiny-synthetic.json")
+PLUGIN = pathlib.Path(CLI).resolve().parent.parent / "lib" / "libprunegym_reward_plugin.so"
+
+
+@pytest.fixture(scope="module")
+def env():
+    with tempfile.TemporaryDirectory() as cache:
+        yield dict(os.environ, PRUNEGYM_CACHE=cache, OMP_NUM_THREADS="1")
+
+
+def write_grid(path, variants, **extra):
+    grid = {"base": TINY, "agent": "q", "seeds": 2, "episodes": 4, "variants": variants, **extra}
+    path.write_text(json.dumps(grid))
+    return str(path)
+
+
+def bench(args, env):
+    return subprocess.run([CLI, "bench", *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+def rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_two_variants_two_seeds_tables_and_cache(tmp_path, env):
+    grid = write_grid(tmp_path / "grid.json", [
+        {"name": "dense", "patch": {}},
+        {"name": "sparse", "patch": {"env": {"timing": "sparse"}}},
+    ])
+    out = tmp_path / "out"
+    proc = bench(["--grid", grid, "--jobs", "2", "--out", str(out)], env)
+    assert proc.returncode == 0, proc.stderr
+    assert "4 to run" in proc.stderr
+    table = rows(out / "results.csv")
+    assert sorted((r["variant"], r["seed"]) for r in table) == [("dense", "0"), ("dense", "1"), ("sparse", "0"), ("sparse", "1")]
+    summary = json.loads((out / "results.json").read_text())
+    for v in summary["variants"]:
+        mine = [float(r["test_accuracy"]) for r in table if r["variant"] == v["name"]]
+        mean = sum(mine) / 2
+        se = abs(mine[0] - mine[1]) / 2  # n = 2: sd = |a - b| / sqrt(2), se = sd / sqrt(2)
+        assert v["accuracy"]["mean"] == pytest.approx(mean)
+        assert v["accuracy"]["se"] == pytest.approx(se)
+        assert len(v["curve"]["mean"]) == 4
+    md = (out / "results.md").read_text()
+    assert "| variant | accuracy | sparsity |" in md and "dense" in md and "sparse" in md
+    # The sparse variant's runs really ran with sparse timing.
+    sparse_run = next(r["run"] for r in table if r["variant"] == "sparse")
+    assert json.loads((out / sparse_run / "config.json").read_text())["env"]["timing"] == "sparse"
+    if "skipped" not in proc.stderr:
+        assert (out / "curves.png").exists() and (out / "pareto.png").exists()
+
+    # A rerun recomputes nothing and gives the same table.
+    again = bench(["--grid", grid, "--jobs", "2", "--out", str(out)], env)
+    assert again.returncode == 0, again.stderr
+    assert "4 cached, 0 to run" in again.stderr
+    assert rows(out / "results.csv") == table
+
+    # A lost run is redone alone; a changed patch gets its own runs.
+    (out / table[0]["run"] / "summary.json").unlink()
+    redo = bench(["--grid", grid, "--out", str(out)], env)
+    assert "3 cached, 1 to run" in redo.stderr, redo.stderr
+    grid = write_grid(tmp_path / "grid.json", [
+        {"name": "dense", "patch": {}},
+        {"name": "sparse", "patch": {"env": {"timing": "sparse", "reward": {"target_sparsity": 0.5}}}},
+    ])
+    changed = bench(["--grid", grid, "--out", str(out), "--dry-run"], env)
+    assert "2 cached, 2 to run" in changed.stderr, changed.stderr
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path, env):
+    grid = write_grid(tmp_path / "grid.json", [{"name": "only", "patch": {}}], seeds=1, episodes=6)
+    out = tmp_path / "out"
+    plan = bench(["--grid", grid, "--out", str(out), "--dry-run"], env)
+    run_dir = pathlib.Path(plan.stdout.split()[1])
+    # Start the run by hand and stop it after 2 episodes, as a crash or Ctrl-C would leave it.
+    run_dir.mkdir(parents=True)
+    stopped = subprocess.run([CLI, "train", "--config", TINY, "--agent", "q", "--seed", "0", "--episodes", "6",
+                              "--out", str(run_dir), "--stop-after", "2"], capture_output=True, text=True, env=env)
+    assert stopped.returncode == 0, stopped.stderr
+    proc = bench(["--grid", grid, "--out", str(out)], env)
+    assert proc.returncode == 0, proc.stderr
+    assert "resuming q at episode 3 of 6" in (run_dir / "log.txt").read_text()
+    assert len(rows(run_dir / "episodes.csv")) == 6
+
+
+def test_bad_grids_are_rejected_before_anything_runs(tmp_path, env):
+    grid = write_grid(tmp_path / "grid.json", [{"name": "typo", "patch": {"env": {"timming": "sparse"}}}])
+    proc = bench(["--grid", grid, "--out", str(tmp_path / "out")], env)
+    assert proc.returncode == 2
+    assert "variant 'typo'" in proc.stderr and "env.timming" in proc.stderr
+    assert not (tmp_path / "out").exists()
+    assert "--jobs" in subprocess.run([CLI, "bench", "--help"], capture_output=True, text=True).stdout
+
+
+@pytest.mark.skipif(not PLUGIN.exists(), reason="the example plugin is not built")
+def test_a_plugin_reward_is_usable_in_a_grid(tmp_path, env):
+    grid = write_grid(tmp_path / "grid.json", [{"name": "balanced", "patch": {"env": {"reward": {"name": "balanced"}}}}],
+                      seeds=1, plugins=[str(PLUGIN)])
+    out = tmp_path / "out"
+    proc = bench(["--grid", grid, "--out", str(out)], env)
+    assert proc.returncode == 0, proc.stderr
+    (row,) = rows(out / "results.csv")
+    run_config = json.loads((out / row["run"] / "config.json").read_text())
+    assert run_config["env"]["reward"]["name"] == "balanced"
+    # Without the plugin the reward is unknown, and the error says so.
+    grid = write_grid(tmp_path / "grid2.json", [{"name": "balanced", "patch": {"env": {"reward": {"name": "balanced"}}}}])
+    missing = bench(["--grid", grid, "--out", str(tmp_path / "out2")], env)
+    assert missing.returncode == 2 and "balanced" in missing.stderr
