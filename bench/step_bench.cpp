@@ -105,7 +105,8 @@ Bound step_bound(const std::vector<Gemm>& gemms, int64_t train_samples, int64_t 
       b.flops += flops * static_cast<double>(count);
     }
   };
-  const int64_t full = train_samples / train_batch, rest = train_samples % train_batch;
+  const int64_t full = train_batch > 0 ? train_samples / train_batch : 0;
+  const int64_t rest = train_batch > 0 ? train_samples % train_batch : 0;
   add(train_batch, full * epochs, true);
   add(rest, epochs, true);
   const int64_t efull = eval_samples / eval_batch, erest = eval_samples % eval_batch;
@@ -171,8 +172,9 @@ int main(int argc, char** argv) {
     const int64_t eval_samples = eo.evaluation.samples > 0 ? std::min(eo.evaluation.samples, eo.evaluation.split == "test" ? data.test.size() : data.validation.size())
                                                            : (eo.evaluation.split == "test" ? data.test.size() : data.validation.size());
     const auto gemms = layer_gemms(config.network, data.shape, data.classes);
-    const Bound bound = step_bound(gemms, train_samples, eo.retrain.batch_size, eo.retrain.epochs, eval_samples,
-                                   eo.evaluation.batch_size);
+    const Bound retrain_bound = step_bound(gemms, train_samples, eo.retrain.batch_size, eo.retrain.epochs, 0, 1);
+    const Bound eval_bound = step_bound(gemms, 0, eo.retrain.batch_size, 0, eval_samples, eo.evaluation.batch_size);
+    const Bound bound{retrain_bound.ms + eval_bound.ms, retrain_bound.flops + eval_bound.flops};
     const double step_ms = quantile(total, 0.5);
     const json out{{"config", argv[1]},
                    {"network", config.network.name},
@@ -189,6 +191,8 @@ int main(int argc, char** argv) {
                    {"eval_ms", {{"median", quantile(eval, 0.5)}, {"p90", quantile(eval, 0.9)}}},
                    {"reset_ms", {{"median", quantile(reset, 0.5)}, {"p90", quantile(reset, 0.9)}}},
                    {"bound_ms", bound.ms},
+                   {"retrain_bound_ms", retrain_bound.ms},
+                   {"eval_bound_ms", eval_bound.ms},
                    {"step_gflop", bound.flops / 1e9},
                    {"bound_gflops", bound.flops / 1e6 / std::max(bound.ms, 1e-9)},
                    {"step_over_bound", step_ms / std::max(bound.ms, 1e-9)},
