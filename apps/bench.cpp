@@ -257,18 +257,17 @@ int run_bench(const std::vector<std::string>& argv) {
   std::vector<bench::RunResult> results;
   for (const auto& r : runs) {
     const fs::path dir = out / r.dir;
-    if (fs::exists(dir / "summary.json")) results.push_back(bench::read_run(dir.string(), grid.variants[r.variant].name, r.seed));
+    if (fs::exists(dir / "summary.json"))
+      results.push_back(bench::read_run(dir.string(), grid.variants[r.variant].name, r.seed));
   }
   std::ostringstream csv;
   csv << "variant,seed,test_accuracy,test_accuracy_before_finetune,validation_accuracy,sparsity,episodes_to_target,episodes,"
          "seconds,run\n"
       << std::setprecision(10);
-  for (size_t i = 0, k = 0; i < runs.size(); ++i) {
-    if (!fs::exists(out / runs[i].dir / "summary.json")) continue;
-    const auto& r = results[k++];
+  for (const auto& r : results) {
     csv << r.variant << "," << r.seed << "," << r.test_accuracy << "," << r.test_before_finetune << "," << r.validation_accuracy
         << "," << r.sparsity << "," << (r.episodes_to_target ? std::to_string(*r.episodes_to_target) : "") << ","
-        << r.episodes << "," << r.seconds << "," << runs[i].dir << "\n";
+        << r.episodes << "," << r.seconds << "," << fs::relative(r.dir, out).string() << "\n";
   }
   write_atomic(out / "results.csv", csv.str());
 

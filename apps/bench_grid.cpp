@@ -146,6 +146,7 @@ MeanSe mean_se(const std::vector<double>& values) {
 
 RunResult read_run(const std::string& dir, const std::string& variant, uint64_t seed) {
   RunResult r;
+  r.dir = dir;
   r.variant = variant;
   r.seed = seed;
   const auto summary = read_json_file((fs::path(dir) / "summary.json").string());

@@ -53,6 +53,7 @@ MeanSe mean_se(const std::vector<double>& values);
 
 /// The figures of one finished run, read from its summary.json and episodes.csv.
 struct RunResult {
+  std::string dir;  ///< the run's folder
   std::string variant;
   uint64_t seed = 0;
   double test_accuracy = 0.0;        ///< after fine-tuning

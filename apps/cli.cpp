@@ -11,7 +11,6 @@
 #include <cstring>
 #include <fstream>
 #include <iomanip>
-#include <regex>
 #include <sstream>
 
 namespace prunegym::cli {
@@ -118,17 +117,9 @@ Config load_config(const Args& args) {
   const std::string path = args.require("config");
   nlohmann::json doc = read_json_file(path);
   for (const std::string& assignment : args.all("set")) {
-    const auto eq = assignment.find('=');
-    if (eq == std::string::npos || eq == 0) throw UsageError("--set needs key.path=value, got '" + assignment + "'");
-    const std::string key = assignment.substr(0, eq), raw = assignment.substr(eq + 1);
-    nlohmann::json value;
-    try {
-      value = nlohmann::json::parse(raw);
-    } catch (const std::exception&) {
-      value = raw;  // a bare word is a string
-    }
-    nlohmann::json::json_pointer ptr("/" + std::regex_replace(key, std::regex("\\."), "/"));
-    doc[ptr] = value;
+    if (assignment.find('=') == std::string::npos || assignment[0] == '=')
+      throw UsageError("--set needs key.path=value, got '" + assignment + "'");
+    apply_override(doc, assignment);
   }
   try {
     return Config::from_json(doc);

@@ -221,12 +221,6 @@ std::vector<torch::Tensor> load_tensors(const fs::path& path) {
   return t;
 }
 
-nlohmann::json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  auto j = nlohmann::json::parse(in, nullptr, false);
-  if (j.is_discarded()) throw DataError(path.string() + " is not valid JSON; rerun with --force to start over");
-  return j;
-}
 
 }  // namespace
 
@@ -265,7 +259,7 @@ int run_lottery(const std::vector<std::string>& argv) {
   key.erase("threads");
   key["lottery"].erase("strategies");  // adding a strategy later reuses the finished ones
   if (fs::exists(state / "experiment.json")) {
-    const auto saved = read_json(state / "experiment.json");
+    const auto saved = read_json_file((state / "experiment.json").string());
     if (saved != key) {
       if (!args.flag("force"))
         throw UsageError(out.string() + " holds a lottery experiment with a different config; use --force to start over "
@@ -300,7 +294,7 @@ int run_lottery(const std::vector<std::string>& argv) {
   Row dense;
   if (fs::exists(state / "round0.json") && fs::exists(state / "round0.pt") &&
       (!need_rewind || fs::exists(state / "rewind.pt"))) {
-    dense = row_from_json(read_json(state / "round0.json"));
+    dense = row_from_json(read_json_file((state / "round0.json").string()));
     if (need_rewind) refs.rewind = load_tensors(state / "rewind.pt");
     std::cerr << "dense run: read back from " << (state / "round0.json").string() << "\n";
   } else {
@@ -354,7 +348,7 @@ int run_lottery(const std::vector<std::string>& argv) {
       done = 0;
     }
     for (int64_t r = 1; r <= done; ++r) {
-      rows.push_back(row_from_json(read_json(row_file(r))));
+      rows.push_back(row_from_json(read_json_file(row_file(r).string())));
       seconds += rows.back().t.seconds;
     }
     if (done > 0) std::cerr << "[" << name << "] rounds 1-" << done << " read back from " << state.string() << "\n";

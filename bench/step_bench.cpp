@@ -13,7 +13,6 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
-#include <regex>
 
 using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
@@ -125,14 +124,7 @@ int main(int argc, char** argv) {
   try {
     auto doc = prunegym::read_json_file(argv[1]);
     const int64_t steps = argc > 2 ? std::stoll(argv[2]) : 30;
-    for (int i = 3; i < argc; ++i) {
-      const std::string a = argv[i];
-      const auto eq = a.find('=');
-      if (eq == std::string::npos) throw prunegym::ConfigError("override '" + a + "' is not key.path=value");
-      json value = json::parse(a.substr(eq + 1), nullptr, false);
-      if (value.is_discarded()) value = a.substr(eq + 1);
-      doc[json::json_pointer("/" + std::regex_replace(a.substr(0, eq), std::regex("\\."), "/"))] = value;
-    }
+    for (int i = 3; i < argc; ++i) prunegym::apply_override(doc, argv[i]);
     const auto config = prunegym::Config::from_json(doc);
     const int threads = prunegym::configure_threads(config.threads);
     prunegym::PruneEnv env(config);

@@ -3,6 +3,7 @@
 #include <prunegym/env/rewards.h>
 #include <prunegym/networks/errors.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -238,6 +239,16 @@ Config Config::from_json(const json& j) {
   if (c.env.evaluation.split == "validation" && c.data.validation == 0)
     throw ConfigError("env.evaluation.split is 'validation' but data.validation is 0: hold out samples or evaluate on 'test'");
   return c;
+}
+
+void apply_override(json& doc, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) throw ConfigError("an override needs key.path=value, got '" + assignment + "'");
+  json value = json::parse(assignment.substr(eq + 1), nullptr, false);
+  if (value.is_discarded()) value = assignment.substr(eq + 1);  // a bare word is a string
+  std::string pointer = "/" + assignment.substr(0, eq);
+  std::replace(pointer.begin(), pointer.end(), '.', '/');
+  doc[json::json_pointer(pointer)] = value;
 }
 
 json read_json_file(const std::string& path) {

@@ -20,6 +20,12 @@ const std::vector<std::pair<ResetStrategy, const char*>>& strategy_table() {
 
 int64_t pruned_count(const PrunableLayer& l) { return l.numel() - l.remaining(); }
 
+/// |w| for surviving weights, +inf for pruned ones: the k smallest scores are k survivors.
+torch::Tensor survivor_scores(const PrunableLayer& l) {
+  return torch::where(l.mask.flatten().gt(0), l.weight.abs().flatten(),
+                      torch::full({}, std::numeric_limits<float>::infinity(), l.weight.options()));
+}
+
 int64_t count_for(double sparsity, int64_t n) {
   return std::min<int64_t>(n, std::max<int64_t>(0, std::llround(sparsity * static_cast<double>(n))));
 }
@@ -30,12 +36,6 @@ ResetStrategy parse_strategy(const std::string& name) {
   for (const auto& [s, n] : strategy_table())
     if (name == n) return s;
   throw ConfigError("unknown reset strategy '" + name + "' (known: keep, rewind_init, rewind_iter, reinit, random_mask)");
-}
-
-std::string strategy_name(ResetStrategy s) {
-  for (const auto& [v, n] : strategy_table())
-    if (v == s) return n;
-  return "?";
 }
 
 std::string strategy_help() {
@@ -71,10 +71,7 @@ std::vector<int64_t> prune_to_target(NetworkImpl& net, const RoundTarget& target
       const int64_t goal = count_for(target.sparsity.at(k), l.numel());
       const int64_t more = goal - pruned_count(l);
       if (more > 0) {
-        // Survivors score |w|, pruned weights +inf: the `more` smallest scores are survivors.
-        auto scores = torch::where(l.mask.flatten().gt(0), l.weight.abs().flatten(),
-                                   torch::full({}, std::numeric_limits<float>::infinity(), l.weight.options()));
-        auto idx = std::get<1>(scores.topk(more, 0, /*largest=*/false, /*sorted=*/false));
+        auto idx = std::get<1>(survivor_scores(l).topk(more, 0, /*largest=*/false, /*sorted=*/false));
         l.mask.view({-1}).index_fill_(0, idx, 0.0);
         l.weight.mul_(l.mask);
       }
@@ -87,8 +84,7 @@ std::vector<int64_t> prune_to_target(NetworkImpl& net, const RoundTarget& target
   int64_t total = 0, pruned = 0;
   for (size_t i : target.layers) {
     auto& l = all.at(i);
-    scores.push_back(torch::where(l.mask.flatten().gt(0), l.weight.abs().flatten(),
-                                  torch::full({}, std::numeric_limits<float>::infinity(), l.weight.options())));
+    scores.push_back(survivor_scores(l));
     total += l.numel();
     pruned += pruned_count(l);
   }

@@ -250,13 +250,14 @@ StepResult PruneEnv::step(const Action& action) {
   return result;
 }
 
-double PruneEnv::group_sparsity() const {
-  int64_t total = 0, remaining = 0;
+double PruneEnv::group_sparsity(const StepInfo& info) const {
+  int64_t total = 0, pruned = 0;
   for (size_t i : order_) {
-    total += network_->prunable_layers()[i].numel();
-    remaining += network_->prunable_layers()[i].remaining();
+    const int64_t n = network_->prunable_layers()[i].numel();
+    total += n;
+    pruned += std::llround(info.layer_sparsities[i] * static_cast<double>(n));
   }
-  return total ? 1.0 - static_cast<double>(remaining) / static_cast<double>(total) : 0.0;
+  return total ? static_cast<double>(pruned) / static_cast<double>(total) : 0.0;
 }
 
 StepResult PruneEnv::step_round(double value) {
@@ -288,7 +289,7 @@ StepResult PruneEnv::step_round(double value) {
   ++step_;
 
   StepInfo info = make_info();
-  const double sparsity = group_sparsity();
+  const double sparsity = group_sparsity(info);  // from the counts make_info() just took
   for (size_t k = 0; k < order_.size(); ++k) {
     per_layer_[2 * k] = static_cast<float>(accuracy_);
     per_layer_[2 * k + 1] = static_cast<float>(info.layer_sparsities[order_[k]]);
@@ -308,7 +309,6 @@ StepResult PruneEnv::step_round(double value) {
   in.remaining = info.remaining;
   in.total = info.total;
   in.step = step_;
-  in.last = false;
   info.early_stop = accuracy_ < opt.early_stop_accuracy;
   result.terminated = info.early_stop || sparsity >= reward_->setup().target_sparsity - 1e-9;
   result.truncated = !result.terminated && step_ >= max_rounds_;

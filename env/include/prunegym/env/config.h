@@ -99,6 +99,10 @@ class ObjectReader;
 /// from `reader` into `options`, then rejects unknown keys and out-of-range values.
 void read_train_options(ObjectReader reader, TrainOptions& options, bool allow_samples);
 
+/// Applies one "key.path=value" override to a config document (the value is parsed as JSON, else
+/// taken as a string); throws ConfigError when the text has no key or no '='.
+void apply_override(nlohmann::json& doc, const std::string& assignment);
+
 /// Reads a JSON config file (comments allowed); errors name the file and the line.
 nlohmann::json read_json_file(const std::string& path);
 

@@ -26,7 +26,6 @@ enum class ResetStrategy {
   random_mask,  ///< control: a random mask with the same per-layer counts, survivors rewound to init
 };
 ResetStrategy parse_strategy(const std::string& name);
-std::string strategy_name(ResetStrategy s);
 /// One line per strategy, for --help texts and docs.
 std::string strategy_help();
 

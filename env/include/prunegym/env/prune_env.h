@@ -81,7 +81,7 @@ class PruneEnv : public Env {
   StepInfo make_info() const;
   void build_observation(double sparsity);
   StepResult step_round(double value);
-  double group_sparsity() const;  ///< over the episode's layers
+  double group_sparsity(const StepInfo& info) const;  ///< over the episode's layers
 
   bool rounds_ = false;
   int64_t max_rounds_ = 0;
