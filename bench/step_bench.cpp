@@ -6,6 +6,9 @@
 // reset time, peak memory, and the bound: the step's matrix products (retrain forward and
 // backward on retrain.samples images, evaluation forward on the evaluation set), each timed as a
 // LibTorch mm at its own shape in this run. step / bound says how close the step comes.
+// Graph networks compute on the whole graph at every forward: their products before the node
+// rows are picked have the graph's row count whatever the batch, and each graph convolution adds
+// a sparse product with the normalised adjacency (timed as LibTorch's sparse mm).
 #include <prunegym/env/prune_env.h>
 #include <prunegym/env/system.h>
 
@@ -31,7 +34,9 @@ double quantile(std::vector<double> v, double q) {
 /// One matrix product of a layer, per sample: [M, K] x [K, N] (M = output positions).
 struct Gemm {
   int64_t m, k, n;
-  bool first;  ///< the first layer needs no gradient with respect to its input
+  bool first;                ///< the first layer needs no gradient with respect to its input
+  bool whole_graph = false;  ///< graph layers: M rows per forward, whatever the batch
+  torch::Tensor adjacency;   ///< set: a sparse product adjacency [M, M] x [M, N] instead
 };
 
 std::vector<Gemm> layer_gemms(const prunegym::NetworkOptions& options, prunegym::InputShape in, int64_t classes) {
@@ -39,12 +44,21 @@ std::vector<Gemm> layer_gemms(const prunegym::NetworkOptions& options, prunegym:
   auto specs = prunegym::network_specs(options);
   std::vector<Gemm> out;
   int64_t c = in.channels, h = in.height, w = in.width, features = 0;
-  size_t last_linear = 0;
-  for (size_t i = 0; i < specs.size(); ++i)
+  size_t last_linear = 0, last_gcn = 0;
+  for (size_t i = 0; i < specs.size(); ++i) {
     if (specs[i].kind == K::linear) last_linear = i;
+    if (specs[i].kind == K::gcn) last_gcn = i + 1;
+  }
+  const int64_t nodes = in.graph ? in.graph->nodes() : 0;
   for (size_t i = 0; i < specs.size(); ++i) {
     const auto& s = specs[i];
-    if (s.kind == K::conv) {
+    const bool whole = in.graph && i < last_gcn;
+    if (s.kind == K::gcn) {
+      if (features == 0) features = c * h * w;
+      out.push_back({nodes, features, s.out, out.empty(), true});
+      out.push_back({nodes, nodes, s.out, false, true, in.graph->adjacency});
+      features = s.out;
+    } else if (s.kind == K::conv) {
       const int64_t ho = (h + 2 * s.padding - s.kernel) / s.stride + 1, wo = (w + 2 * s.padding - s.kernel) / s.stride + 1;
       out.push_back({ho * wo, c * s.kernel * s.kernel, s.out, out.empty()});
       c = s.out;
@@ -56,7 +70,7 @@ std::vector<Gemm> layer_gemms(const prunegym::NetworkOptions& options, prunegym:
     } else if (s.kind == K::linear) {
       if (features == 0) features = c * h * w;
       const int64_t n = (i == last_linear && s.out == 0) ? classes : s.out;
-      out.push_back({1, features, n, out.empty()});
+      out.push_back({whole ? nodes : 1, features, n, out.empty(), whole});
       features = n;
     }
   }
@@ -76,6 +90,19 @@ double time_mm(int64_t m, int64_t k, int64_t n) {
   return quantile(t, 0.5);
 }
 
+/// Milliseconds of one sparse [m, m] x dense [m, n] product (median of a few).
+double time_spmm(const torch::Tensor& sparse, int64_t n) {
+  auto b = torch::randn({sparse.size(1), n});
+  torch::mm(sparse, b);
+  std::vector<double> t;
+  for (int r = 0; r < 5; ++r) {
+    const auto t0 = Clock::now();
+    auto c = torch::mm(sparse, b);
+    t.push_back(ms_since(t0));
+  }
+  return quantile(t, 0.5);
+}
+
 struct Bound {
   double ms = 0.0;
   double flops = 0.0;
@@ -89,7 +116,15 @@ Bound step_bound(const std::vector<Gemm>& gemms, int64_t train_samples, int64_t 
   auto add = [&](int64_t batch, int64_t count, bool backward) {
     if (count <= 0 || batch <= 0) return;
     for (const auto& g : gemms) {
-      const int64_t rows = batch * g.m;
+      if (g.adjacency.defined()) {
+        // Forward and (always: the weights below need it) the gradient through the aggregation.
+        const double ms = time_spmm(g.adjacency, g.n) * (backward ? 2 : 1);
+        b.ms += ms * static_cast<double>(count);
+        b.flops += 2.0 * static_cast<double>(g.adjacency._nnz()) * static_cast<double>(g.n) * (backward ? 2 : 1) *
+                   static_cast<double>(count);
+        continue;
+      }
+      const int64_t rows = g.whole_graph ? g.m : batch * g.m;
       double ms = time_mm(rows, g.k, g.n);
       double flops = 2.0 * static_cast<double>(rows) * static_cast<double>(g.k) * static_cast<double>(g.n);
       if (backward) {

