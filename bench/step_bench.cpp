@@ -36,7 +36,7 @@ struct Gemm {
   int64_t m, k, n;
   bool first;                ///< the first layer needs no gradient with respect to its input
   bool whole_graph = false;  ///< graph layers: M rows per forward, whatever the batch
-  torch::Tensor adjacency;   ///< set: a sparse product adjacency [M, M] x [M, N] instead
+  torch::Tensor adjacency;   ///< set: a sparse product [M, K] x [K, N] instead (adjacency or sparse features)
 };
 
 std::vector<Gemm> layer_gemms(const prunegym::NetworkOptions& options, prunegym::InputShape in, int64_t classes) {
@@ -55,7 +55,12 @@ std::vector<Gemm> layer_gemms(const prunegym::NetworkOptions& options, prunegym:
     const bool whole = in.graph && i < last_gcn;
     if (s.kind == K::gcn) {
       if (features == 0) features = c * h * w;
-      out.push_back({nodes, features, s.out, out.empty(), true});
+      // The first graph layer reads bag-of-words features in sparse form when mostly zeros.
+      auto sparse_input = out.empty() ? prunegym::sparse_if_mostly_zero(in.graph->features) : torch::Tensor();
+      if (sparse_input.defined())
+        out.push_back({nodes, features, s.out, true, true, sparse_input});
+      else
+        out.push_back({nodes, features, s.out, out.empty(), true});
       out.push_back({nodes, nodes, s.out, false, true, in.graph->adjacency});
       features = s.out;
     } else if (s.kind == K::conv) {
@@ -90,7 +95,7 @@ double time_mm(int64_t m, int64_t k, int64_t n) {
   return quantile(t, 0.5);
 }
 
-/// Milliseconds of one sparse [m, m] x dense [m, n] product (median of a few).
+/// Milliseconds of one sparse [m, k] x dense [k, n] product (median of a few).
 double time_spmm(const torch::Tensor& sparse, int64_t n) {
   auto b = torch::randn({sparse.size(1), n});
   torch::mm(sparse, b);
@@ -117,7 +122,8 @@ Bound step_bound(const std::vector<Gemm>& gemms, int64_t train_samples, int64_t 
     if (count <= 0 || batch <= 0) return;
     for (const auto& g : gemms) {
       if (g.adjacency.defined()) {
-        // Forward and (always: the weights below need it) the gradient through the aggregation.
+        // Forward and, in training, the backward product of the same size (through the aggregation
+        // towards the weights; X^T G for the weight gradient of a sparse first layer).
         const double ms = time_spmm(g.adjacency, g.n) * (backward ? 2 : 1);
         b.ms += ms * static_cast<double>(count);
         b.flops += 2.0 * static_cast<double>(g.adjacency._nnz()) * static_cast<double>(g.n) * (backward ? 2 : 1) *

@@ -81,6 +81,12 @@ torch::Tensor gcn_propagate(const torch::Tensor& adjacency, const torch::Tensor&
   return bias.defined() ? out + bias : out;
 }
 
+torch::Tensor sparse_if_mostly_zero(const torch::Tensor& dense, double max_density) {
+  const double nonzero = dense.ne(0).sum().item<double>();
+  if (dense.numel() == 0 || nonzero > max_density * static_cast<double>(dense.numel())) return {};
+  return dense.to_sparse().coalesce();
+}
+
 Graph make_planted_partition(const GraphOptions& o) {
   auto fail = [](const std::string& key, const std::string& rule) {
     throw ConfigError("data.graph." + key + " " + rule);

@@ -186,9 +186,7 @@ LayerStackImpl::LayerStackImpl(std::vector<LayerSpec> specs, InputShape input, i
     const auto first = std::find_if(specs_.begin(), specs_.end(), [](const LayerSpec& s) {
       return s.kind == LayerSpec::Kind::gcn || s.kind == LayerSpec::Kind::linear;
     });
-    const double density = graph_->features.ne(0).sum().item<double>() / static_cast<double>(graph_->features.numel());
-    if (first != specs_.end() && first->kind == LayerSpec::Kind::gcn && density < 0.1)
-      graph_input_ = graph_->features.to_sparse().coalesce();
+    if (first != specs_.end() && first->kind == LayerSpec::Kind::gcn) graph_input_ = sparse_if_mostly_zero(graph_->features);
   }
   size_t last_linear = specs_.size();
   for (size_t i = 0; i < specs_.size(); ++i)

@@ -61,6 +61,10 @@ torch::Tensor normalized_adjacency(const std::vector<std::pair<int64_t, int64_t>
 torch::Tensor gcn_propagate(const torch::Tensor& adjacency, const torch::Tensor& h, const torch::Tensor& weight,
                             const torch::Tensor& bias);
 
+/// `dense` as a coalesced sparse COO matrix when at most `max_density` of it is nonzero (bag-of-words
+/// features), else an undefined tensor: graph layers then multiply the sparse form.
+torch::Tensor sparse_if_mostly_zero(const torch::Tensor& dense, double max_density = 0.1);
+
 /// The deterministic planted-partition graph the options describe (features not normalised).
 Graph make_planted_partition(const GraphOptions& options);
 
