@@ -82,8 +82,14 @@ std::vector<Gemm> layer_gemms(const prunegym::NetworkOptions& options, prunegym:
   return out;
 }
 
-/// Milliseconds of one torch::mm of [m, k] x [k, n] (median of a few).
+/// Milliseconds of one torch::mm of [m, k] x [k, n] (median of a few). Products with more than
+/// kMaxRows rows (a convolution's im2col matrix over a whole batch) are timed on kMaxRows rows and
+/// scaled: sgemm reaches its throughput long before that, and a single multi-gigabyte operand
+/// would measure memory traffic that the convolution itself never has.
+constexpr int64_t kMaxRows = 8192;
 double time_mm(int64_t m, int64_t k, int64_t n) {
+  if (m > kMaxRows) return time_mm(kMaxRows, k, n) * static_cast<double>(m) / static_cast<double>(kMaxRows);
+  if (k > kMaxRows) return time_mm(m, kMaxRows, n) * static_cast<double>(k) / static_cast<double>(kMaxRows);
   auto a = torch::randn({m, k}), b = torch::randn({k, n});
   torch::mm(a, b);  // warm-up
   std::vector<double> t;
