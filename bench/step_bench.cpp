@@ -82,6 +82,20 @@ std::vector<Gemm> layer_gemms(const prunegym::NetworkOptions& options, prunegym:
   return out;
 }
 
+/// Median milliseconds of five calls of `fn`, after one warm-up call; each result is freed after
+/// the clock stops.
+template <typename Fn>
+double median_ms(Fn&& fn) {
+  fn();
+  std::vector<double> t;
+  for (int r = 0; r < 5; ++r) {
+    const auto t0 = Clock::now();
+    const auto result = fn();
+    t.push_back(ms_since(t0));
+  }
+  return quantile(t, 0.5);
+}
+
 /// Milliseconds of one torch::mm of [m, k] x [k, n] (median of a few). Products with more than
 /// kMaxRows rows (a convolution's im2col matrix over a whole batch) are timed on kMaxRows rows and
 /// scaled: sgemm reaches its throughput long before that, and a single multi-gigabyte operand
@@ -91,27 +105,13 @@ double time_mm(int64_t m, int64_t k, int64_t n) {
   if (m > kMaxRows) return time_mm(kMaxRows, k, n) * static_cast<double>(m) / static_cast<double>(kMaxRows);
   if (k > kMaxRows) return time_mm(m, kMaxRows, n) * static_cast<double>(k) / static_cast<double>(kMaxRows);
   auto a = torch::randn({m, k}), b = torch::randn({k, n});
-  torch::mm(a, b);  // warm-up
-  std::vector<double> t;
-  for (int r = 0; r < 5; ++r) {
-    const auto t0 = Clock::now();
-    auto c = torch::mm(a, b);
-    t.push_back(ms_since(t0));
-  }
-  return quantile(t, 0.5);
+  return median_ms([&] { return torch::mm(a, b); });
 }
 
 /// Milliseconds of one sparse [m, k] x dense [k, n] product (median of a few).
 double time_spmm(const torch::Tensor& sparse, int64_t n) {
   auto b = torch::randn({sparse.size(1), n});
-  torch::mm(sparse, b);
-  std::vector<double> t;
-  for (int r = 0; r < 5; ++r) {
-    const auto t0 = Clock::now();
-    auto c = torch::mm(sparse, b);
-    t.push_back(ms_since(t0));
-  }
-  return quantile(t, 0.5);
+  return median_ms([&] { return torch::mm(sparse, b); });
 }
 
 struct Bound {

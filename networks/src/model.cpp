@@ -175,6 +175,7 @@ LayerStackImpl::LayerStackImpl(std::vector<LayerSpec> specs, InputShape input, i
   int64_t c = input.channels, h = input.height, w = input.width;
   bool flat = false;
   int64_t features = 0;
+  if (!graph_) largest_activation_ = c * h * w;
   if (graph_) {
     // Node features are vectors from the start; rows are selected after the last graph layer.
     flat = true;
@@ -227,6 +228,7 @@ LayerStackImpl::LayerStackImpl(std::vector<LayerSpec> specs, InputShape input, i
         h = (h + 2 * s.padding - s.kernel) / s.stride + 1;
         w = (w + 2 * s.padding - s.kernel) / s.stride + 1;
         if (h <= 0 || w <= 0) throw ConfigError("network.layers: the input is too small for " + s.to_string());
+        if (!graph_) largest_activation_ = std::max(largest_activation_, c * h * w);
         break;
       }
       case LayerSpec::Kind::maxpool:
@@ -250,6 +252,7 @@ LayerStackImpl::LayerStackImpl(std::vector<LayerSpec> specs, InputShape input, i
         register_prunable(name, *lin);
         linears_.push_back(lin);
         features = s.out;
+        if (!graph_) largest_activation_ = std::max(largest_activation_, features);
         break;
       }
       default:

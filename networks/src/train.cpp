@@ -48,15 +48,15 @@ class DenseStackPath {
     torch::NoGradGuard no_grad;
     const int64_t batch = x.size(0);
     const size_t n = layers_.size();
-    acts_.resize(n + 1);
-    acts_[0] = x.reshape({batch, -1});
+    std::vector<torch::Tensor> acts(n + 1);  // each layer's output (acts[0]: the input)
+    acts[0] = x.reshape({batch, -1});
     for (size_t l = 0; l < n; ++l) {
       auto& L = layers_[l];
-      acts_[l + 1] = torch::addmm(L.bias, acts_[l], L.weight.t());
-      if (L.relu) acts_[l + 1].clamp_min_(0);
+      acts[l + 1] = torch::addmm(L.bias, acts[l], L.weight.t());
+      if (L.relu) acts[l + 1].clamp_min_(0);
     }
     // d(mean CE)/d(logits) = (softmax - one_hot) / batch.
-    auto logp = torch::log_softmax(acts_[n], 1);
+    auto logp = torch::log_softmax(acts[n], 1);
     const double loss = -logp.gather(1, y.unsqueeze(1)).mean().item<double>();
     auto g = logp.exp_();
     g.scatter_add_(1, y.unsqueeze(1), torch::full({batch, 1}, -1.0f, g.options()));
@@ -67,11 +67,11 @@ class DenseStackPath {
       auto& gb = L.bias.mutable_grad();
       if (!gw.defined()) gw = torch::empty_like(L.weight);
       if (!gb.defined()) gb = torch::empty_like(L.bias);
-      torch::mm_out(gw, g.t(), acts_[l]);
+      torch::mm_out(gw, g.t(), acts[l]);
       torch::sum_out(gb, g, {0});
       if (l == 0) break;
       auto next = torch::mm(g, L.weight);
-      if (layers_[l - 1].relu) next.mul_(acts_[l].gt(0));
+      if (layers_[l - 1].relu) next.mul_(acts[l].gt(0));
       g = next;
     }
     return loss;
@@ -83,30 +83,7 @@ class DenseStackPath {
     bool relu;
   };
   std::vector<Layer> layers_;
-  std::vector<torch::Tensor> acts_;
 };
-
-/// Floats in the largest activation one sample produces in a layer stack (0 when unknown).
-int64_t largest_activation(const NetworkImpl& net, const torch::Tensor& x) {
-  const auto* stack = dynamic_cast<const LayerStackImpl*>(&net);
-  if (!stack || x.dim() != 4) return 0;
-  int64_t c = x.size(1), h = x.size(2), w = x.size(3), largest = c * h * w;
-  for (const auto& s : stack->specs()) {
-    if (s.kind == LayerSpec::Kind::conv) {
-      c = s.out;
-      h = (h + 2 * s.padding - s.kernel) / s.stride + 1;
-      w = (w + 2 * s.padding - s.kernel) / s.stride + 1;
-    } else if (s.kind == LayerSpec::Kind::maxpool) {
-      h /= s.kernel;
-      w /= s.kernel;
-    } else if (s.kind == LayerSpec::Kind::linear) {
-      c = s.out;
-      h = w = 1;
-    }
-    largest = std::max(largest, c * h * w);
-  }
-  return largest;
-}
 
 /// PRUNEGYM_AUTOGRAD=1 trains every network through autograd (to compare against the hand-written path).
 bool autograd_forced() {
@@ -206,7 +183,7 @@ EvalResult evaluate(NetworkImpl& net, const Tensors& data, int64_t batch_size) {
   // Keep each activation under ~16 MB: larger buffers bypass the allocator's reuse (glibc maps
   // and unmaps them per call), and page faults then cost more than the convolutions (Conv-2 on
   // 500 images: 1.3 s in one batch, 0.27 s in batches of 100).
-  if (const int64_t per_sample = largest_activation(net, data.x); per_sample > 0)
+  if (const int64_t per_sample = net.activation_floats_per_sample(); per_sample > 0)
     batch_size = std::min(batch_size, std::max<int64_t>(1, (int64_t{4} << 20) / per_sample));
   torch::InferenceMode guard;
   const bool was_training = net.is_training();

@@ -27,6 +27,9 @@ struct PrunableLayer {
 class NetworkImpl : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  /// Floats of the largest activation one input sample produces (0 = unknown): evaluation sizes
+  /// its batches from it.
+  virtual int64_t activation_floats_per_sample() const { return 0; }
 
   const std::vector<PrunableLayer>& prunable_layers() const { return layers_; }
   std::vector<PrunableLayer>& prunable_layers() { return layers_; }
@@ -86,6 +89,7 @@ class LayerStackImpl : public NetworkImpl {
   LayerStackImpl(std::vector<LayerSpec> specs, InputShape input, int64_t classes);
   torch::Tensor forward(const torch::Tensor& x) override;
   const std::vector<LayerSpec>& specs() const { return specs_; }
+  int64_t activation_floats_per_sample() const override { return largest_activation_; }
 
  private:
   std::vector<LayerSpec> specs_;
@@ -95,6 +99,7 @@ class LayerStackImpl : public NetworkImpl {
   std::shared_ptr<const Graph> graph_;
   torch::Tensor graph_input_;  ///< the graph's features as sparse COO when mostly zeros
   size_t select_after_ = 0;  ///< graph input: node rows are picked after this many specs
+  int64_t largest_activation_ = 0;  ///< image input: floats of the largest per-sample activation
 };
 
 /// Description of a network to build: a registered name, or "custom" with explicit layers.
