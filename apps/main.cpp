@@ -1,82 +1,104 @@
-// prunegym: one binary, subcommands. Errors are one line on stderr; bad input exits with 2.
+// prunegym: one binary, subcommands (CLI11). Errors are one line on stderr; bad input exits with 2.
 
-#include "cli.h"
 #include "commands.h"
 
-#include <prunegym/env/system.h>
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
+#include <prunegym/core/plugin.h>
+#include <prunegym/core/system.h>
 
 #include <torch/torch.h>
 
-#include <cstring>
 #include <iostream>
+#include <map>
 
 namespace {
 
-const char* const kUsage = R"(prunegym - reinforcement-learning-driven neural-network pruning
-
-usage: prunegym <command> [options]
-
-commands:
-  pretrain   train (or load from the cache) the dense model a config describes
-  train      train an agent (q, dqn, ppo, random, uniform), extract its policy, fine-tune
-  episode    run one pruning episode with given actions and print every step
-  info       show a config's network, layers, spaces and reward
-  bench      compare MDP variants (a grid of config patches) over seeds, in parallel
-  serve      serve environments over ZeroMQ for external (e.g. Python) agents
-  lottery    lottery-ticket rounds: iterative pruning with rewinding, re-init and controls
-
+const char* const kFooter = R"(
 Run 'prunegym <command> --help' for the options of a command.
 
-Global option (before the command):
-  --plugin LIB      load a shared library that registers your own rewards (repeatable);
-                    see examples/reward_plugin.cpp
+Every command that reads a config takes --config F, --set K=V (repeatable; V is parsed as JSON,
+else taken as a string, e.g. --set env.reward.name=purl_upside) and --threads N.
 
-Common to every command:
-  --config F        the JSON config (configs/lenet300-fashion.json is the default setup)
-  --set K=V         override one config key, e.g. --set env.reward.name=purl_upside
-                    (repeatable; V is parsed as JSON, else taken as a string)
-  --threads N       LibTorch threads (default: the config's, 0 = one per core)
+--plugin LIB (before the command, repeatable) loads a shared library that registers your own
+rewards, criteria, observations, schedules, networks, agents or env kinds
+(examples/reward_plugin.cpp, examples/agent_plugin.cpp, docs/architecture.md).
 
-Exit codes: 0 success, 1 runtime failure, 2 bad input (config, action, option, dataset).
+Exit codes: 0 success, 1 runtime failure, 2 bad input (config, action, option, dataset),
+130 interrupted (everything saved; the command says how to continue).
 )";
+
+/// "usage: prunegym train [OPTIONS]" instead of CLI11's "Usage: train [OPTIONS]".
+class Formatter : public CLI::Formatter {
+ public:
+  std::string make_usage(const CLI::App* app, std::string name) const override {
+    std::string usage = CLI::Formatter::make_usage(app, name);
+    const std::string from = "Usage: " + name;
+    if (usage.find(from) != std::string::npos)
+      usage.replace(usage.find(from), from.size(), "usage: " + (app->get_parent() ? "prunegym " + name : name));
+    return usage;
+  }
+};
+
+/// Loads every "--plugin LIB" given before the command, so help texts and option checks see
+/// what the plugins register.
+void load_plugins(int argc, char** argv) {
+  for (int i = 1; i + 1 < argc && std::string(argv[i]) == "--plugin"; i += 2) prunegym::load_plugin(argv[i + 1]);
+}
+
+/// CLI11's parse errors as one line in the project's words.
+std::string parse_message(const CLI::ParseError& e) {
+  std::string what = e.what();
+  for (const std::string prefix : {"The following arguments were not expected: ", "The following argument was not expected: "}) {
+    if (what.rfind(prefix, 0) == 0) {
+      const std::string rest = what.substr(prefix.size());
+      return (rest.rfind("--", 0) == 0 ? "unknown option " : "unexpected argument ") + rest;
+    }
+  }
+  return what;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
+  namespace cli = prunegym::cli;
+  CLI::App app{"prunegym - reinforcement-learning-driven neural-network pruning", "prunegym"};
+  app.formatter(std::make_shared<Formatter>());
+  app.footer(kFooter);
+  app.require_subcommand(0, 1);
+  std::vector<std::string> plugins;
+  cli::add_repeatable(app, "--plugin", plugins, "load a plugin library (before the command)")->type_name("LIB");
+  cli::Commands commands;
+  for (const auto& add : {cli::add_pretrain, cli::add_train, cli::add_episode, cli::add_info, cli::add_bench,
+                          cli::add_serve, cli::add_lottery})
+    add(app, commands);
+  // Before parsing: `prunegym info --help` on a slow BLAS should already say so.
+  const std::string warning = prunegym::blas_warning(prunegym::detect_blas());
+  if (!warning.empty()) std::cerr << warning << "\n";
   try {
-    while (args.size() >= 2 && args[0] == "--plugin") {
-      prunegym::cli::load_plugin(args[1]);
-      args.erase(args.begin(), args.begin() + 2);
-    }
+    load_plugins(argc, argv);
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    const auto chosen = app.get_subcommands();
+    std::cout << (chosen.empty() ? app.help() : chosen.front()->help());
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    const auto chosen = app.get_subcommands();
+    const std::string where = chosen.empty() ? "prunegym" : "prunegym " + chosen.front()->get_name();
+    std::cerr << where << ": error: " << parse_message(e) << " (see " << where << " --help)\n";
+    return 2;
   } catch (const std::exception& e) {
     std::cerr << "prunegym: error: " << e.what() << "\n";
     return 2;
   }
-  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    std::cout << kUsage;
-    return args.empty() ? 2 : 0;
-  }
-  const std::string command = args[0];
-  args.erase(args.begin());
-  const bool help = !args.empty() && (args[0] == "--help" || args[0] == "-h");
-
-  const std::string warning = prunegym::blas_warning(prunegym::detect_blas());
-  if (!warning.empty()) std::cerr << warning << "\n";
-
-  try {
-    namespace cli = prunegym::cli;
-    if (command == "pretrain") return help ? (std::cout << cli::kPretrainHelp, 0) : cli::run_pretrain(args);
-    if (command == "episode") return help ? (std::cout << cli::kEpisodeHelp, 0) : cli::run_episode(args);
-    if (command == "train") return help ? (std::cout << cli::kTrainHelp, 0) : cli::run_train(args);
-    if (command == "serve") return help ? (std::cout << cli::kServeHelp, 0) : cli::run_serve(args);
-    if (command == "lottery") return help ? (std::cout << cli::lottery_help(), 0) : cli::run_lottery(args);
-    if (command == "bench") return help ? (std::cout << cli::kBenchHelp, 0) : cli::run_bench(args);
-    if (command == "info") return help ? (std::cout << cli::kInfoHelp, 0) : cli::run_info(args);
-    std::cerr << "prunegym: unknown command '" << command << "' (commands: pretrain, train, episode, info, serve, lottery, bench; see prunegym --help)\n";
+  const auto chosen = app.get_subcommands();
+  if (chosen.empty()) {
+    std::cout << app.help();
     return 2;
-  } catch (const prunegym::cli::UsageError& e) {
+  }
+  const std::string command = chosen.front()->get_name();
+  try {
+    return commands.at(command)();
+  } catch (const prunegym::UsageError& e) {
     std::cerr << "prunegym " << command << ": error: " << e.what() << " (see prunegym " << command << " --help)\n";
     return 2;
   } catch (const prunegym::Error& e) {

@@ -10,7 +10,7 @@
 // rows are picked have the graph's row count whatever the batch, and each graph convolution adds
 // a sparse product with the normalised adjacency (timed as LibTorch's sparse mm).
 #include <prunegym/env/prune_env.h>
-#include <prunegym/env/system.h>
+#include <prunegym/core/system.h>
 
 #include <algorithm>
 #include <chrono>

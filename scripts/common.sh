@@ -11,7 +11,7 @@ BUILD_DIR="${PRUNEGYM_BUILD_DIR:-$PRUNEGYM_ROOT/build}"
 PRUNEGYM_PACKAGES=(
   cmake g++ make pkg-config zlib1g-dev
   libtorch-dev libopenblas0-openmp
-  libzmq3-dev cppzmq-dev libboost-dev nlohmann-json3-dev catch2
+  libzmq3-dev cppzmq-dev libboost-dev nlohmann-json3-dev catch2 libcli11-dev
   dataset-fashion-mnist
   python3-zmq python3-numpy python3-torch python3-matplotlib python3-pytest
 )

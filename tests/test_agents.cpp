@@ -11,7 +11,7 @@
 #include <prunegym/agents/tabular_q.h>
 #include <prunegym/env/toy_env.h>
 #include <prunegym/env/prune_env.h>
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
 
 #include <catch2/catch.hpp>
 

@@ -2,8 +2,8 @@
 
 #include "helpers.h"
 
-#include <bench_grid.h>
-#include <prunegym/networks/errors.h>
+#include <prunegym/experiments/bench_grid.h>
+#include <prunegym/core/errors.h>
 
 #include <catch2/catch.hpp>
 

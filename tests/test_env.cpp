@@ -6,7 +6,7 @@
 #include <prunegym/env/criteria.h>
 #include <prunegym/env/rewards.h>
 #include <prunegym/env/spaces.h>
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
 
 #include <catch2/catch.hpp>
 

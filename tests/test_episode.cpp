@@ -3,7 +3,7 @@
 #include "helpers.h"
 
 #include <prunegym/env/prune_env.h>
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
 
 #include <catch2/catch.hpp>
 
@@ -45,8 +45,8 @@ TEST_CASE("a layerwise episode prunes one layer per step and ends on the last", 
 
   auto r1 = env.step(Action(10));
   CHECK(r1.info.layer == "fc1.weight");
-  CHECK(r1.info.alpha == Approx(1.0));
-  CHECK(r1.info.layer_sparsity > 0.5);
+  CHECK(r1.info.value == Approx(1.0));
+  CHECK(r1.info.step_sparsity > 0.5);
   CHECK(r1.info.layer_sparsities[1] == 0.0);
   CHECK(r1.info.evaluated);
   CHECK(r1.info.retrain_ms >= 0.0);
@@ -77,11 +77,11 @@ TEST_CASE("per_layer observations hold (a_i, p_i) and start at zero", "[env]") {
   CHECK(start.observation == Observation(6, 0.0f));
   auto r1 = env.step(Action(12));
   CHECK(r1.observation[0] == Approx(r1.info.accuracy));
-  CHECK(r1.observation[1] == Approx(r1.info.layer_sparsity));
+  CHECK(r1.observation[1] == Approx(r1.info.step_sparsity));
   CHECK(r1.observation[2] == 0.0f);
   auto r2 = env.step(Action(3));
-  CHECK(r2.observation[1] == Approx(r1.info.layer_sparsity));  // persistent
-  CHECK(r2.observation[3] == Approx(r2.info.layer_sparsity));
+  CHECK(r2.observation[1] == Approx(r1.info.step_sparsity));  // persistent
+  CHECK(r2.observation[3] == Approx(r2.info.step_sparsity));
   CHECK(env.observation_space().contains(r2.observation));
 }
 
@@ -179,7 +179,7 @@ TEST_CASE("accuracy collapse ends the episode early", "[env]") {
                                            {"retrain", {{"samples", 0}, {"epochs", 0}}}}}}));
   env.reset();
   auto r = env.step(Action(env.action_space().n() - 1));  // sparsity 1.0
-  CHECK(r.info.layer_sparsity == 1.0);
+  CHECK(r.info.step_sparsity == 1.0);
   CHECK(r.info.early_stop);
   CHECK(r.terminated);
   CHECK(env.episode_over());
@@ -199,7 +199,7 @@ TEST_CASE("a continuous Box action space takes alpha values", "[env]") {
   REQUIRE(env.action_space().kind() == Space::Kind::box);
   env.reset();
   auto r = env.step(Action::continuous({1.25}));
-  CHECK(r.info.alpha == Approx(1.25));
+  CHECK(r.info.value == Approx(1.25));
   REQUIRE_THROWS_AS(env.step(Action::continuous({3.0})), ActionError);
   REQUIRE_THROWS_AS(env.step(Action(3)), ActionError);
 }

@@ -5,7 +5,7 @@
 #include "helpers.h"
 
 #include <prunegym/env/prune_env.h>
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
 #include <prunegym/networks/graph.h>
 #include <prunegym/networks/train.h>
 
@@ -306,7 +306,7 @@ TEST_CASE("a GCN episode runs end to end in both episode modes", "[graph][env]")
     env.reset();
     auto r1 = env.step(Action(12));
     CHECK(r1.info.layer == "gcn1.weight");
-    CHECK(r1.info.layer_sparsity > 0.5);
+    CHECK(r1.info.step_sparsity > 0.5);
     auto r2 = env.step(Action(12));
     auto r3 = env.step(Action(5));
     CHECK(r2.info.layer == "gcn2.weight");

@@ -5,7 +5,7 @@
 
 #include <prunegym/env/lottery.h>
 #include <prunegym/env/prune_env.h>
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
 
 #include <catch2/catch.hpp>
 
@@ -242,7 +242,7 @@ TEST_CASE("rounds episodes: lottery_q reward, termination at the target, truncat
                                           {"reward", {{"name", nullptr}, {"target_sparsity", 0.5}}}}},
                                  {"lottery", {{"train", {{"epochs", 1}, {"samples", 300}, {"batch_size", 50}}}}}};
   PruneEnv env(test::tiny_config(rounds));
-  CHECK(env.rounds_mode());
+  CHECK_FALSE(env.schedule().replays_by_values());
   CHECK(env.config().env.reward.name == "lottery_q");
   CHECK(env.episode_length() == 4);
   CHECK(env.action_space().values() == std::vector<double>{0.1, 0.2, 0.3, 0.4, 0.5});
@@ -256,6 +256,9 @@ TEST_CASE("rounds episodes: lottery_q reward, termination at the target, truncat
       r = env.step(Action(1));  // rate 0.2
       sparsity.push_back(r.observation[2]);
       CHECK(r.observation[0] == static_cast<float>(sparsity.size()));
+      CHECK(r.info.round == static_cast<int64_t>(sparsity.size()));  // rounds report the round, not a layer
+      CHECK(r.info.layer.empty());
+      CHECK(r.info.step_sparsity == Approx(r.observation[2]));
       CHECK(r.reward == Approx(-(1 - r.info.accuracy) * static_cast<double>(r.info.remaining) / static_cast<double>(r.info.total)));
     } while (!r.terminated && !r.truncated);
     REQUIRE(sparsity.size() == 4);

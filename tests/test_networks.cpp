@@ -3,7 +3,7 @@
 #include "helpers.h"
 
 #include <prunegym/networks/data.h>
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
 #include <prunegym/networks/model.h>
 #include <prunegym/networks/train.h>
 

@@ -1,5 +1,5 @@
 #include <prunegym/agents/agent.h>
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
 
 #include <fstream>
 

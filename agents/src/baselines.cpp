@@ -1,5 +1,7 @@
+#include <prunegym/agents/factory.h>
+#include <prunegym/core/json_reader.h>
 #include <prunegym/agents/baselines.h>
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
 
 #include <nlohmann/json.hpp>
 
@@ -93,5 +95,27 @@ void UniformAgent::load(const std::string& path) {
   hi_ = j.at("hi").get<double>();
   hi_feasible_ = j.value("hi_feasible", false);
 }
+
+namespace {
+
+std::unique_ptr<Agent> make_random(const AgentContext& c) {
+  ObjectReader(c.options, c.path).finish();
+  return std::make_unique<RandomAgent>(c.action_space, c.seed);
+}
+
+std::unique_ptr<Agent> make_uniform(const AgentContext& c) {
+  UniformOptions o;
+  o.target_sparsity = c.target_sparsity;
+  ObjectReader r(c.options, c.path);
+  r.get("target_sparsity", o.target_sparsity);
+  r.finish();
+  return std::make_unique<UniformAgent>(c.action_space, o);
+}
+
+}  // namespace
+
+PRUNEGYM_REGISTER(AgentRegistry, "random", make_random, "uniformly random actions");
+PRUNEGYM_REGISTER(AgentRegistry, "uniform", make_uniform,
+                  "one alpha for every layer, bisected to reach the target sparsity (PuRL's baseline)");
 
 }  // namespace prunegym

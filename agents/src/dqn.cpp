@@ -1,5 +1,7 @@
+#include <prunegym/agents/factory.h>
+#include <prunegym/core/json_reader.h>
 #include <prunegym/agents/dqn.h>
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
 
 #include <nlohmann/json.hpp>
 
@@ -227,5 +229,33 @@ void DQNAgent::load(const std::string& path) {
     throw DataError(path + ": cannot load the DQN checkpoint (" + e.what_without_backtrace() + ")");
   }
 }
+
+namespace {
+
+std::unique_ptr<Agent> make_dqn(const AgentContext& c) {
+  DQNOptions o;
+  ObjectReader r(c.options, c.path);
+  r.get("hidden", o.hidden);
+  r.get("lr", o.lr);
+  r.get("buffer_size", o.buffer_size);
+  r.get("batch_size", o.batch_size);
+  r.get("gamma", o.gamma);
+  r.get("target_update", o.target_update);
+  r.get("exploration_fraction", o.exploration_fraction);
+  r.get("epsilon_start", o.epsilon_start);
+  r.get("epsilon_end", o.epsilon_end);
+  r.get("learning_starts", o.learning_starts);
+  r.get("train_freq", o.train_freq);
+  r.get("gradient_steps", o.gradient_steps);
+  r.get("double_q", o.double_q);
+  r.get("grad_clip", o.grad_clip);
+  r.finish();
+  o.seed = c.seed;
+  return std::make_unique<DQNAgent>(c.action_space, c.observation_space, o);
+}
+
+}  // namespace
+
+PRUNEGYM_REGISTER(AgentRegistry, "dqn", make_dqn, "DQN (PuRL's agent and defaults)");
 
 }  // namespace prunegym

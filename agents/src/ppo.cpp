@@ -1,5 +1,7 @@
+#include <prunegym/agents/factory.h>
+#include <prunegym/core/json_reader.h>
 #include <prunegym/agents/ppo.h>
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
 
 #include <nlohmann/json.hpp>
 
@@ -167,5 +169,30 @@ void PPOAgent::load(const std::string& path) {
   }
   // A partial rollout from before the checkpoint is not restored; training resumes at an episode start.
 }
+
+namespace {
+
+std::unique_ptr<Agent> make_ppo(const AgentContext& c) {
+  PPOOptions o;
+  ObjectReader r(c.options, c.path);
+  r.get("hidden", o.hidden);
+  r.get("lr", o.lr);
+  r.get("rollout_steps", o.rollout_steps);
+  r.get("epochs", o.epochs);
+  r.get("minibatch", o.minibatch);
+  r.get("clip", o.clip);
+  r.get("gamma", o.gamma);
+  r.get("lambda", o.lambda);
+  r.get("entropy_coef", o.entropy_coef);
+  r.get("value_coef", o.value_coef);
+  r.get("grad_clip", o.grad_clip);
+  r.finish();
+  o.seed = c.seed;
+  return std::make_unique<PPOAgent>(c.action_space, c.observation_space, o);
+}
+
+}  // namespace
+
+PRUNEGYM_REGISTER(AgentRegistry, "ppo", make_ppo, "PPO with a categorical policy");
 
 }  // namespace prunegym

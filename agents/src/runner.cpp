@@ -22,7 +22,7 @@ EpisodeRecord run_episode(Env& env, Agent& agent, bool learn, uint64_t seed, int
     const Action action = agent.act(obs, learn);
     StepResult r = env.step(action);
     rec.total_reward += r.reward;
-    rec.values.push_back(r.info.alpha);
+    rec.values.push_back(r.info.value);
     rec.accuracy = r.info.accuracy;
     rec.sparsity = r.info.sparsity;
     rec.early_stop = r.info.early_stop;

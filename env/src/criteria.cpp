@@ -1,5 +1,5 @@
 #include <prunegym/env/criteria.h>
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
 
 #include <cmath>
 
@@ -86,13 +86,34 @@ void GlobalMagnitudeCriterion::apply(NetworkImpl& net, const std::vector<size_t>
   }
 }
 
-std::vector<std::string> criterion_names() { return {"std_threshold", "magnitude_target", "global_magnitude"}; }
+namespace {
+
+template <class C>
+CriterionRegistry::Factory no_options(const std::string& name) {
+  return [name](const nlohmann::json& options) -> std::unique_ptr<PruningCriterion> {
+    if (!options.empty()) throw ConfigError("criterion '" + name + "' takes no options");
+    return std::make_unique<C>();
+  };
+}
+
+}  // namespace
+
+template <>
+CriterionRegistry& CriterionRegistry::instance() {
+  static CriterionRegistry registry = [] {
+    CriterionRegistry r("criterion", "env.criterion");
+    r.add("std_threshold", no_options<StdThresholdCriterion>("std_threshold"), "PuRL: prune |w| < alpha * std(layer)");
+    r.add("magnitude_target", no_options<MagnitudeTargetCriterion>("magnitude_target"),
+          "the action is a layer sparsity: the smallest weights go");
+    r.add("global_magnitude", no_options<GlobalMagnitudeCriterion>("global_magnitude"),
+          "the action is a global sparsity: one magnitude threshold over all layers");
+    return r;
+  }();
+  return registry;
+}
 
 std::unique_ptr<PruningCriterion> make_criterion(const std::string& name) {
-  if (name == "std_threshold") return std::make_unique<StdThresholdCriterion>();
-  if (name == "magnitude_target") return std::make_unique<MagnitudeTargetCriterion>();
-  if (name == "global_magnitude") return std::make_unique<GlobalMagnitudeCriterion>();
-  throw ConfigError("env.criterion: unknown criterion '" + name + "' (known: std_threshold, magnitude_target, global_magnitude)");
+  return CriterionRegistry::instance().make(name, nlohmann::json::object());
 }
 
 }  // namespace prunegym

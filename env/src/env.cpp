@@ -1,13 +1,19 @@
+#include <prunegym/core/errors.h>
 #include <prunegym/env/env.h>
 
 namespace prunegym {
+
+void Env::restore_state(const EnvState&) {
+  throw ConfigError("this env kind cannot restore a saved state (save_state() returned nothing)");
+}
 
 void to_json(nlohmann::json& j, const StepInfo& i) {
   j = nlohmann::json{{"step", i.step},
                      {"layer", i.layer},
                      {"layer_index", i.layer_index},
-                     {"alpha", i.alpha},
-                     {"layer_sparsity", i.layer_sparsity},
+                     {"round", i.round},
+                     {"alpha", i.value},
+                     {"layer_sparsity", i.step_sparsity},
                      {"sparsity", i.sparsity},
                      {"accuracy", i.accuracy},
                      {"evaluated", i.evaluated},
@@ -25,8 +31,9 @@ void from_json(const nlohmann::json& j, StepInfo& i) {
   i.step = j.value("step", d.step);
   i.layer = j.value("layer", d.layer);
   i.layer_index = j.value("layer_index", d.layer_index);
-  i.alpha = j.value("alpha", d.alpha);
-  i.layer_sparsity = j.value("layer_sparsity", d.layer_sparsity);
+  i.round = j.value("round", d.round);
+  i.value = j.value("alpha", d.value);
+  i.step_sparsity = j.value("layer_sparsity", d.step_sparsity);
   i.sparsity = j.value("sparsity", d.sparsity);
   i.accuracy = j.value("accuracy", d.accuracy);
   i.evaluated = j.value("evaluated", d.evaluated);

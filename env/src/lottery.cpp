@@ -1,5 +1,5 @@
 #include <prunegym/env/lottery.h>
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
 
 #include <chrono>
 #include <cmath>

@@ -1,5 +1,5 @@
 #include <prunegym/env/pretrain.h>
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
 #include <prunegym/networks/train.h>
 
 #include <unistd.h>

@@ -1,5 +1,5 @@
 #include <prunegym/env/rewards.h>
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
 
 #include <algorithm>
 #include <cmath>
@@ -57,54 +57,35 @@ double amc_log_reward(double a, int64_t remaining) {
   return -(1.0 - a) * std::log(static_cast<double>(std::max<int64_t>(remaining, 1)));
 }
 
-RewardRegistry::RewardRegistry() {
-  add_formula(*this, "purl", [](const RewardInput& in, const RewardSetup& s) { return purl_reward(in.accuracy, in.sparsity, s); },
+namespace {
+
+void add_builtin_rewards(RewardRegistry& r) {
+  add_formula(r, "purl", [](const RewardInput& in, const RewardSetup& s) { return purl_reward(in.accuracy, in.sparsity, s); },
               "PuRL Eq. 3: -beta*(max(1-A/T_A,0) + max(1-P/T_P,0))");
-  add_formula(*this, "purl_upside",
+  add_formula(r, "purl_upside",
               [](const RewardInput& in, const RewardSetup& s) { return purl_upside_reward(in.accuracy, in.sparsity, s); },
               "PuRL Eq. 4: -beta*((1-A/T_A) + max(1-P/T_P,0)), positive above the accuracy target");
-  add_formula(*this, "purl_cubic",
+  add_formula(r, "purl_cubic",
               [](const RewardInput& in, const RewardSetup& s) { return purl_cubic_reward(in.accuracy, in.sparsity, s); },
               "PuRL Eq. 5: -beta*((1-(A/T_A)^3) + max(1-P/T_P,0))");
-  add_formula(*this, "lottery_q",
+  add_formula(r, "lottery_q",
               [](const RewardInput& in, const RewardSetup&) { return lottery_q_reward(in.accuracy, in.remaining, in.total); },
               "seed 000: -(1-A)*remaining/total");
-  add_formula(*this, "amc_log",
+  add_formula(r, "amc_log",
               [](const RewardInput& in, const RewardSetup&) { return amc_log_reward(in.accuracy, in.remaining); },
               "AMC-style: -(1-A)*log(remaining weights)");
 }
 
+}  // namespace
+
+template <>
 RewardRegistry& RewardRegistry::instance() {
-  static RewardRegistry registry;
+  static RewardRegistry registry = [] {
+    RewardRegistry r("reward", "env.reward.name");
+    add_builtin_rewards(r);
+    return r;
+  }();
   return registry;
-}
-
-void RewardRegistry::add(const std::string& name, RewardFactory factory, std::string description) {
-  if (name.empty()) throw ConfigError("a reward needs a non-empty name");
-  entries_[name] = Entry{std::move(factory), std::move(description)};
-}
-
-std::unique_ptr<RewardFn> RewardRegistry::make(const std::string& name, const nlohmann::json& params) const {
-  auto it = entries_.find(name);
-  if (it == entries_.end()) {
-    std::string known;
-    for (const auto& [n, e] : entries_) known += (known.empty() ? "" : ", ") + n;
-    throw ConfigError("env.reward.name: unknown reward '" + name + "' (registered: " + known + ")");
-  }
-  return it->second.factory(params);
-}
-
-bool RewardRegistry::contains(const std::string& name) const { return entries_.count(name) > 0; }
-
-std::vector<std::string> RewardRegistry::names() const {
-  std::vector<std::string> out;
-  for (const auto& [n, e] : entries_) out.push_back(n);
-  return out;
-}
-
-std::string RewardRegistry::description(const std::string& name) const {
-  auto it = entries_.find(name);
-  return it == entries_.end() ? "" : it->second.description;
 }
 
 }  // namespace prunegym

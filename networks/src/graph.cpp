@@ -1,4 +1,4 @@
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
 #include <prunegym/networks/graph.h>
 
 #include <algorithm>
@@ -147,6 +147,37 @@ Graph make_planted_partition(const GraphOptions& o) {
   return g;
 }
 
+namespace {
+
+/// cora.cites: one "cited citing" pair of paper ids per line; citations of unknown papers are
+/// skipped and counted in `unknown`.
+std::vector<std::pair<int64_t, int64_t>> read_citations(const fs::path& cites_path,
+                                                       const std::unordered_map<std::string, int64_t>& node_of,
+                                                       int64_t& unknown) {
+  std::ifstream cites(cites_path);
+  if (!cites) throw DataError("cannot open " + cites_path.string());
+  std::vector<std::pair<int64_t, int64_t>> edges;
+  int64_t line_no = 0;
+  std::string line;
+  while (std::getline(cites, line)) {
+    ++line_no;
+    const auto f = split_fields(line);
+    if (f.empty()) continue;
+    if (f.size() != 2)
+      throw DataError(cites_path.string() + " line " + std::to_string(line_no) +
+                      ": expected two paper ids (cited, citing), got " + std::to_string(f.size()) + " field(s)");
+    const auto a = node_of.find(f[0]), b = node_of.find(f[1]);
+    if (a == node_of.end() || b == node_of.end()) {
+      ++unknown;
+      continue;
+    }
+    edges.emplace_back(a->second, b->second);
+  }
+  return edges;
+}
+
+}  // namespace
+
 Graph read_cora(const std::string& folder) {
   const fs::path content_path = fs::path(folder) / "cora.content";
   const fs::path cites_path = fs::path(folder) / "cora.cites";
@@ -212,25 +243,8 @@ Graph read_cora(const std::string& folder) {
   labels.reserve(static_cast<size_t>(n));
   for (const auto& l : label_names) labels.push_back(class_ids.at(l));
 
-  std::ifstream cites(cites_path);
-  if (!cites) throw DataError("cannot open " + cites_path.string());
-  std::vector<std::pair<int64_t, int64_t>> edges;
   int64_t unknown = 0;
-  line_no = 0;
-  while (std::getline(cites, line)) {
-    ++line_no;
-    const auto f = split_fields(line);
-    if (f.empty()) continue;
-    if (f.size() != 2)
-      throw DataError(cites_path.string() + " line " + std::to_string(line_no) +
-                      ": expected two paper ids (cited, citing), got " + std::to_string(f.size()) + " field(s)");
-    const auto a = node_of.find(f[0]), b = node_of.find(f[1]);
-    if (a == node_of.end() || b == node_of.end()) {
-      ++unknown;
-      continue;
-    }
-    edges.emplace_back(a->second, b->second);
-  }
+  const auto edges = read_citations(cites_path, node_of, unknown);
   g.features = torch::from_blob(values.data(), {n, columns}, torch::kFloat32).clone();
   g.labels = torch::tensor(labels, torch::kInt64);
   g.adjacency = normalized_adjacency(edges, n, &g.edges);

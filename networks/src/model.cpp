@@ -1,4 +1,4 @@
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
 #include <prunegym/networks/model.h>
 
 #include <algorithm>
@@ -170,6 +170,37 @@ std::string LayerSpec::to_string() const {
 // ---------------------------------------------------------------------------------------------
 // Layer stack
 
+namespace {
+
+/// Index of the last spec of this kind; specs.size() when there is none.
+size_t last_of(const std::vector<LayerSpec>& specs, LayerSpec::Kind kind) {
+  size_t last = specs.size();
+  for (size_t i = 0; i < specs.size(); ++i)
+    if (specs[i].kind == kind) last = i;
+  return last;
+}
+
+/// Bag-of-words features are mostly zeros: when the first layer is a graph convolution, it reads
+/// them as a sparse matrix (its product and the weight gradient then cost nnz, not N x F).
+torch::Tensor graph_input(const std::vector<LayerSpec>& specs, const Graph& graph) {
+  const auto first = std::find_if(specs.begin(), specs.end(), [](const LayerSpec& s) {
+    return s.kind == LayerSpec::Kind::gcn || s.kind == LayerSpec::Kind::linear;
+  });
+  if (first != specs.end() && first->kind == LayerSpec::Kind::gcn) return sparse_if_mostly_zero(graph.features);
+  return {};
+}
+
+/// A linear map with Glorot-uniform weights and zero bias, the usual GCN initialisation.
+torch::nn::Linear glorot_linear(int64_t in, int64_t out) {
+  auto lin = torch::nn::Linear(in, out);
+  torch::NoGradGuard no_grad;
+  torch::nn::init::xavier_uniform_(lin->weight);
+  lin->bias.zero_();
+  return lin;
+}
+
+}  // namespace
+
 LayerStackImpl::LayerStackImpl(std::vector<LayerSpec> specs, InputShape input, int64_t classes)
     : specs_(std::move(specs)), graph_(input.graph) {
   int64_t c = input.channels, h = input.height, w = input.width;
@@ -180,18 +211,11 @@ LayerStackImpl::LayerStackImpl(std::vector<LayerSpec> specs, InputShape input, i
     // Node features are vectors from the start; rows are selected after the last graph layer.
     flat = true;
     features = graph_->feature_count();
-    for (size_t i = 0; i < specs_.size(); ++i)
-      if (specs_[i].kind == LayerSpec::Kind::gcn) select_after_ = i + 1;
-    // Bag-of-words features are mostly zeros: when the first layer is a graph convolution, it
-    // reads them as a sparse matrix (its product and the weight gradient then cost nnz, not N x F).
-    const auto first = std::find_if(specs_.begin(), specs_.end(), [](const LayerSpec& s) {
-      return s.kind == LayerSpec::Kind::gcn || s.kind == LayerSpec::Kind::linear;
-    });
-    if (first != specs_.end() && first->kind == LayerSpec::Kind::gcn) graph_input_ = sparse_if_mostly_zero(graph_->features);
+    const size_t last_gcn = last_of(specs_, LayerSpec::Kind::gcn);
+    select_after_ = last_gcn == specs_.size() ? 0 : last_gcn + 1;
+    graph_input_ = graph_input(specs_, *graph_);
   }
-  size_t last_linear = specs_.size();
-  for (size_t i = 0; i < specs_.size(); ++i)
-    if (specs_[i].kind == LayerSpec::Kind::linear) last_linear = i;
+  const size_t last_linear = last_of(specs_, LayerSpec::Kind::linear);
   if (last_linear == specs_.size()) throw ConfigError("network.layers: a network needs at least one linear layer");
   for (size_t i = 0; i < specs_.size(); ++i) {
     auto& s = specs_[i];
@@ -201,13 +225,7 @@ LayerStackImpl::LayerStackImpl(std::vector<LayerSpec> specs, InputShape input, i
           throw ConfigError("network.layers: " + s.to_string() +
                             " is a graph convolution and needs graph data (data.source \"graph\" or \"cora\")");
         if (s.out <= 0) throw ConfigError("network.layers: gcn needs a positive width");
-        auto lin = torch::nn::Linear(features, s.out);
-        {
-          // Glorot-uniform weights and zero bias, the usual GCN initialisation.
-          torch::NoGradGuard no_grad;
-          torch::nn::init::xavier_uniform_(lin->weight);
-          lin->bias.zero_();
-        }
+        auto lin = glorot_linear(features, s.out);
         const std::string name = "gcn" + std::to_string(gcns_.size() + 1);
         register_module(name, lin);
         register_prunable(name, *lin);
@@ -242,7 +260,7 @@ LayerStackImpl::LayerStackImpl(std::vector<LayerSpec> specs, InputShape input, i
         flat = true;
         break;
       case LayerSpec::Kind::linear: {
-        if (!flat) flat = true;  // implicit flatten before the first linear layer
+        flat = true;  // implicit flatten before the first linear layer
         if (features == 0) features = c * h * w;
         if (i == last_linear && s.out == 0) s.out = classes;
         if (s.out <= 0) throw ConfigError("network.layers: linear layers need a positive width");
@@ -259,10 +277,9 @@ LayerStackImpl::LayerStackImpl(std::vector<LayerSpec> specs, InputShape input, i
         break;
     }
   }
-  if (features != classes) {
+  if (features != classes)
     throw ConfigError("network.layers: the last linear layer has " + std::to_string(features) +
                       " outputs but the dataset has " + std::to_string(classes) + " classes");
-  }
 }
 
 torch::Tensor LayerStackImpl::forward(const torch::Tensor& input) {
@@ -295,112 +312,6 @@ torch::Tensor LayerStackImpl::forward(const torch::Tensor& input) {
     }
   }
   return x;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Registry
-
-namespace {
-
-using K = LayerSpec::Kind;
-
-std::vector<LayerSpec> vgg_like(int convs) {
-  // The lottery-ticket paper's Conv-2/4/6: pairs of 3x3 convs (64, 128, 256 filters) each followed
-  // by max-pooling, then 256-256-classes fully connected layers.
-  std::vector<LayerSpec> s;
-  const int64_t widths[] = {64, 128, 256};
-  for (int pair = 0; pair < convs / 2; ++pair) {
-    s.push_back(LayerSpec::conv(widths[pair], 3, 1));
-    s.push_back(LayerSpec::activation(K::relu));
-    s.push_back(LayerSpec::conv(widths[pair], 3, 1));
-    s.push_back(LayerSpec::activation(K::relu));
-    s.push_back(LayerSpec::maxpool(2));
-  }
-  s.push_back(LayerSpec::flatten());
-  s.push_back(LayerSpec::linear(256));
-  s.push_back(LayerSpec::activation(K::relu));
-  s.push_back(LayerSpec::linear(256));
-  s.push_back(LayerSpec::activation(K::relu));
-  s.push_back(LayerSpec::linear());
-  return s;
-}
-
-struct RegisteredNetwork {
-  std::string name;
-  std::string summary;
-  std::function<std::vector<LayerSpec>()> specs;
-};
-
-const std::vector<RegisteredNetwork>& registry() {
-  static const std::vector<RegisteredNetwork> nets{
-      {"lenet300", "LeNet-300-100: fully connected 300-100-classes, ReLU",
-       [] {
-         return std::vector<LayerSpec>{LayerSpec::flatten(), LayerSpec::linear(300), LayerSpec::activation(K::relu),
-                                       LayerSpec::linear(100), LayerSpec::activation(K::relu), LayerSpec::linear()};
-       }},
-      {"lenet5", "LeNet-5: conv 6@5x5, pool, conv 16@5x5, pool, fc 120-84-classes",
-       [] {
-         return std::vector<LayerSpec>{LayerSpec::conv(6, 5, 2), LayerSpec::activation(K::relu), LayerSpec::maxpool(2),
-                                       LayerSpec::conv(16, 5, 0), LayerSpec::activation(K::relu), LayerSpec::maxpool(2),
-                                       LayerSpec::flatten(), LayerSpec::linear(120), LayerSpec::activation(K::relu),
-                                       LayerSpec::linear(84), LayerSpec::activation(K::relu), LayerSpec::linear()};
-       }},
-      {"conv2", "Conv-2: 2x conv 64@3x3, pool, fc 256-256-classes", [] { return vgg_like(2); }},
-      {"conv4", "Conv-4: Conv-2 plus 2x conv 128@3x3, pool", [] { return vgg_like(4); }},
-      {"conv6", "Conv-6: Conv-4 plus 2x conv 256@3x3, pool", [] { return vgg_like(6); }},
-      {"cnn2", "small CNN: conv 16@5x5 leaky_relu, pool, conv 32@5x5 leaky_relu, pool, fc-classes sigmoid",
-       [] {
-         return std::vector<LayerSpec>{LayerSpec::conv(16, 5, 0), LayerSpec::activation(K::leaky_relu),
-                                       LayerSpec::maxpool(2), LayerSpec::conv(32, 5, 0),
-                                       LayerSpec::activation(K::leaky_relu), LayerSpec::maxpool(2),
-                                       LayerSpec::flatten(), LayerSpec::linear(), LayerSpec::activation(K::sigmoid)};
-       }},
-      {"gcn2", "GCN (graph data): gcn 64 leaky_relu, gcn 32 leaky_relu, fc-classes sigmoid",
-       [] {
-         return std::vector<LayerSpec>{LayerSpec::gcn(64), LayerSpec::activation(K::leaky_relu), LayerSpec::gcn(32),
-                                       LayerSpec::activation(K::leaky_relu), LayerSpec::linear(),
-                                       LayerSpec::activation(K::sigmoid)};
-       }},
-  };
-  return nets;
-}
-
-}  // namespace
-
-std::vector<std::string> network_names() {
-  std::vector<std::string> names;
-  for (const auto& n : registry()) names.push_back(n.name);
-  names.push_back("custom");
-  return names;
-}
-
-std::vector<LayerSpec> network_specs(const NetworkOptions& options) {
-  if (options.name == "custom") {
-    if (options.layers.empty()) throw ConfigError("network.layers: a custom network needs a non-empty layer list");
-    std::vector<LayerSpec> specs;
-    for (const auto& l : options.layers) specs.push_back(LayerSpec::parse(l));
-    return specs;
-  }
-  if (!options.layers.empty()) {
-    throw ConfigError("network.layers is only allowed with network.name = \"custom\"");
-  }
-  std::string known;
-  for (const auto& n : registry()) {
-    if (n.name == options.name) return n.specs();
-    known += n.name + ", ";
-  }
-  throw ConfigError("network.name: unknown network '" + options.name + "' (known: " + known + "custom)");
-}
-
-NetworkPtr build_network(const NetworkOptions& options, InputShape input, int64_t classes) {
-  auto specs = network_specs(options);
-  // Initial weights come from the global generator; seed it here and leave it as it was.
-  auto gen = at::detail::getDefaultCPUGenerator();
-  const auto saved = gen.get_state();
-  torch::manual_seed(options.init_seed);
-  auto net = std::make_shared<LayerStackImpl>(std::move(specs), input, classes);
-  gen.set_state(saved);
-  return net;
 }
 
 void copy_state(const NetworkImpl& from, NetworkImpl& to) { load_state(to, clone_state(from)); }

@@ -1,9 +1,10 @@
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
 #include <prunegym/networks/train.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <numeric>
+#include <thread>
 
 namespace prunegym {
 
@@ -203,6 +204,13 @@ EvalResult evaluate(NetworkImpl& net, const Tensors& data, int64_t batch_size) {
   r.accuracy = static_cast<double>(correct) / static_cast<double>(n);
   r.loss = loss_sum / static_cast<double>(n);
   return r;
+}
+
+int configure_threads(long requested) {
+  long n = requested;
+  if (n <= 0) n = static_cast<long>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(static_cast<int>(n));
+  return torch::get_num_threads();
 }
 
 }  // namespace prunegym

@@ -2,6 +2,7 @@
 /// Builds agents by name from the config's "agents" section and reads the "train" section.
 
 #include <prunegym/agents/agent.h>
+#include <prunegym/core/registry.h>
 #include <prunegym/networks/train.h>
 
 #include <nlohmann/json.hpp>
@@ -22,7 +23,23 @@ struct TrainSettings {
 /// Parses the "train" section strictly (unknown keys name the key).
 TrainSettings parse_train_settings(const nlohmann::json& section);
 
-/// Names of the built-in agents.
+/// What an agent factory receives.
+struct AgentContext {
+  const nlohmann::json& options;  ///< the agent's config section agents.NAME ({} when absent; "episodes" removed)
+  std::string path;               ///< that section's key path for errors ("agents.dqn")
+  const Space& action_space;
+  const Space& observation_space;
+  uint64_t seed = 0;
+  double target_sparsity = 0.9;   ///< T_P of the environment (the uniform baseline searches for it)
+};
+
+/// Agents by name (prunegym train --agent NAME, bench grids' "agent"). Each agent registers itself
+/// in its own source file with PRUNEGYM_REGISTER(AgentRegistry, ...); a plugin can add more.
+using AgentRegistry = Registry<Agent, const AgentContext&>;
+template <>
+AgentRegistry& AgentRegistry::instance();
+
+/// Names of the registered agents.
 std::vector<std::string> agent_names();
 
 /// Builds agent `name` from `agents_section[name]` (missing keys take the defaults).

@@ -2,6 +2,7 @@
 /// The one JSON file that configures an environment: data, network, pretraining and the MDP.
 /// Unknown keys and wrong types are errors that name the key.
 
+#include <prunegym/core/json_file.h>
 #include <prunegym/networks/data.h>
 #include <prunegym/networks/model.h>
 #include <prunegym/networks/train.h>
@@ -98,12 +99,5 @@ class ObjectReader;
 /// Reads optimizer, lr, momentum, weight_decay, batch_size, epochs (and samples when allowed)
 /// from `reader` into `options`, then rejects unknown keys and out-of-range values.
 void read_train_options(ObjectReader reader, TrainOptions& options, bool allow_samples);
-
-/// Applies one "key.path=value" override to a config document (the value is parsed as JSON, else
-/// taken as a string); throws ConfigError when the text has no key or no '='.
-void apply_override(nlohmann::json& doc, const std::string& assignment);
-
-/// Reads a JSON config file (comments allowed); errors name the file and the line.
-nlohmann::json read_json_file(const std::string& path);
 
 }  // namespace prunegym

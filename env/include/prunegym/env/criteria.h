@@ -1,7 +1,10 @@
 #pragma once
 /// Pruning criteria: which weights an action removes. Masks only ever lose ones.
 
+#include <prunegym/core/registry.h>
 #include <prunegym/networks/model.h>
+
+#include <nlohmann/json.hpp>
 
 #include <memory>
 #include <string>
@@ -16,12 +19,18 @@ struct ActionGrid {
   double step = 0.1;
 };
 
+/// What an action value stands for: a threshold factor on the layer's standard deviation, or a
+/// fraction of weights to remove.
+enum class ActionMeaning { alpha, sparsity };
+
 class PruningCriterion {
  public:
   virtual ~PruningCriterion() = default;
   virtual std::string name() const = 0;
-  /// What the action value means, for help texts and the wire ("alpha", "sparsity").
-  virtual std::string value_name() const = 0;
+  /// What the action value means.
+  virtual ActionMeaning meaning() const = 0;
+  /// The meaning as a word, for help texts and the wire ("alpha", "sparsity").
+  std::string value_name() const { return meaning() == ActionMeaning::alpha ? "alpha" : "sparsity"; }
   virtual ActionGrid default_grid() const = 0;
   /// Prunes the listed layers for action value `value`, updating masks and zeroing weights.
   virtual void apply(NetworkImpl& net, const std::vector<size_t>& layers, double value) const = 0;
@@ -31,7 +40,7 @@ class PruningCriterion {
 class StdThresholdCriterion : public PruningCriterion {
  public:
   std::string name() const override { return "std_threshold"; }
-  std::string value_name() const override { return "alpha"; }
+  ActionMeaning meaning() const override { return ActionMeaning::alpha; }
   ActionGrid default_grid() const override { return {0.0, 2.2, 0.1}; }
   void apply(NetworkImpl& net, const std::vector<size_t>& layers, double alpha) const override;
 };
@@ -40,7 +49,7 @@ class StdThresholdCriterion : public PruningCriterion {
 class MagnitudeTargetCriterion : public PruningCriterion {
  public:
   std::string name() const override { return "magnitude_target"; }
-  std::string value_name() const override { return "sparsity"; }
+  ActionMeaning meaning() const override { return ActionMeaning::sparsity; }
   ActionGrid default_grid() const override { return {0.0, 1.0, 0.05}; }
   void apply(NetworkImpl& net, const std::vector<size_t>& layers, double sparsity) const override;
 };
@@ -50,13 +59,17 @@ class MagnitudeTargetCriterion : public PruningCriterion {
 class GlobalMagnitudeCriterion : public PruningCriterion {
  public:
   std::string name() const override { return "global_magnitude"; }
-  std::string value_name() const override { return "sparsity"; }
+  ActionMeaning meaning() const override { return ActionMeaning::sparsity; }
   ActionGrid default_grid() const override { return {0.0, 1.0, 0.05}; }
   void apply(NetworkImpl& net, const std::vector<size_t>& layers, double sparsity) const override;
 };
 
-/// Builds a criterion by name; throws ConfigError listing the known names.
+/// Criteria by name (config key env.criterion); the factory gets the criterion's options ({} today).
+using CriterionRegistry = Registry<PruningCriterion, const nlohmann::json&>;
+template <>
+CriterionRegistry& CriterionRegistry::instance();
+
+/// Builds a registered criterion by name; throws ConfigError listing the registered names.
 std::unique_ptr<PruningCriterion> make_criterion(const std::string& name);
-std::vector<std::string> criterion_names();
 
 }  // namespace prunegym

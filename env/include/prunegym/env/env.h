@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,10 +15,11 @@ namespace prunegym {
 /// What happened in one step (or at reset). Named fields, never positional tensors.
 struct StepInfo {
   int64_t step = 0;          ///< steps taken in this episode
-  std::string layer;         ///< layer pruned by this step ("" at reset)
+  std::string layer;         ///< layer pruned by this step ("" at reset and in rounds episodes)
   int64_t layer_index = -1;  ///< its index among the prunable layers
-  double alpha = 0.0;        ///< action value applied (alpha, or target sparsity)
-  double layer_sparsity = 0.0;
+  int64_t round = 0;         ///< rounds episodes: the lottery round this step ran (1-based)
+  double value = 0.0;        ///< action value applied: an alpha, or a sparsity (the criterion's meaning)
+  double step_sparsity = 0.0;  ///< sparsity of what the step pruned: its layer, or the round's layers
   double sparsity = 0.0;     ///< over all prunable weights
   double accuracy = 0.0;     ///< on the state/reward split (validation by default)
   bool evaluated = false;    ///< accuracy was measured in this step (false between sparse steps)
@@ -48,6 +50,12 @@ struct StepResult {
   StepInfo info;
 };
 
+/// The saved state of an env (opaque to its users): see Env::save_state.
+class EnvState {
+ public:
+  virtual ~EnvState() = default;
+};
+
 class Env {
  public:
   virtual ~Env() = default;
@@ -55,6 +63,13 @@ class Env {
   virtual StepResult step(const Action& action) = 0;
   virtual const Space& action_space() const = 0;
   virtual const Space& observation_space() const = 0;
+
+  /// Facts about the env for clients (the bridge sends them with a new session); {} by default.
+  virtual nlohmann::json describe() const { return nlohmann::json::object(); }
+  /// The whole state, to branch from and come back to; null when this env kind cannot save.
+  virtual std::shared_ptr<const EnvState> save_state() const { return nullptr; }
+  /// Puts back what save_state() returned (ConfigError for a state of another env).
+  virtual void restore_state(const EnvState& state);
 };
 
 void to_json(nlohmann::json& j, const StepInfo& info);

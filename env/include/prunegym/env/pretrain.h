@@ -2,6 +2,7 @@
 /// The dense model every episode starts from: trained once per distinct (network, data,
 /// pretraining settings, seed) and cached on disk under a hash of all of them.
 
+#include <prunegym/core/log.h>
 #include <prunegym/env/config.h>
 #include <prunegym/networks/data.h>
 #include <prunegym/networks/model.h>
@@ -11,8 +12,6 @@
 #include <vector>
 
 namespace prunegym {
-
-using LogFn = std::function<void(const std::string&)>;
 
 struct DenseModel {
   NetworkPtr network;

@@ -1,13 +1,18 @@
 #pragma once
-/// PruneEnv: an agent prunes a trained network layer by layer (PuRL's MDP). Assembled from parts
-/// chosen by the config: network, criterion, observation, reward, schedule.
+/// PruneEnv: an agent prunes a trained network (PuRL's MDP, or seed 000's lottery rounds). One
+/// prune -> retrain -> evaluate -> reward core (EnvCore) plus parts chosen by the config, each
+/// from its registry: the episode schedule (env.episode), the criterion (env.criterion), the
+/// observation (env.observation) and the reward (env.reward.name).
 
 #include <prunegym/env/config.h>
 #include <prunegym/env/criteria.h>
 #include <prunegym/env/env.h>
+#include <prunegym/env/env_core.h>
 #include <prunegym/env/lottery.h>
+#include <prunegym/env/observation.h>
 #include <prunegym/env/pretrain.h>
 #include <prunegym/env/rewards.h>
+#include <prunegym/env/schedule.h>
 
 #include <torch/torch.h>
 
@@ -19,15 +24,12 @@
 namespace prunegym {
 
 /// Everything needed to put the environment back exactly where it was.
-struct EnvSnapshot {
-  std::vector<torch::Tensor> network_state;
-  std::string optimizer_state;
-  std::mt19937_64 rng;
+struct EnvSnapshot : EnvState {
+  EnvCore::State core;
   std::shared_ptr<RewardFn> reward;
   bool started = false;
   bool done = false;
   int64_t step = 0;
-  double accuracy = 0.0;
   Observation observation;
   std::vector<float> per_layer;
 };
@@ -46,28 +48,30 @@ class PruneEnv : public Env {
   StepResult step(const Action& action) override;
   const Space& action_space() const override { return action_space_; }
   const Space& observation_space() const override { return observation_space_; }
+  nlohmann::json describe() const override;
+  std::shared_ptr<const EnvState> save_state() const override;
+  void restore_state(const EnvState& state) override;
 
   EnvSnapshot snapshot() const;
   void restore(const EnvSnapshot& snapshot);
 
-  const Config& config() const { return config_; }
-  const DenseModel& dense() const { return dense_; }
+  const Config& config() const { return core_.config(); }
+  const DenseModel& dense() const { return core_.dense(); }
   /// Accuracy of the dense model on the state/reward split.
-  double dense_accuracy() const { return dense_eval_accuracy_; }
+  double dense_accuracy() const { return core_.dense_accuracy(); }
   const RewardSetup& reward_setup() const { return reward_setup_; }
-  NetworkImpl& network() { return *network_; }
-  const DataSplits& data() const { return *data_; }
-  /// True for "rounds" episodes (one lottery-ticket round per step).
-  bool rounds_mode() const { return rounds_; }
+  NetworkImpl& network() { return core_.network(); }
+  const DataSplits& data() const { return core_.data(); }
+  const EpisodeSchedule& schedule() const { return *schedule_; }
   /// Names of the layers the episode prunes, in order.
   std::vector<std::string> episode_layers() const;
   /// Steps of a full episode: the layer count, or the round limit of "rounds" episodes.
-  int64_t episode_length() const { return rounds_ ? max_rounds_ : static_cast<int64_t>(order_.size()); }
+  int64_t episode_length() const { return schedule_->length(); }
   bool episode_over() const { return done_; }
   /// Accuracy of the current network on the test split.
-  double test_accuracy();
+  double test_accuracy() { return core_.evaluate_split("test").accuracy; }
   /// Accuracy and loss of the current network on "train", "validation" or "test".
-  EvalResult evaluate_split(const std::string& split);
+  EvalResult evaluate_split(const std::string& split) { return core_.evaluate_split(split); }
 
   /// Applies a final policy: restores the dense model, then prunes episode layer i with
   /// values[i] (no retraining in between). Ends any running episode.
@@ -78,40 +82,21 @@ class PruneEnv : public Env {
   void save_network(const std::string& path) const;
 
  private:
-  StepInfo make_info() const;
-  void build_observation(double sparsity);
-  StepResult step_round(double value);
-  double group_sparsity(const StepInfo& info) const;  ///< over the episode's layers
+  void build_action_space();
+  void build_reward_setup();
+  Observation observe(double sparsity) const;
 
-  bool rounds_ = false;
-  int64_t max_rounds_ = 0;
-  ResetStrategy strategy_ = ResetStrategy::rewind_init;
-  ResetReferences refs_;
-  LotteryOptions rounds_options_;
-
-  Config config_;
-  PruneEnvHooks hooks_;
-  torch::Device device_;
-  std::shared_ptr<const DataSplits> data_;
-  Tensors eval_set_;
-  Tensors retrain_set_;
-  DenseModel dense_;
-  NetworkPtr network_;
-  double dense_eval_accuracy_ = 0.0;
-  std::unique_ptr<PruningCriterion> criterion_;
+  EnvCore core_;
+  std::unique_ptr<EpisodeSchedule> schedule_;
+  std::unique_ptr<ObservationBuilder> observation_builder_;
   std::unique_ptr<RewardFn> reward_prototype_;
   std::unique_ptr<RewardFn> reward_;
   RewardSetup reward_setup_;
   Space action_space_;
   Space observation_space_;
-  std::vector<size_t> order_;
-  std::unique_ptr<torch::optim::Optimizer> optimizer_;
-  std::mt19937_64 rng_;
-  bool seeded_ = false;
   bool started_ = false;
   bool done_ = false;
   int64_t step_ = 0;
-  double accuracy_ = 0.0;
   Observation observation_;
   std::vector<float> per_layer_;  ///< (a_i, p_i) for every episode layer
 };

@@ -1,8 +1,9 @@
 #pragma once
-/// Rewards are small objects looked up by name. Add your own with RewardRegistry::add (see
-/// examples/custom_reward.cpp); the environment never needs to change.
+/// Rewards are small objects looked up by name. Add your own with PRUNEGYM_REGISTER(RewardRegistry,
+/// ...) or RewardRegistry::instance().add (examples/custom_reward.cpp); the env never changes.
 
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
+#include <prunegym/core/registry.h>
 
 #include <nlohmann/json.hpp>
 
@@ -47,29 +48,12 @@ class RewardFn {
   RewardSetup setup_;
 };
 
-/// Builds a reward from its extra config keys (everything in env.reward besides the standard
-/// ones). A factory must reject keys it does not know.
-using RewardFactory = std::function<std::unique_ptr<RewardFn>(const nlohmann::json& params)>;
-
-class RewardRegistry {
- public:
-  static RewardRegistry& instance();
-  /// Registers (or replaces) a reward under `name`.
-  void add(const std::string& name, RewardFactory factory, std::string description = "");
-  /// Throws ConfigError listing the known names when `name` is unknown.
-  std::unique_ptr<RewardFn> make(const std::string& name, const nlohmann::json& params = nlohmann::json::object()) const;
-  bool contains(const std::string& name) const;
-  std::vector<std::string> names() const;
-  std::string description(const std::string& name) const;
-
- private:
-  RewardRegistry();
-  struct Entry {
-    RewardFactory factory;
-    std::string description;
-  };
-  std::map<std::string, Entry> entries_;
-};
+/// Rewards by name (config key env.reward.name). A factory receives the reward's extra config keys
+/// (everything in env.reward besides the standard ones) and must reject keys it does not know.
+using RewardRegistry = Registry<RewardFn, const nlohmann::json&>;
+template <>
+RewardRegistry& RewardRegistry::instance();
+using RewardFactory = RewardRegistry::Factory;
 
 /// Registers a reward type with no extra parameters: `register_reward<MyReward>("mine", "...")`.
 template <class R>

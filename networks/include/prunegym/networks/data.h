@@ -37,7 +37,7 @@ struct SyntheticOptions {
   int64_t train = 2000;
   int64_t test = 500;
   int64_t classes = 10;
-  InputShape shape{1, 12, 12};
+  InputShape shape{1, 12, 12, nullptr};
   double signal = 0.35;  ///< scale of the class prototype against unit Gaussian noise
   uint64_t seed = 7;
 };

@@ -2,6 +2,7 @@
 /// Networks with an ordered list of prunable layers. Masks are registered buffers
 /// ("fc1.weight_mask"), so torch::save, .to(device) and snapshots carry them.
 
+#include <prunegym/core/registry.h>
 #include <prunegym/networks/data.h>
 
 #include <torch/torch.h>
@@ -109,11 +110,19 @@ struct NetworkOptions {
   uint64_t init_seed = 0;           ///< seed of the initial weights
 };
 
-/// The layer specs a registered name stands for (throws ConfigError listing known names).
+/// Networks by name (config key network.name). A factory builds the network for the data's input
+/// shape and class count; build_network seeds its initial weights from NetworkOptions::init_seed.
+using NetworkRegistry = Registry<NetworkImpl, const NetworkOptions&, InputShape, int64_t>;
+template <>
+NetworkRegistry& NetworkRegistry::instance();
+
+/// The layer specs of a layer-stack network (a built-in stack or "custom"); ConfigError otherwise.
 std::vector<LayerSpec> network_specs(const NetworkOptions& options);
-/// Names of the registered networks, in display order.
+/// Checks the name (and a stack's layer strings) without building anything.
+void validate_network(const NetworkOptions& options);
+/// Names of the registered networks.
 std::vector<std::string> network_names();
-/// Builds the network with deterministic initial weights.
+/// Builds a registered network with deterministic initial weights.
 NetworkPtr build_network(const NetworkOptions& options, InputShape input, int64_t classes);
 
 /// Copies parameters and buffers (masks included) from `from` into `to` (same architecture).

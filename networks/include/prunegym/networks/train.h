@@ -56,6 +56,9 @@ struct EvalResult {
 /// Accuracy and mean cross-entropy under inference mode, in batches of `batch_size` (0 = all).
 EvalResult evaluate(NetworkImpl& net, const Tensors& data, int64_t batch_size = 2000);
 
+/// Sets LibTorch's intra-op threads (0 = one per core); returns the count in use.
+int configure_threads(long requested);
+
 /// Uniform sample of k distinct indices from [0, n), deterministic given rng.
 std::vector<int64_t> sample_indices(int64_t n, int64_t k, std::mt19937_64& rng);
 

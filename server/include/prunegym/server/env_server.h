@@ -4,7 +4,7 @@
 /// block another client; idle sessions expire; SIGINT/SIGTERM finish in-flight work and exit.
 
 #include <prunegym/env/env.h>
-#include <prunegym/env/pretrain.h>
+#include <prunegym/core/log.h>
 
 #include <nlohmann/json.hpp>
 

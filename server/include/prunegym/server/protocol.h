@@ -4,7 +4,7 @@
 
 #include <prunegym/env/env.h>
 #include <prunegym/env/spaces.h>
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
 
 #include <nlohmann/json.hpp>
 

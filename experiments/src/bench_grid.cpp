@@ -1,12 +1,13 @@
-#include "bench_grid.h"
-#include "cli.h"
+#include <prunegym/core/plugin.h>
+#include <prunegym/experiments/bench_grid.h>
 
 #include <prunegym/agents/factory.h>
 #include <prunegym/env/config.h>
-#include <prunegym/env/json_reader.h>
+#include <prunegym/core/json_file.h>
+#include <prunegym/core/json_reader.h>
 #include <prunegym/env/pretrain.h>
 #include <prunegym/env/spaces.h>
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
 
 #include <algorithm>
 #include <cmath>
@@ -26,9 +27,7 @@ std::string resolve_path(const std::string& p, const std::string& base_dir) {
 
 /// Builds the agent once on placeholder spaces: its factory rejects unknown or bad keys.
 void check_agent(const std::string& agent, const Config& config) {
-  const auto names = agent_names();
-  if (std::find(names.begin(), names.end(), agent) == names.end())
-    throw ConfigError("unknown agent '" + agent + "' (known: q, dqn, ppo, random, uniform)");
+  AgentRegistry::instance().check(agent);
   parse_train_settings(config.train);
   make_agent(agent, config.agents, Space::discrete(Space::grid(0.0, 1.0, 0.5)), Space::box({0.0, 0.0, 0.0}, {1.0, 1.0, 1.0}),
              0, config.env.reward.target_sparsity);
@@ -60,7 +59,7 @@ Grid parse_grid(const nlohmann::json& doc, const std::string& base_dir, const st
   r.get("plugins", plugins);
   for (const auto& p : plugins) {
     g.plugins.push_back(resolve_path(p, base_dir));
-    cli::load_plugin(g.plugins.back());  // the variants below may name the rewards it adds
+    load_plugin(g.plugins.back());  // the variants below may name the rewards it adds
   }
   const nlohmann::json* variants = r.find("variants");
   r.finish();

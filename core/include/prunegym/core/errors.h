@@ -41,4 +41,11 @@ class EpisodeError : public Error {
   const char* code() const noexcept override { return "episode_over"; }
 };
 
+/// A command option or argument is wrong (the CLI adds "see prunegym CMD --help").
+class UsageError : public Error {
+ public:
+  using Error::Error;
+  const char* code() const noexcept override { return "bad_argument"; }
+};
+
 }  // namespace prunegym

@@ -2,7 +2,7 @@
 /// Strict reading of JSON config objects: every key is typed, and keys nobody asked for are
 /// errors that name the full key path. Used by the env config and the agents' options.
 
-#include <prunegym/networks/errors.h>
+#include <prunegym/core/errors.h>
 
 #include <nlohmann/json.hpp>
 

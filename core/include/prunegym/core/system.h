@@ -1,5 +1,6 @@
 #pragma once
-/// Facts about the running process that change performance: BLAS, threads, memory.
+/// Facts about the running process that change performance: BLAS and memory. (LibTorch
+/// threads are set by configure_threads in prunegym/networks/train.h.)
 
 #include <string>
 
@@ -15,8 +16,6 @@ struct BlasInfo {
 BlasInfo detect_blas();
 /// Returns the warning to print when the BLAS is the reference one, else "".
 std::string blas_warning(const BlasInfo& info);
-/// Sets LibTorch's intra-op threads (0 = one per core); returns the count in use.
-int configure_threads(long requested);
 /// Peak resident memory of this process in MiB (VmHWM).
 double peak_rss_mib();
 /// Current resident memory in MiB (VmRSS).

@@ -1,6 +1,4 @@
-#include <prunegym/env/system.h>
-
-#include <torch/torch.h>
+#include <prunegym/core/system.h>
 
 #include <dlfcn.h>
 #include <link.h>
@@ -9,7 +7,6 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <thread>
 
 namespace prunegym {
 
@@ -66,13 +63,6 @@ std::string blas_warning(const BlasInfo& info) {
   return "warning: LibTorch is running on the reference BLAS (" + info.library +
          "), about 10x slower than OpenBLAS. Fix: apt-get install libopenblas0-openmp "
          "(or select it with update-alternatives --config libblas.so.3-x86_64-linux-gnu).";
-}
-
-int configure_threads(long requested) {
-  long n = requested;
-  if (n <= 0) n = static_cast<long>(std::max(1u, std::thread::hardware_concurrency()));
-  torch::set_num_threads(static_cast<int>(n));
-  return torch::get_num_threads();
 }
 
 double peak_rss_mib() { return status_mib("VmHWM"); }

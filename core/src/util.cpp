@@ -1,0 +1,73 @@
+#include <prunegym/core/errors.h>
+#include <prunegym/core/json_file.h>
+#include <prunegym/core/plugin.h>
+#include <prunegym/core/timing.h>
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+
+namespace prunegym {
+
+using json = nlohmann::json;
+
+std::string fmt_duration(double s) {
+  std::ostringstream os;
+  if (s < 60) {
+    os << std::fixed << std::setprecision(1) << s << "s";
+  } else {
+    os << static_cast<int>(s) / 60 << "m" << std::setw(2) << std::setfill('0') << static_cast<int>(s) % 60 << "s";
+  }
+  return os.str();
+}
+
+std::string pct(double fraction, int precision) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(precision) << 100.0 * fraction << "%";
+  return os.str();
+}
+
+json read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError("cannot open config file " + path + ": " + std::strerror(errno));
+  try {
+    return json::parse(in, nullptr, true, /*ignore_comments=*/true);
+  } catch (const json::parse_error& e) {
+    throw ConfigError(path + ": invalid JSON: " + e.what());
+  }
+}
+
+void apply_override(json& doc, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) throw ConfigError("an override needs key.path=value, got '" + assignment + "'");
+  json value = json::parse(assignment.substr(eq + 1), nullptr, false);
+  if (value.is_discarded()) value = assignment.substr(eq + 1);  // a bare word is a string
+  std::string pointer = "/" + assignment.substr(0, eq);
+  std::replace(pointer.begin(), pointer.end(), '.', '/');
+  doc[json::json_pointer(pointer)] = value;
+}
+
+void write_atomic(const std::filesystem::path& path, const std::string& content) {
+  const std::filesystem::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw DataError("cannot write " + tmp.string());
+    out << content;
+    if (!out.flush()) throw DataError("cannot write " + tmp.string() + " (disk full?)");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+void load_plugin(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw ConfigError("plugin " + path + " does not exist (build it first?)");
+  if (!::dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL))
+    throw ConfigError("cannot load plugin " + path + ": " + ::dlerror());
+}
+
+}  // namespace prunegym

@@ -1,0 +1,50 @@
+#include <prunegym/core/errors.h>
+#include <prunegym/env/observation.h>
+
+namespace prunegym {
+
+namespace {
+
+/// PuRL's 3-dim state: (step, accuracy, sparsity).
+class CompactObservation : public ObservationBuilder {
+ public:
+  Space space(const ObservationShape& s) const override {
+    return Space::box({0.0, 0.0, 0.0}, {static_cast<double>(s.episode_length), 1.0, 1.0});
+  }
+  Observation build(const ObservationInput& in) const override {
+    return {static_cast<float>(in.step), static_cast<float>(in.accuracy), static_cast<float>(in.sparsity)};
+  }
+};
+
+/// (a_i, p_i) for every episode layer: the accuracy after layer i was pruned and its sparsity.
+class PerLayerObservation : public ObservationBuilder {
+ public:
+  Space space(const ObservationShape& s) const override {
+    const auto n = static_cast<size_t>(2 * s.layers);
+    return Space::box(std::vector<double>(n, 0.0), std::vector<double>(n, 1.0));
+  }
+  Observation build(const ObservationInput& in) const override { return *in.per_layer; }
+};
+
+template <class B>
+ObservationRegistry::Factory no_options(const char* name) {
+  return [name](const nlohmann::json& options) -> std::unique_ptr<ObservationBuilder> {
+    if (!options.empty()) throw ConfigError(std::string("observation '") + name + "' takes no options");
+    return std::make_unique<B>();
+  };
+}
+
+}  // namespace
+
+template <>
+ObservationRegistry& ObservationRegistry::instance() {
+  static ObservationRegistry registry = [] {
+    ObservationRegistry r("observation", "env.observation");
+    r.add("compact", no_options<CompactObservation>("compact"), "PuRL's 3-dim state: (step, accuracy, sparsity)");
+    r.add("per_layer", no_options<PerLayerObservation>("per_layer"), "(a_i, p_i) per episode layer: 2 x layers dims");
+    return r;
+  }();
+  return registry;
+}
+
+}  // namespace prunegym

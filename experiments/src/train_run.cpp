@@ -1,0 +1,337 @@
+#include <prunegym/agents/factory.h>
+#include <prunegym/core/errors.h>
+#include <prunegym/core/json_file.h>
+#include <prunegym/core/system.h>
+#include <prunegym/core/timing.h>
+#include <prunegym/env/prune_env.h>
+#include <prunegym/experiments/train_run.h>
+#include <prunegym/networks/train.h>
+#include <prunegym/server/remote_env.h>
+
+#include <cmath>
+#include <filesystem>
+#include <iomanip>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace prunegym {
+
+namespace {
+
+nlohmann::json record_json(const EpisodeRecord& r) {
+  return {{"episode", r.episode},   {"total_reward", r.total_reward}, {"steps", r.steps},
+          {"accuracy", r.accuracy}, {"sparsity", r.sparsity},         {"early_stop", r.early_stop},
+          {"truncated", r.truncated}, {"values", r.values},           {"exploration", r.exploration},
+          {"seconds", r.seconds}};
+}
+
+EpisodeRecord record_from_json(const nlohmann::json& j) {
+  EpisodeRecord r;
+  r.episode = j.at("episode").get<int64_t>();
+  r.total_reward = j.at("total_reward").get<double>();
+  r.steps = j.at("steps").get<int64_t>();
+  r.accuracy = j.at("accuracy").get<double>();
+  r.sparsity = j.at("sparsity").get<double>();
+  r.early_stop = j.at("early_stop").get<bool>();
+  r.truncated = j.value("truncated", false);
+  r.values = j.at("values").get<std::vector<double>>();
+  r.exploration = j.at("exploration").is_number() ? j.at("exploration").get<double>() : 0.0;
+  r.seconds = j.at("seconds").get<double>();
+  return r;
+}
+
+std::string episodes_csv(const std::vector<EpisodeRecord>& records) {
+  CsvWriter csv({"episode", "total_reward", "accuracy", "sparsity", "steps", "early_stop", "exploration", "seconds", "values"});
+  for (const auto& r : records) {
+    std::string values;
+    for (size_t i = 0; i < r.values.size(); ++i) values += (i ? ";" : "") + CsvWriter::num(r.values[i]);
+    csv.row({CsvWriter::num(r.episode), CsvWriter::num(r.total_reward), CsvWriter::num(r.accuracy),
+             CsvWriter::num(r.sparsity), CsvWriter::num(r.steps), r.early_stop ? "1" : "0", CsvWriter::num(r.exploration),
+             CsvWriter::num(r.seconds), values});
+  }
+  return csv.str();
+}
+
+/// The run's identity and progress: what run.json holds.
+struct RunState {
+  Config config;
+  std::string agent;
+  uint64_t seed = 0;
+  fs::path out;
+  int64_t episodes = 0;
+  std::vector<EpisodeRecord> records;
+
+  void save(bool finished) const {
+    nlohmann::json recs = nlohmann::json::array();
+    for (const auto& r : records) recs.push_back(record_json(r));
+    const nlohmann::json st{{"agent", agent},       {"seed", seed},         {"episodes", episodes},
+                            {"finished", finished}, {"config", config.to_json()}, {"records", recs}};
+    write_atomic(out / "run.json", st.dump() + "\n");
+    write_atomic(out / "episodes.csv", episodes_csv(records));
+  }
+};
+
+RunState resume_state(const TrainRunOptions& o) {
+  RunState s;
+  s.out = o.resume;
+  if (!fs::exists(s.out / "run.json"))
+    throw UsageError("--resume " + s.out.string() + ": no run.json there (not a prunegym train folder)");
+  const auto state = read_json_file((s.out / "run.json").string());
+  s.config = Config::from_json(state.at("config"));
+  s.agent = state.at("agent").get<std::string>();
+  s.seed = state.at("seed").get<uint64_t>();
+  s.episodes = state.at("episodes").get<int64_t>();
+  for (const auto& r : state.at("records")) s.records.push_back(record_from_json(r));
+  return s;
+}
+
+RunState new_state(const TrainRunOptions& o) {
+  RunState s;
+  s.config = o.config;
+  s.agent = o.agent;
+  AgentRegistry::instance().check(s.agent);
+  s.seed = o.seed.value_or(s.config.seed);
+  const std::string stem = fs::path(o.config_path.empty() ? "run" : o.config_path).stem().string();
+  s.out = o.out.empty() ? "runs/" + stem + "-" + s.agent + "-s" + std::to_string(s.seed) : o.out;
+  if (fs::exists(s.out / "run.json") && !o.force) {
+    throw UsageError("the folder " + s.out.string() + " already holds a run; continue it with --resume " + s.out.string() +
+                     ", or pass --force to start over, or choose --out");
+  }
+  s.episodes = agent_episodes(s.agent, s.config.agents, parse_train_settings(s.config.train));
+  return s;
+}
+
+/// One line per episode: a live bar on a terminal.
+std::string episode_line(const EpisodeRecord& r, int64_t total, double elapsed, double remaining) {
+  std::ostringstream os;
+  const int64_t done = r.episode + 1;
+  os << ProgressReporter::bar(done, total) << " episode " << std::setw(3) << done << "/" << total << "  reward "
+     << std::fixed << std::setprecision(3) << std::setw(7) << r.total_reward << "  acc " << pct(r.accuracy)
+     << "  sparsity " << pct(r.sparsity);
+  if (!std::isnan(r.exploration)) os << "  eps " << std::setprecision(2) << r.exploration;
+  os << "  " << fmt_duration(elapsed) << " elapsed, " << fmt_duration(remaining) << " left";
+  return os.str();
+}
+
+/// The environment agents train against: local, or a prunegym server.
+struct TrainingEnv {
+  std::unique_ptr<PruneEnv> local;
+  std::unique_ptr<RemoteEnv> remote;
+  Env* env = nullptr;
+};
+
+TrainingEnv make_training_env(const TrainRunOptions& o, const RunState& s, const LogFn& log) {
+  TrainingEnv t;
+  if (!o.remote.empty()) {
+    t.remote = RemoteEnv::from_config(o.remote, s.config.to_json());
+    t.env = t.remote.get();
+    log("training against " + o.remote + " (session " + t.remote->session() + ")");
+  } else {
+    t.local = std::make_unique<PruneEnv>(s.config, PruneEnvHooks{log, nullptr});
+    t.env = t.local.get();
+  }
+  return t;
+}
+
+/// Trains from the last recorded episode on; returns false when stopped early.
+bool train_episodes(const TrainRunOptions& o, RunState& s, Env& env, Agent& agent, bool& by_option) {
+  const fs::path checkpoint = s.out / "agent.ckpt";
+  std::atomic<bool> stop_now{false};
+  const auto t0 = Clock::now();
+  const auto start = static_cast<int64_t>(s.records.size());
+  RunOptions run;
+  run.episodes = s.episodes;
+  run.start_episode = start;
+  run.seed = s.seed;
+  run.stop = &stop_now;
+  run.on_episode = [&](const EpisodeRecord& r) {
+    s.records.push_back(r);
+    const auto ran = static_cast<int64_t>(s.records.size()) - start;
+    if (o.stop_after && ran >= *o.stop_after && static_cast<int64_t>(s.records.size()) < s.episodes) by_option = true;
+    const fs::path tmp = checkpoint.string() + ".tmp";
+    agent.save(tmp.string());
+    fs::rename(tmp, checkpoint);
+    s.save(false);
+    if (by_option || (o.stop && o.stop->load())) stop_now = true;
+    if (o.progress) {
+      const double elapsed = seconds_since(t0);
+      const double left = elapsed / static_cast<double>(ran) * static_cast<double>(s.episodes - r.episode - 1);
+      o.progress->update(episode_line(r, s.episodes, elapsed, left), true);
+    }
+  };
+  train_agent(env, agent, run);
+  if (o.progress) o.progress->finish();
+  return static_cast<int64_t>(s.records.size()) >= s.episodes;
+}
+
+struct FinalNetwork {
+  std::vector<double> values;  ///< per layer (layerwise) or per round
+  GreedyPolicy policy;
+  EvalResult before_val, before_test, after_val, after_test;
+  double policy_seconds = 0.0, finetune_seconds = 0.0;
+};
+
+/// PuRL's final policy applied to the dense model (or, for schedules replayed by stepping, one
+/// greedy episode), then fine-tuned on the whole training split.
+FinalNetwork finalize(const TrainRunOptions& o, const RunState& s, Env& training_env, PruneEnv& env, Agent& agent) {
+  FinalNetwork f;
+  const TrainSettings settings = parse_train_settings(s.config.train);
+  const auto t_policy = Clock::now();
+  f.policy = greedy_policy(training_env, agent, settings.policy_episodes, s.seed);
+  f.values = f.policy.mean_values;
+  if (env.schedule().replays_by_values()) {
+    env.apply_values(f.policy.mean_values);
+  } else {
+    f.values = run_episode(env, agent, false, episode_seed(s.seed, 0, true)).values;
+  }
+  f.before_val = env.evaluate_split("validation");
+  f.before_test = env.evaluate_split("test");
+  f.policy_seconds = seconds_since(t_policy);
+  const auto t_ft = Clock::now();
+  env.finetune(settings.finetune, [&](int64_t epoch, int64_t total, double loss) {
+    if (!o.progress) return;
+    std::ostringstream os;
+    os << "fine-tune epoch " << epoch + 1 << "/" << total << "  loss " << std::fixed << std::setprecision(4) << loss << "  "
+       << fmt_duration(seconds_since(t_ft));
+    o.progress->line(os.str());
+  });
+  f.after_val = env.evaluate_split("validation");
+  f.after_test = env.evaluate_split("test");
+  f.finetune_seconds = seconds_since(t_ft);
+  return f;
+}
+
+nlohmann::json layer_rows(PruneEnv& env, const FinalNetwork& f) {
+  const auto& net = env.network();
+  nlohmann::json layers = nlohmann::json::array();
+  const auto names = env.episode_layers();
+  for (size_t i = 0; i < names.size(); ++i) {
+    const auto& l = net.prunable_layers()[net.layer_index(names[i])];
+    nlohmann::json row{{"layer", names[i]}, {"sparsity", l.sparsity()}, {"weights", l.numel()}, {"remaining", l.remaining()}};
+    if (env.schedule().replays_by_values()) row["alpha"] = f.values[i];
+    layers.push_back(row);
+  }
+  return layers;
+}
+
+nlohmann::json summary_json(const RunState& s, PruneEnv& env, const FinalNetwork& f, const nlohmann::json& seconds) {
+  const auto& net = env.network();
+  nlohmann::json greedy = nlohmann::json::array();
+  for (const auto& r : f.policy.episodes) greedy.push_back(record_json(r));
+  const auto& c = s.config;
+  return {{"agent", s.agent},
+          {"seed", s.seed},
+          {"episodes", s.episodes},
+          {"network", c.network.name},
+          {"data", env.data().description},
+          {"criterion", c.env.criterion},
+          {"reward", c.env.reward.name},
+          {"target_accuracy", env.reward_setup().target_accuracy},
+          {"target_sparsity", env.reward_setup().target_sparsity},
+          {"episode", c.env.episode},
+          {"layers", layer_rows(env, f)},
+          {"final_values", f.values},
+          {"sparsity", net.sparsity()},
+          {"remaining", net.remaining_prunable()},
+          {"total", net.total_prunable()},
+          {"dense", {{"validation_accuracy", env.dense().validation_accuracy}, {"test_accuracy", env.dense().test_accuracy}}},
+          {"before_finetune", {{"validation_accuracy", f.before_val.accuracy}, {"test_accuracy", f.before_test.accuracy}}},
+          {"after_finetune", {{"validation_accuracy", f.after_val.accuracy}, {"test_accuracy", f.after_test.accuracy}}},
+          {"greedy_episodes", greedy},
+          {"seconds", seconds},
+          {"peak_rss_mib", peak_rss_mib()},
+          {"threads", torch::get_num_threads()}};
+}
+
+}  // namespace
+
+TrainRunResult run_train(const TrainRunOptions& o) {
+  const auto t_start = Clock::now();
+  if (!o.resume.empty() && (!o.agent.empty() || o.seed || !o.out.empty()))
+    throw UsageError("--resume takes the run's own settings; drop --agent, --seed and --out");
+  RunState s = o.resume.empty() ? new_state(o) : resume_state(o);
+  if (o.episodes) s.episodes = *o.episodes;
+  if (s.episodes < 1) throw UsageError("--episodes must be >= 1");
+  if (o.stop_after && *o.stop_after < 1) throw UsageError("--stop-after must be >= 1");
+  if (o.threads) s.config.threads = *o.threads;
+  configure_threads(s.config.threads);
+  fs::create_directories(s.out);
+  const LogFn log = [&](const std::string& line) {
+    if (o.progress) o.progress->line(line);
+  };
+
+  const auto t_env = Clock::now();
+  TrainingEnv training = make_training_env(o, s, log);
+  const double env_seconds = seconds_since(t_env);
+  auto agent = make_agent(s.agent, s.config.agents, training.env->action_space(), training.env->observation_space(), s.seed,
+                          s.config.env.reward.target_sparsity);
+  if (!s.records.empty()) {
+    agent->load((s.out / "agent.ckpt").string());
+    log("resuming " + s.agent + " at episode " + std::to_string(s.records.size() + 1) + " of " + std::to_string(s.episodes));
+  }
+  write_atomic(s.out / "config.json", s.config.to_json().dump(2) + "\n");
+
+  TrainRunResult result;
+  result.out = s.out.string();
+  result.episodes = s.episodes;
+  const auto t_train = Clock::now();
+  const bool complete = train_episodes(o, s, *training.env, *agent, result.stopped_by_option);
+  const double train_seconds = seconds_since(t_train);
+  result.episodes_done = static_cast<int64_t>(s.records.size());
+  if (!complete) return result;
+
+  if (!training.local) training.local = std::make_unique<PruneEnv>(s.config, PruneEnvHooks{log, nullptr});
+  PruneEnv& env = *training.local;
+  const FinalNetwork f = finalize(o, s, *training.env, env, *agent);
+  env.save_network((s.out / "pruned_model.pt").string());
+  const nlohmann::json seconds{{"environment", env_seconds},    {"training", train_seconds},
+                               {"policy", f.policy_seconds},   {"finetune", f.finetune_seconds},
+                               {"total", seconds_since(t_start)}};
+  result.summary = summary_json(s, env, f, seconds);
+  write_atomic(s.out / "summary.json", result.summary.dump(2) + "\n");
+  s.save(true);
+  result.finished = true;
+  if (o.plot)
+    result.plot_message = run_python_script(
+        "plot_curves.py", {(s.out / "episodes.csv").string(), (s.out / "curves.png").string()}, "curves.png");
+  return result;
+}
+
+std::string train_report(const TrainRunResult& r) {
+  const auto& s = r.summary;
+  const bool by_values = s["episode"] != "rounds" && !s["layers"].empty() && s["layers"][0].contains("alpha");
+  std::ostringstream os;
+  os << "\n" << s["agent"].get<std::string>() << " on " << s["network"].get<std::string>() << " (" << r.episodes
+     << " episodes, seed " << s["seed"].get<uint64_t>() << ")\n";
+  if (!by_values) {
+    os << "  rounds of the greedy episode, pruning values:";
+    for (double v : s["final_values"].get<std::vector<double>>()) os << " " << std::fixed << std::setprecision(2) << v;
+    os << "\n";
+  }
+  os << "  " << std::left << std::setw(14) << "layer" << std::right << std::setw(8) << (by_values ? "alpha" : "")
+     << std::setw(11) << "sparsity" << "\n";
+  for (const auto& l : s["layers"]) {
+    os << "  " << std::left << std::setw(14) << l["layer"].get<std::string>() << std::right << std::fixed
+       << std::setprecision(2) << std::setw(8);
+    if (l.contains("alpha")) os << l["alpha"].get<double>(); else os << "";
+    os << std::setw(11) << pct(l["sparsity"].get<double>()) << "\n";
+  }
+  const auto& secs = s["seconds"];
+  os << "  global sparsity        " << pct(s["sparsity"].get<double>()) << " (" << s["remaining"].get<int64_t>() << " of "
+     << s["total"].get<int64_t>() << " weights remain)\n"
+     << "  test accuracy          dense " << pct(s["dense"]["test_accuracy"].get<double>()) << ", pruned "
+     << pct(s["before_finetune"]["test_accuracy"].get<double>()) << ", fine-tuned "
+     << pct(s["after_finetune"]["test_accuracy"].get<double>()) << "\n"
+     << "  validation accuracy    dense " << pct(s["dense"]["validation_accuracy"].get<double>()) << ", fine-tuned "
+     << pct(s["after_finetune"]["validation_accuracy"].get<double>()) << "\n"
+     << "  wall time              " << fmt_duration(secs["total"].get<double>()) << " (training "
+     << fmt_duration(secs["training"].get<double>()) << ", fine-tuning " << fmt_duration(secs["finetune"].get<double>())
+     << ")\n"
+     << "  peak memory            " << std::setprecision(0) << s["peak_rss_mib"].get<double>() << " MiB\n"
+     << "  results                " << r.out << "/summary.json, episodes.csv" << (r.plot_message.empty() ? ", curves.png" : "")
+     << "\n";
+  return os.str();
+}
+
+}  // namespace prunegym

@@ -1,0 +1,147 @@
+// The network registry: the built-in layer stacks (LeNet-300-100, LeNet-5, Conv-2/4/6, the seed-003
+// CNN, the GCN) and "custom" stacks from network.layers. Other network kinds register here too.
+
+#include <prunegym/core/errors.h>
+#include <prunegym/networks/model.h>
+
+#include <functional>
+
+namespace prunegym {
+
+// ---------------------------------------------------------------------------------------------
+// Registry
+
+namespace {
+
+using K = LayerSpec::Kind;
+
+std::vector<LayerSpec> vgg_like(int convs) {
+  // The lottery-ticket paper's Conv-2/4/6: pairs of 3x3 convs (64, 128, 256 filters) each followed
+  // by max-pooling, then 256-256-classes fully connected layers.
+  std::vector<LayerSpec> s;
+  const int64_t widths[] = {64, 128, 256};
+  for (int pair = 0; pair < convs / 2; ++pair) {
+    s.push_back(LayerSpec::conv(widths[pair], 3, 1));
+    s.push_back(LayerSpec::activation(K::relu));
+    s.push_back(LayerSpec::conv(widths[pair], 3, 1));
+    s.push_back(LayerSpec::activation(K::relu));
+    s.push_back(LayerSpec::maxpool(2));
+  }
+  s.push_back(LayerSpec::flatten());
+  s.push_back(LayerSpec::linear(256));
+  s.push_back(LayerSpec::activation(K::relu));
+  s.push_back(LayerSpec::linear(256));
+  s.push_back(LayerSpec::activation(K::relu));
+  s.push_back(LayerSpec::linear());
+  return s;
+}
+
+struct RegisteredNetwork {
+  std::string name;
+  std::string summary;
+  std::function<std::vector<LayerSpec>()> specs;
+};
+
+const std::vector<RegisteredNetwork>& stack_networks() {
+  static const std::vector<RegisteredNetwork> nets{
+      {"lenet300", "LeNet-300-100: fully connected 300-100-classes, ReLU",
+       [] {
+         return std::vector<LayerSpec>{LayerSpec::flatten(), LayerSpec::linear(300), LayerSpec::activation(K::relu),
+                                       LayerSpec::linear(100), LayerSpec::activation(K::relu), LayerSpec::linear()};
+       }},
+      {"lenet5", "LeNet-5: conv 6@5x5, pool, conv 16@5x5, pool, fc 120-84-classes",
+       [] {
+         return std::vector<LayerSpec>{LayerSpec::conv(6, 5, 2), LayerSpec::activation(K::relu), LayerSpec::maxpool(2),
+                                       LayerSpec::conv(16, 5, 0), LayerSpec::activation(K::relu), LayerSpec::maxpool(2),
+                                       LayerSpec::flatten(), LayerSpec::linear(120), LayerSpec::activation(K::relu),
+                                       LayerSpec::linear(84), LayerSpec::activation(K::relu), LayerSpec::linear()};
+       }},
+      {"conv2", "Conv-2: 2x conv 64@3x3, pool, fc 256-256-classes", [] { return vgg_like(2); }},
+      {"conv4", "Conv-4: Conv-2 plus 2x conv 128@3x3, pool", [] { return vgg_like(4); }},
+      {"conv6", "Conv-6: Conv-4 plus 2x conv 256@3x3, pool", [] { return vgg_like(6); }},
+      {"cnn2", "small CNN: conv 16@5x5 leaky_relu, pool, conv 32@5x5 leaky_relu, pool, fc-classes sigmoid",
+       [] {
+         return std::vector<LayerSpec>{LayerSpec::conv(16, 5, 0), LayerSpec::activation(K::leaky_relu),
+                                       LayerSpec::maxpool(2), LayerSpec::conv(32, 5, 0),
+                                       LayerSpec::activation(K::leaky_relu), LayerSpec::maxpool(2),
+                                       LayerSpec::flatten(), LayerSpec::linear(), LayerSpec::activation(K::sigmoid)};
+       }},
+      {"gcn2", "GCN (graph data): gcn 64 leaky_relu, gcn 32 leaky_relu, fc-classes sigmoid",
+       [] {
+         return std::vector<LayerSpec>{LayerSpec::gcn(64), LayerSpec::activation(K::leaky_relu), LayerSpec::gcn(32),
+                                       LayerSpec::activation(K::leaky_relu), LayerSpec::linear(),
+                                       LayerSpec::activation(K::sigmoid)};
+       }},
+  };
+  return nets;
+}
+
+}  // namespace
+
+template <>
+NetworkRegistry& NetworkRegistry::instance() {
+  static NetworkRegistry reg = [] {
+    NetworkRegistry r("network", "network.name");
+    for (const auto& n : stack_networks()) {
+      r.add(
+          n.name,
+          [](const NetworkOptions& o, InputShape input, int64_t classes) -> std::unique_ptr<NetworkImpl> {
+            return std::make_unique<LayerStackImpl>(network_specs(o), input, classes);
+          },
+          n.summary);
+    }
+    r.add(
+        "custom",
+        [](const NetworkOptions& o, InputShape input, int64_t classes) -> std::unique_ptr<NetworkImpl> {
+          return std::make_unique<LayerStackImpl>(network_specs(o), input, classes);
+        },
+        "a layer stack from network.layers, e.g. [\"flatten\", \"linear:300\", \"relu\", \"linear\"]");
+    return r;
+  }();
+  return reg;
+}
+
+std::vector<std::string> network_names() { return NetworkRegistry::instance().names(); }
+
+std::vector<LayerSpec> network_specs(const NetworkOptions& options) {
+  if (options.name == "custom") {
+    if (options.layers.empty()) throw ConfigError("network.layers: a custom network needs a non-empty layer list");
+    std::vector<LayerSpec> specs;
+    for (const auto& l : options.layers) specs.push_back(LayerSpec::parse(l));
+    return specs;
+  }
+  if (!options.layers.empty()) {
+    throw ConfigError("network.layers is only allowed with network.name = \"custom\"");
+  }
+  for (const auto& n : stack_networks())
+    if (n.name == options.name) return n.specs();
+  if (NetworkRegistry::instance().contains(options.name))
+    throw ConfigError("network '" + options.name + "' is not a layer stack: it has no layer specs");
+  throw ConfigError("network.name: unknown network '" + options.name + "' (registered: " +
+                    NetworkRegistry::instance().joined_names() + ")");
+}
+
+void validate_network(const NetworkOptions& options) {
+  if (!NetworkRegistry::instance().contains(options.name)) network_specs(options);  // names the known ones
+  bool stack = options.name == "custom";
+  for (const auto& n : stack_networks()) stack = stack || n.name == options.name;
+  if (stack) network_specs(options);  // parses the layer strings now, not at first use
+}
+
+NetworkPtr build_network(const NetworkOptions& options, InputShape input, int64_t classes) {
+  // Initial weights come from the global generator; seed it here and leave it as it was.
+  auto gen = at::detail::getDefaultCPUGenerator();
+  const auto saved = gen.get_state();
+  torch::manual_seed(options.init_seed);
+  std::unique_ptr<NetworkImpl> built;
+  try {
+    built = NetworkRegistry::instance().make(options.name, options, input, classes);
+  } catch (...) {
+    gen.set_state(saved);
+    throw;
+  }
+  gen.set_state(saved);
+  return NetworkPtr(std::move(built));
+}
+
+}  // namespace prunegym

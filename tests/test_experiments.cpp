@@ -1,0 +1,179 @@
+// prunegym::experiments in-process: the train run (and its resume), the episode run, the bench grid
+// with awkward variant names, the lottery run, and the shared CSV writer and progress reporter.
+
+#include "helpers.h"
+
+#include <prunegym/core/errors.h>
+#include <prunegym/core/json_file.h>
+#include <prunegym/experiments/bench_run.h>
+#include <prunegym/experiments/episode_run.h>
+#include <prunegym/experiments/lottery_run.h>
+#include <prunegym/experiments/train_run.h>
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+using namespace prunegym;
+using Catch::Matchers::Contains;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::string> lines_of(const fs::path& path) {
+  std::ifstream in(path);
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the CSV writer quotes fields that hold commas, quotes or newlines", "[experiments]") {
+  CsvWriter csv({"variant", "value"});
+  csv.row({"plain", CsvWriter::num(0.25)});
+  csv.row({"with,comma", "say \"hi\""});
+  csv.row({"two\nlines", CsvWriter::num(int64_t{7})});
+  CHECK(csv.str() == "variant,value\nplain,0.25\n\"with,comma\",\"say \"\"hi\"\"\"\n\"two\nlines\",7\n");
+  CHECK_THROWS_AS(csv.row({"one field"}), Error);
+}
+
+TEST_CASE("the progress reporter rewrites one line on a terminal and prints lines elsewhere", "[experiments]") {
+  std::ostringstream tty_out, log_out;
+  ProgressReporter tty(tty_out, 1), log(log_out, 0);
+  for (auto* p : {&tty, &log}) {
+    p->update("step 1");
+    p->update("step 2", true);
+    p->line("done");
+    p->finish();
+  }
+  CHECK(tty_out.str() == "\rstep 1\033[K\rstep 2\033[K\r\033[Kdone\n");
+  CHECK(log_out.str() == "step 2\ndone\n");
+  CHECK(ProgressReporter::bar(1, 4, 8) == "[##......]");
+}
+
+TEST_CASE("a train run in-process: results, stop-after, and a resume that matches an uninterrupted run",
+          "[experiments][train]") {
+  const auto dir = fs::path(test::scratch_dir("train-run"));
+  TrainRunOptions o;
+  o.config = test::tiny_config();
+  o.agent = "q";
+  o.seed = 3;
+  o.episodes = 6;
+  o.plot = false;
+  o.out = (dir / "full").string();
+  const auto full = run_train(o);
+  REQUIRE(full.finished);
+  CHECK(full.episodes_done == 6);
+  CHECK(full.summary["layers"].size() == 3);
+  CHECK(full.summary["after_finetune"]["test_accuracy"].get<double>() > 0.5);
+  for (const char* f : {"summary.json", "episodes.csv", "run.json", "agent.ckpt", "pruned_model.pt", "config.json"})
+    CHECK(fs::exists(dir / "full" / f));
+  CHECK(lines_of(dir / "full" / "episodes.csv").size() == 7);
+  CHECK_THAT(train_report(full), Contains("global sparsity"));
+
+  o.out = (dir / "part").string();
+  o.stop_after = 4;
+  const auto part = run_train(o);
+  CHECK_FALSE(part.finished);
+  CHECK(part.stopped_by_option);
+  CHECK(part.episodes_done == 4);
+  CHECK_FALSE(fs::exists(dir / "part" / "summary.json"));
+
+  TrainRunOptions resume;
+  resume.resume = (dir / "part").string();
+  resume.plot = false;
+  const auto resumed = run_train(resume);
+  REQUIRE(resumed.finished);
+  CHECK(resumed.summary["final_values"] == full.summary["final_values"]);
+  CHECK(resumed.summary["sparsity"] == full.summary["sparsity"]);
+
+  TrainRunOptions again = o;
+  again.stop_after.reset();
+  CHECK_THROWS_WITH(run_train(again), Contains("--resume") && Contains("--force"));
+  again.agent = "sarsa";
+  again.force = true;
+  CHECK_THROWS_WITH(run_train(again), Contains("unknown agent 'sarsa'"));
+}
+
+TEST_CASE("an episode run streams every step and checks all actions first", "[experiments][episode]") {
+  EpisodeRunOptions o;
+  o.config = test::tiny_config();
+  o.actions = {3, 10, 22};
+  o.seed = 4;
+  int started = 0;
+  std::vector<std::string> layers;
+  const auto r = play_episode(o, [&](const EpisodeRunResult&) { ++started; },
+                              [&](const StepResult& s) { layers.push_back(s.info.layer); });
+  CHECK(started == 1);
+  CHECK(layers == std::vector<std::string>{"fc1.weight", "fc2.weight", "fc3.weight"});
+  CHECK(r.summary["steps"] == 3);
+  CHECK(r.summary["alphas"].get<std::vector<double>>() == std::vector<double>{0.30000000000000004, 1.0, 2.2});
+
+  o.actions = {3, 10, 99};
+  int steps = 0;
+  CHECK_THROWS_AS(play_episode(o, {}, [&](const StepResult&) { ++steps; }), ActionError);
+  CHECK(steps == 0);
+  o.actions.clear();
+  o.alpha = 9.0;
+  CHECK_THROWS_WITH(play_episode(o), Contains("not near any action value"));
+}
+
+#ifdef PRUNEGYM_CLI
+TEST_CASE("a bench grid runs cells as processes and quotes awkward variant names", "[experiments][bench]") {
+  const auto dir = fs::path(test::scratch_dir("bench-run"));
+  const json grid{{"base", test::tiny_json()},
+                  {"agent", "random"},
+                  {"seeds", 1},
+                  {"episodes", 2},
+                  {"variants", json::array({{{"name", "plain"}}, {{"name", "with,comma"}, {"description", "a, b"}}})}};
+  write_atomic(dir / "grid.json", grid.dump());
+  BenchOptions o;
+  o.grid_path = (dir / "grid.json").string();
+  o.out = (dir / "out").string();
+  o.jobs = 2;
+  o.executable = PRUNEGYM_CLI;
+  o.plot = false;
+  const auto r = run_bench(o);
+  REQUIRE(r.failed.empty());
+  CHECK(r.todo == 2);
+  const auto csv = lines_of(dir / "out" / "results.csv");
+  REQUIRE(csv.size() == 3);
+  CHECK(csv[1].rfind("plain,0,", 0) == 0);
+  CHECK(csv[2].rfind("\"with,comma\",0,", 0) == 0);
+  CHECK_THAT(r.markdown, Contains("with,comma"));
+
+  o.dry_run = true;
+  const auto again = run_bench(o);
+  CHECK(again.cached == 2);
+  CHECK(again.todo == 0);
+}
+#endif
+
+TEST_CASE("a lottery run in-process writes its tables and reads finished rounds back", "[experiments][lottery]") {
+  const auto dir = fs::path(test::scratch_dir("lottery-run"));
+  LotteryRunOptions o;
+  o.config = test::tiny_config({{"lottery",
+                                 {{"strategies", {"rewind_init", "reinit"}},
+                                  {"rounds", 2},
+                                  {"train", {{"epochs", 1}, {"batch_size", 50}}},
+                                  {"eval_every", 10}}}});
+  o.out = (dir / "out").string();
+  o.plot = false;
+  std::ostringstream log;
+  ProgressReporter progress(log, 0);
+  o.progress = &progress;
+  const auto r = run_lottery(o);
+  CHECK(r.table["rows"].size() == 6);  // dense + 2 rounds, for each of 2 strategies
+  CHECK(lines_of(dir / "out" / "lottery.csv").size() == 7);
+  CHECK_THAT(r.markdown, Contains("rewind_init") && Contains("reinit"));
+  std::ostringstream again_log;
+  ProgressReporter again_progress(again_log, 0);
+  o.progress = &again_progress;
+  const auto again = run_lottery(o);
+  CHECK_THAT(again_log.str(), Contains("read back"));
+  CHECK(again.table["rows"] == r.table["rows"]);
+}
