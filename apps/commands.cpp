@@ -144,3 +144,5 @@ example:
     return 0;
   };
 }
+
+}  // namespace prunegym::cli

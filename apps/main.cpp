@@ -63,7 +63,8 @@ int main(int argc, char** argv) {
   namespace cli = prunegym::cli;
   CLI::App app{"prunegym - reinforcement-learning-driven neural-network pruning", "prunegym"};
   app.formatter(std::make_shared<Formatter>());
-  app.footer(kFooter);
+  // The general notes belong to `prunegym --help` only, not to every command's help.
+  app.footer([&app] { return app.get_subcommands().empty() ? std::string(kFooter) : std::string(); });
   app.require_subcommand(0, 1);
   std::vector<std::string> plugins;
   cli::add_repeatable(app, "--plugin", plugins, "load a plugin library (before the command)")->type_name("LIB");

@@ -1,6 +1,6 @@
 // Your own agent as a plugin: build it as a shared library, then every command can use it.
 //
-//   prunegym --plugin build/lib/libprunegym_agent_plugin.so train --config configs/tiny-synthetic.json \
+//   prunegym --plugin build/lib/libprunegym_agent_plugin.so train --config configs/tiny-synthetic.json
 //       --agent layer_bandit --episodes 40
 //   bench grids: "plugins": ["build/lib/libprunegym_agent_plugin.so"], "agent": "layer_bandit"
 //

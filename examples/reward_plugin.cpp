@@ -1,7 +1,7 @@
 // A reward of your own as a plugin: build this file as a shared library and every prunegym
 // command can use the reward by name, including the grids of `prunegym bench`.
 //
-//   build/bin/prunegym --plugin build/lib/libprunegym_reward_plugin.so \
+//   build/bin/prunegym --plugin build/lib/libprunegym_reward_plugin.so
 //       episode --config configs/tiny-synthetic.json --alpha 1.0 --set env.reward.name=balanced
 //   grid file: "plugins": ["../../build/lib/libprunegym_reward_plugin.so"]
 //
@@ -28,17 +28,13 @@ class BalancedReward : public prunegym::RewardFn {
   double w_;
 };
 
-// Runs when the library is loaded: the name is known before any config is read.
-const bool registered = [] {
-  prunegym::RewardRegistry::instance().add(
-      "balanced",
-      [](const nlohmann::json& params) -> std::unique_ptr<prunegym::RewardFn> {
-        for (auto it = params.begin(); it != params.end(); ++it)
-          if (it.key() != "w") throw prunegym::ConfigError("env.reward." + it.key() + ": unknown key (known: w)");
-        return std::make_unique<BalancedReward>(params.value("w", 1.0));
-      },
-      "-(max(T_A - A, 0) + w * max(T_P - P, 0))");
-  return true;
-}();
+std::unique_ptr<prunegym::RewardFn> make_balanced(const nlohmann::json& params) {
+  for (auto it = params.begin(); it != params.end(); ++it)
+    if (it.key() != "w") throw prunegym::ConfigError("env.reward." + it.key() + ": unknown key (known: w)");
+  return std::make_unique<BalancedReward>(params.value("w", 1.0));
+}
 
 }  // namespace
+
+// Runs when the library is loaded: the name is known before any config is read.
+PRUNEGYM_REGISTER(prunegym::RewardRegistry, "balanced", make_balanced, "-(max(T_A - A, 0) + w * max(T_P - P, 0))");

@@ -149,7 +149,7 @@ TEST_CASE("PuRL rewards match hand-computed values", "[rewards]") {
 TEST_CASE("rewards come from the registry and users can add their own", "[rewards]") {
   auto& r = RewardRegistry::instance();
   for (const char* name : {"purl", "purl_upside", "purl_cubic", "lottery_q", "amc_log"}) CHECK(r.contains(name));
-  auto purl = r.make("purl");
+  auto purl = r.make("purl", nlohmann::json::object());
   RewardSetup s;
   s.target_accuracy = 0.8;
   s.target_sparsity = 0.9;
@@ -158,7 +158,7 @@ TEST_CASE("rewards come from the registry and users can add their own", "[reward
   in.accuracy = 0.6;
   in.sparsity = 0.45;
   CHECK(purl->compute(in) == Approx(-0.75));
-  REQUIRE_THROWS_WITH(r.make("nope"), Contains("purl") && Contains("nope"));
+  REQUIRE_THROWS_WITH(r.make("nope", nlohmann::json::object()), Contains("purl") && Contains("nope"));
   REQUIRE_THROWS_WITH(r.make("purl", {{"gamma", 1}}), Contains("env.reward.gamma"));
 
   struct Sparsest : RewardFn {
@@ -166,7 +166,7 @@ TEST_CASE("rewards come from the registry and users can add their own", "[reward
     std::unique_ptr<RewardFn> clone() const override { return std::make_unique<Sparsest>(*this); }
   };
   register_reward<Sparsest>("test_sparsest", "the sparsity itself");
-  auto mine = r.make("test_sparsest");
+  auto mine = r.make("test_sparsest", nlohmann::json::object());
   CHECK(mine->compute(in) == Approx(0.45));
 }
 

@@ -33,12 +33,12 @@ using ShapeRegistry = Registry<Shape, int>;
 /// Prunes every episode layer at once in a single step, then retrains and evaluates.
 class AllAtOnce : public EpisodeSchedule {
  public:
-  explicit AllAtOnce(EnvCore& core) {
+  explicit AllAtOnce(EnvCore& core) : grid_(core.criterion().default_grid()) {
     for (size_t i = 0; i < core.network().prunable_layers().size(); ++i) layers_.push_back(i);
   }
   int64_t length() const override { return 1; }
   int64_t step_limit() const override { return 0; }
-  ActionGrid default_grid() const override { return {0.0, 2.0, 0.5}; }
+  ActionGrid default_grid() const override { return grid_; }
   ScheduleStep step(EnvCore& core, int64_t, double value, double, std::vector<float>& per_layer) override {
     ScheduleStep s;
     s.info.prune_ms = core.prune(layers_, value);
@@ -61,6 +61,9 @@ class AllAtOnce : public EpisodeSchedule {
     s.finished = true;
     return s;
   }
+
+ private:
+  ActionGrid grid_;
 };
 
 /// Removes the first half of every listed layer (by flat index), whatever the value.

@@ -92,7 +92,14 @@ std::string hash_hex(const std::string& text) { return hex64(fnv1a(text)); }
 nlohmann::json pretrain_key(const Config& c, const DataSplits& data) {
   const auto& t = c.pretrain;
   std::vector<std::string> specs;
-  for (const auto& s : network_specs(c.network)) specs.push_back(s.to_string());
+  if (NetworkRegistry::instance().contains(c.network.name) && !is_layer_stack(c.network)) {
+    // Any other registered network: its parameters and buffers, by name and shape.
+    auto net = build_network(c.network, data.shape, data.classes);
+    for (const auto& p : net->named_parameters()) specs.push_back(p.key() + c10::str(p.value().sizes()));
+    for (const auto& b : net->named_buffers()) specs.push_back(b.key() + c10::str(b.value().sizes()));
+  } else {
+    for (const auto& s : network_specs(c.network)) specs.push_back(s.to_string());
+  }
   return {{"format", 1},
           {"network", c.network.name},
           {"layers", specs},

@@ -121,11 +121,16 @@ std::vector<LayerSpec> network_specs(const NetworkOptions& options) {
                     NetworkRegistry::instance().joined_names() + ")");
 }
 
+bool is_layer_stack(const NetworkOptions& options) {
+  if (options.name == "custom") return true;
+  for (const auto& n : stack_networks())
+    if (n.name == options.name) return true;
+  return false;
+}
+
 void validate_network(const NetworkOptions& options) {
   if (!NetworkRegistry::instance().contains(options.name)) network_specs(options);  // names the known ones
-  bool stack = options.name == "custom";
-  for (const auto& n : stack_networks()) stack = stack || n.name == options.name;
-  if (stack) network_specs(options);  // parses the layer strings now, not at first use
+  if (is_layer_stack(options)) network_specs(options);  // parses the layer strings now, not at first use
 }
 
 NetworkPtr build_network(const NetworkOptions& options, InputShape input, int64_t classes) {

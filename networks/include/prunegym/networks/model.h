@@ -118,6 +118,8 @@ NetworkRegistry& NetworkRegistry::instance();
 
 /// The layer specs of a layer-stack network (a built-in stack or "custom"); ConfigError otherwise.
 std::vector<LayerSpec> network_specs(const NetworkOptions& options);
+/// True for the built-in layer stacks and "custom".
+bool is_layer_stack(const NetworkOptions& options);
 /// Checks the name (and a stack's layer strings) without building anything.
 void validate_network(const NetworkOptions& options);
 /// Names of the registered networks.
