@@ -11,7 +11,7 @@ import pytest
 
 CLI = os.environ.get("PRUNEGYM_CLI", "build/bin/prunegym")
 ROOT = pathlib.Path(os.environ.get("PRUNEGYM_SOURCE_DIR", pathlib.Path(__file__).resolve().parents[2]))
-TINY = str(ROOT / "configs" / "tiny-synthetic.json")
+TINY = str((ROOT / "configs" / "tiny-synthetic.json").resolve())
 PLUGIN = pathlib.Path(CLI).resolve().parent.parent / "lib" / "libprunegym_agent_plugin.so"
 
 pytestmark = pytest.mark.skipif(not PLUGIN.exists(), reason="the example agent plugin is not built")
