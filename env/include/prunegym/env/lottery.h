@@ -29,7 +29,8 @@ ResetStrategy parse_strategy(const std::string& name);
 /// One line per strategy, for --help texts and docs.
 std::string strategy_help();
 
-/// Copies of every parameter (weights and biases, no masks), in registration order.
+/// Copies of every parameter (weights and biases) and learned buffer (batch-norm running
+/// statistics), masks excluded, in registration order: what rewinding puts back.
 std::vector<torch::Tensor> clone_parameters(const NetworkImpl& net);
 /// Writes parameters from clone_parameters() back, then zeroes masked weights.
 void load_parameters(NetworkImpl& net, const std::vector<torch::Tensor>& params);

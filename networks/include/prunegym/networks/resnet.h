@@ -1,0 +1,69 @@
+#pragma once
+/// Residual networks with batch norm, pruned like every network: each convolution and the
+/// classifier is a prunable layer, in definition order, named as torchvision names them
+/// ("layer1.0.conv1.weight", "layer1.0.downsample.0.weight", "fc.weight").
+///
+///   ImageNet layout (7x7 stem, max-pool, four stages of 64/128/256/512 channels):
+///     resnet18  basic blocks [2, 2, 2, 2]:      21 prunable layers
+///     resnet50  bottlenecks  [3, 4, 6, 3]:      54 prunable layers (PuRL's 108-dim state)
+///   CIFAR layout (3x3 stem, three stages of 16/32/64 channels, basic blocks):
+///     resnet20  [3, 3, 3]:                      22 prunable layers
+///     resnet56  [9, 9, 9]:                      58 prunable layers
+///
+/// Input channels and classes follow the data; `width` multiplies every channel count and keeps
+/// the layer count. Batch norm trains in train mode and evaluates with its running statistics;
+/// the statistics are buffers, so snapshots, resets and rewinding carry them.
+
+#include <prunegym/networks/model.h>
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace prunegym {
+
+struct ResNetSpec {
+  bool bottleneck = false;       ///< bottleneck blocks (1x1, 3x3, 1x1 with 4x expansion) or basic (3x3, 3x3)
+  bool imagenet_stem = true;     ///< 7x7/2 conv + 3x3/2 max-pool, or a 3x3/1 conv (CIFAR)
+  std::vector<int64_t> blocks;   ///< blocks per stage
+  std::vector<int64_t> widths;   ///< channels per stage (before expansion), at width 1
+};
+
+/// The spec of a built-in residual network; ConfigError for other names.
+ResNetSpec resnet_spec(const std::string& name);
+
+/// One residual block: conv-bn-relu twice (basic) or three times (bottleneck), plus a 1x1
+/// conv + bn shortcut ("downsample") when the shape changes.
+class ResidualBlockImpl : public torch::nn::Module {
+ public:
+  ResidualBlockImpl(int64_t in, int64_t planes, int64_t stride, bool bottleneck);
+  torch::Tensor forward(const torch::Tensor& x);
+  int64_t out_channels() const { return out_; }
+  /// The block's convolutions with their names relative to the block, in definition order.
+  std::vector<std::pair<std::string, torch::nn::Conv2d>> convolutions() const;
+
+ private:
+  int64_t out_;
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr}, down_conv_{nullptr};
+  torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr};
+  torch::nn::Sequential downsample_{nullptr};
+};
+TORCH_MODULE(ResidualBlock);
+
+class ResNetImpl : public NetworkImpl {
+ public:
+  ResNetImpl(const ResNetSpec& spec, double width, InputShape input, int64_t classes);
+  torch::Tensor forward(const torch::Tensor& x) override;
+  int64_t activation_floats_per_sample() const override { return largest_activation_; }
+
+ private:
+  bool imagenet_stem_;
+  torch::nn::Conv2d conv1_{nullptr};
+  torch::nn::BatchNorm2d bn1_{nullptr};
+  std::vector<torch::nn::ModuleList> stages_;
+  torch::nn::Linear fc_{nullptr};
+  int64_t largest_activation_ = 0;
+};
+
+}  // namespace prunegym
