@@ -123,9 +123,11 @@ example:
               << "network:     " << config.network.name << ", " << net.total_prunable() << " prunable weights\n"
               << "dense:       validation " << pct(env.dense().validation_accuracy) << ", test "
               << pct(env.dense().test_accuracy) << "\nlayers:\n";
+    size_t width = 14;
+    for (const auto& l : net.prunable_layers()) width = std::max(width, l.name.size() + 2);
     for (const auto& l : net.prunable_layers())
-      std::cout << "  " << std::left << std::setw(14) << l.name << std::right << std::setw(9) << l.numel() << "  "
-                << l.weight.sizes() << "\n";
+      std::cout << "  " << std::left << std::setw(static_cast<int>(width)) << l.name << std::right << std::setw(9)
+                << l.numel() << "  " << l.weight.sizes() << "\n";
     const auto& rs = env.reward_setup();
     std::cout << "episode:     " << config.env.episode << ", " << env.episode_length() << " steps, timing "
               << config.env.timing << "\n"

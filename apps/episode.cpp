@@ -45,7 +45,7 @@ std::vector<int64_t> parse_int_list(const std::string& text) {
 void print_table_row(const StepResult& r) {
   const auto& i = r.info;
   const std::string what = i.round > 0 ? "round " + std::to_string(i.round) : i.layer;
-  std::cout << std::left << std::setw(5) << i.step << std::setw(12) << what << std::right << std::fixed
+  std::cout << std::left << std::setw(5) << i.step << std::setw(24) << what << std::right << std::fixed
             << std::setprecision(2) << std::setw(7) << i.value << std::setw(11) << pct(i.step_sparsity, 1) << std::setw(10)
             << pct(i.sparsity, 1) << std::setw(10) << (i.evaluated ? pct(i.accuracy) : std::string("-")) << std::setw(10)
             << std::setprecision(4) << r.reward << std::setw(11) << std::setprecision(1) << i.retrain_ms << std::setw(9)
@@ -90,7 +90,7 @@ int run(const EpisodeArgs& a) {
     std::cout << "dense model: validation " << pct(r.env["dense_validation_accuracy"].get<double>()) << ", test "
               << pct(r.env["dense_test_accuracy"].get<double>()) << "; state/reward accuracy on "
               << r.env["split"].get<std::string>() << ": " << pct(r.start.info.accuracy) << "\n"
-              << std::left << std::setw(5) << "step" << std::setw(12) << "layer" << std::right << std::setw(7) << "value"
+              << std::left << std::setw(5) << "step" << std::setw(24) << "layer" << std::right << std::setw(7) << "value"
               << std::setw(11) << "step sp." << std::setw(10) << "sparsity" << std::setw(10) << "accuracy" << std::setw(10)
               << "reward" << std::setw(11) << "retrain ms" << std::setw(9) << "eval ms" << "\n";
   };

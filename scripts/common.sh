@@ -13,7 +13,7 @@ PRUNEGYM_PACKAGES=(
   libtorch-dev libopenblas0-openmp
   libzmq3-dev cppzmq-dev libboost-dev nlohmann-json3-dev catch2 libcli11-dev
   dataset-fashion-mnist
-  python3-zmq python3-numpy python3-torch python3-matplotlib python3-pytest
+  python3-zmq python3-numpy python3-torch python3-torchvision python3-matplotlib python3-pytest
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -143,10 +143,18 @@ void read_network_section(ObjectReader& root, Config& c) {
   n.get("layers", c.network.layers);
   n.get("init_seed", c.network.init_seed);
   n.get("width", c.network.width);
+  n.get("path", c.network.path);
+  n.get("include", c.network.include);
+  n.get("exclude", c.network.exclude);
   read_train_options(n.child("pretrain"), c.pretrain, false);
   n.finish();
   if (!(c.network.width > 0 && c.network.width <= 16))
     throw ConfigError("config key 'network.width' must be in (0, 16] (1 = the published widths)");
+  const bool torchscript = c.network.name == "torchscript";
+  if (torchscript && c.network.path.empty())
+    throw ConfigError("config key 'network.path' is required for a torchscript network (a file from torch.jit.save)");
+  if (!torchscript && (!c.network.path.empty() || !c.network.include.empty() || !c.network.exclude.empty()))
+    throw ConfigError("config keys 'network.path', 'network.include' and 'network.exclude' apply to torchscript networks");
   if (c.network.width != 1.0 && is_layer_stack(c.network))
     throw ConfigError("config key 'network.width' applies to the residual networks (resnet18, resnet50, resnet20, "
                       "resnet56); layer stacks set their widths in network.layers");
@@ -344,6 +352,9 @@ json Config::to_json() const {
               {"train", train}};
   // Only when set, so the documents (and bench run hashes) of other networks stay as they were.
   if (network.width != 1.0) out["network"]["width"] = network.width;
+  if (!network.path.empty()) out["network"]["path"] = network.path;
+  if (!network.include.empty()) out["network"]["include"] = network.include;
+  if (!network.exclude.empty()) out["network"]["exclude"] = network.exclude;
   if (data.coarse_labels) out["data"]["coarse_labels"] = true;
   return out;
 }

@@ -1,4 +1,5 @@
 #include <prunegym/env/pretrain.h>
+#include <prunegym/networks/torchscript.h>
 #include <prunegym/core/errors.h>
 #include <prunegym/networks/train.h>
 
@@ -100,7 +101,7 @@ nlohmann::json pretrain_key(const Config& c, const DataSplits& data) {
   } else {
     for (const auto& s : network_specs(c.network)) specs.push_back(s.to_string());
   }
-  return {{"format", 1},
+  nlohmann::json key{{"format", 1},
           {"network", c.network.name},
           {"layers", specs},
           {"init_seed", c.network.init_seed},
@@ -111,6 +112,9 @@ nlohmann::json pretrain_key(const Config& c, const DataSplits& data) {
            {{"optimizer", t.optimizer}, {"lr", t.lr}, {"momentum", t.momentum}, {"weight_decay", t.weight_decay},
             {"batch_size", t.batch_size}, {"epochs", t.epochs}}},
           {"seed", c.seed}};
+  // An imported module's weights live in its file: the key covers the file's bytes.
+  if (!c.network.path.empty()) key["network_file"] = file_hash(c.network.path);
+  return key;
 }
 
 DenseModel load_or_pretrain(const Config& c, const DataSplits& data, const LogFn& log) {

@@ -151,11 +151,7 @@ TrainStats PruneEnv::finetune(const TrainOptions& options, const EpochCallback& 
   return core_.finetune(options, on_epoch);
 }
 
-void PruneEnv::save_network(const std::string& path) const {
-  torch::serialize::OutputArchive archive;
-  core_.network().save(archive);
-  archive.save_to(path);
-}
+void PruneEnv::save_network(const std::string& path) const { core_.network().save_model(path); }
 
 EnvSnapshot PruneEnv::snapshot() const {
   EnvSnapshot s;

@@ -22,6 +22,12 @@ size_t NetworkImpl::layer_index(const std::string& name) const {
   throw ConfigError("unknown layer '" + name + "' (prunable layers: " + known + ")");
 }
 
+void NetworkImpl::save_model(const std::string& path) const {
+  torch::serialize::OutputArchive archive;
+  save(archive);
+  archive.save_to(path);
+}
+
 void NetworkImpl::apply_masks() {
   torch::NoGradGuard no_grad;
   for (auto& l : layers_) l.weight.mul_(l.mask);

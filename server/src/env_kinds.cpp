@@ -12,7 +12,7 @@ namespace prunegym {
 
 using json = nlohmann::json;
 
-void EnvKindContext::check_data_path(const std::string& data_path) const {
+void EnvKindContext::check_data_path(const std::string& data_path, const std::string& key) const {
   std::error_code ec;
   const fs::path path = fs::weakly_canonical(data_path, ec);
   std::string roots;
@@ -22,7 +22,7 @@ void EnvKindContext::check_data_path(const std::string& data_path) const {
     if (!rel.empty() && *rel.begin() != "..") return;
     roots += (roots.empty() ? "" : ", ") + r.string();
   }
-  throw ProtocolError(codes::bad_argument, "data.path " + path.string() + " is outside the server's data roots (" + roots +
+  throw ProtocolError(codes::bad_argument, key + " " + path.string() + " is outside the server's data roots (" + roots +
                                                "); start the server with --data-root to allow it");
 }
 
@@ -46,6 +46,7 @@ std::unique_ptr<Env> make_prune(const json& req, EnvKindContext& context) {
   Config config = Config::from_json(doc);
   config.cache_dir = context.cache_dir();
   if (source_reads_files(config.data.source)) context.check_data_path(config.data.path);
+  if (!config.network.path.empty()) context.check_data_path(config.network.path, "network.path");  // model files too
   return std::make_unique<PruneEnv>(config, PruneEnvHooks{context.log(), context.shared_data(config.data)});
 }
 

@@ -31,6 +31,9 @@ class NetworkImpl : public torch::nn::Module {
   /// Floats of the largest activation one input sample produces (0 = unknown): evaluation sizes
   /// its batches from it.
   virtual int64_t activation_floats_per_sample() const { return 0; }
+  /// Writes the network (weights and masks) to `path`: a LibTorch archive by default, a
+  /// TorchScript module (torch.jit.load opens it) for networks imported from TorchScript.
+  virtual void save_model(const std::string& path) const;
 
   const std::vector<PrunableLayer>& prunable_layers() const { return layers_; }
   std::vector<PrunableLayer>& prunable_layers() { return layers_; }
@@ -52,6 +55,8 @@ class NetworkImpl : public torch::nn::Module {
  protected:
   /// Registers `owner.weight` as prunable with a mask buffer "weight_mask" on the owner.
   void register_prunable(const std::string& owner_name, torch::nn::Module& owner);
+  /// Adds a prunable layer whose weight and mask are already registered (imported modules).
+  void add_prunable(PrunableLayer layer) { layers_.push_back(std::move(layer)); }
 
  private:
   std::vector<PrunableLayer> layers_;
@@ -109,6 +114,9 @@ struct NetworkOptions {
   std::vector<std::string> layers;  ///< only for name == "custom"
   uint64_t init_seed = 0;           ///< seed of the initial weights
   double width = 1.0;               ///< residual networks: channel multiplier (layer count unchanged)
+  std::string path;                 ///< "torchscript": the module file (torch.jit.save)
+  std::vector<std::string> include; ///< "torchscript": prune only weights matching one of these globs
+  std::vector<std::string> exclude; ///< "torchscript": never prune weights matching these globs
 };
 
 /// Networks by name (config key network.name). A factory builds the network for the data's input

@@ -25,8 +25,8 @@ class EnvKindContext {
   EnvKindContext(std::vector<std::string> data_roots, std::string cache_dir, LogFn log)
       : data_roots_(std::move(data_roots)), cache_dir_(std::move(cache_dir)), log_(std::move(log)) {}
 
-  /// Throws ProtocolError(bad_argument) when `path` is outside every data root.
-  void check_data_path(const std::string& path) const;
+  /// Throws ProtocolError(bad_argument) naming `key` when `path` is outside every data root.
+  void check_data_path(const std::string& path, const std::string& key = "data.path") const;
   /// The data `options` describe, loaded once and shared by every session that uses it.
   std::shared_ptr<const DataSplits> shared_data(const DataOptions& options);
   /// The dense-model cache folder the server chose ("" = the default location).

@@ -1,0 +1,39 @@
+#pragma once
+/// Any PyTorch model, through TorchScript: `"network": {"name": "torchscript", "path": "model.pt"}`
+/// loads a module saved with torch.jit.save (scripted or traced). Its prunable layers are every
+/// convolution and linear weight (a parameter named "weight" with two or more dimensions), in
+/// definition order and under the module's own names ("features.0.weight"), narrowed by the
+/// `include` and `exclude` glob patterns. Training, evaluation (eval mode for batch norm), masks,
+/// snapshots, fine-tuning and every criterion, reward and agent work on it as on built-in networks:
+/// the module's tensors are shared with the network, never copied.
+
+#include <prunegym/networks/model.h>
+
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace prunegym {
+
+class TorchScriptNetworkImpl : public NetworkImpl {
+ public:
+  /// Loads options.path; checks that the output has `classes` columns for the data's input shape.
+  TorchScriptNetworkImpl(const NetworkOptions& options, InputShape input, int64_t classes);
+  torch::Tensor forward(const torch::Tensor& x) override;
+  void train(bool on = true) override;
+  /// Saves the module with the current (pruned, fine-tuned) weights as TorchScript.
+  void save_model(const std::string& path) const override;
+
+ private:
+  mutable torch::jit::Module module_;
+};
+
+/// True when `name` matches the glob `pattern` ('*' any run of characters, '?' one character).
+bool glob_match(const std::string& pattern, const std::string& name);
+
+/// A 64-bit FNV-1a of a file's bytes, as 16 hex digits ("" when unreadable): cache keys use it.
+std::string file_hash(const std::string& path);
+
+}  // namespace prunegym
