@@ -89,7 +89,9 @@ writes to DIR:
   episodes.csv     one row per training episode (reward, accuracy, sparsity, epsilon, alphas)
   summary.json     final alphas, per-layer and global sparsity, accuracy before/after fine-tuning,
                    dense accuracy, wall time per phase, peak memory
-  agent.ckpt       the agent (resumable), pruned_model.pt (weights and masks), config.json
+  pruned_model.pt  the pruned, fine-tuned network as TorchScript (torch.jit.load; graph networks:
+                   a LibTorch archive); inputs normalised as summary.json's input_normalization
+  agent.ckpt       the agent (resumable), config.json
   run.json         the run's state (--resume DIR continues from it)
   curves.png       reward, accuracy and sparsity per episode (needs python3-matplotlib)
 

@@ -225,6 +225,7 @@ nlohmann::json summary_json(const RunState& s, PruneEnv& env, const FinalNetwork
           {"episodes", s.episodes},
           {"network", c.network.name},
           {"data", env.data().description},
+          {"input_normalization", {{"mean", env.data().mean}, {"std", env.data().stddev}}},
           {"criterion", c.env.criterion},
           {"reward", c.env.reward.name},
           {"target_accuracy", env.reward_setup().target_accuracy},

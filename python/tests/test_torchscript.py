@@ -121,3 +121,26 @@ def test_bad_models_get_clear_errors(setup, patch, message):
     patch = [p.format(three=tmp / "three.pt", state_dict=tmp / "state_dict.pt") for p in patch]
     proc = run(["episode", "--config", str(tmp / "config.json"), "--alpha", "1", *patch], env)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("network", [
+    {"name": "custom", "layers": ["conv:8:3:1", "relu", "maxpool:2", "flatten", "linear:32", "tanh", "linear"]},
+    {"name": "resnet20", "width": 0.25},
+])
+def test_built_in_networks_export_as_torchscript_with_the_reported_figures(setup, network):
+    tmp, env, x, y = setup
+    config = json.loads((tmp / "config.json").read_text())
+    config["network"] = {**network, "pretrain": {"lr": 0.01, "batch_size": 50, "epochs": 2}}
+    path = tmp / f"config-{network['name']}.json"
+    path.write_text(json.dumps(config))
+    out = tmp / f"run-{network['name']}"
+    proc = run(["train", "--config", str(path), "--agent", "uniform", "--out", str(out)], env)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    model = torch.jit.load(str(out / "pruned_model.pt")).eval()
+    with torch.no_grad():
+        accuracy = (model(x).argmax(1) == y).float().mean().item()
+    assert accuracy == pytest.approx(summary["after_finetune"]["test_accuracy"], abs=1.5 / len(y))
+    weights = [p for n, p in model.named_parameters() if n.endswith("weight") and p.dim() >= 2]
+    assert len(weights) == len(summary["layers"])
+    assert sum(int((w != 0).sum()) for w in weights) == summary["remaining"]

@@ -96,6 +96,8 @@ class LayerStackImpl : public NetworkImpl {
   torch::Tensor forward(const torch::Tensor& x) override;
   const std::vector<LayerSpec>& specs() const { return specs_; }
   int64_t activation_floats_per_sample() const override { return largest_activation_; }
+  /// TorchScript (torch.jit.load opens it); graph networks keep the LibTorch archive.
+  void save_model(const std::string& path) const override;
 
  private:
   std::vector<LayerSpec> specs_;
@@ -135,6 +137,13 @@ void validate_network(const NetworkOptions& options);
 std::vector<std::string> network_names();
 /// Builds a registered network with deterministic initial weights.
 NetworkPtr build_network(const NetworkOptions& options, InputShape input, int64_t classes);
+
+/// Writes `net`'s parameters and learned buffers (masks left out: pruned weights are already zero)
+/// into a TorchScript module whose forward is `forward_source` (TorchScript code that reads them as
+/// self.<name with dots as underscores>), and saves it to `path`.
+void save_scripted(const torch::nn::Module& net, const std::string& forward_source, const std::string& path);
+/// "layer1.0.conv1.weight" -> "layer1_0_conv1_weight": the attribute names save_scripted gives.
+std::string script_name(std::string name);
 
 /// Copies parameters and buffers (masks included) from `from` into `to` (same architecture).
 void copy_state(const NetworkImpl& from, NetworkImpl& to);

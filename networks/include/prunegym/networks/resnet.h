@@ -42,6 +42,8 @@ class ResidualBlockImpl : public torch::nn::Module {
   int64_t out_channels() const { return out_; }
   /// The block's convolutions with their names relative to the block, in definition order.
   std::vector<std::pair<std::string, torch::nn::Conv2d>> convolutions() const;
+  /// TorchScript statements computing the block from `x` into `x`; `prefix` is its path ("layer1.0.").
+  std::string script(const std::string& prefix) const;
 
  private:
   int64_t out_;
@@ -56,6 +58,8 @@ class ResNetImpl : public NetworkImpl {
   ResNetImpl(const ResNetSpec& spec, double width, InputShape input, int64_t classes);
   torch::Tensor forward(const torch::Tensor& x) override;
   int64_t activation_floats_per_sample() const override { return largest_activation_; }
+  /// TorchScript with batch norm in inference form (running statistics): torch.jit.load opens it.
+  void save_model(const std::string& path) const override;
 
  private:
   bool imagenet_stem_;
