@@ -46,12 +46,16 @@ void load_plugins(int argc, char** argv) {
 }
 
 /// CLI11's parse errors as one line in the project's words.
-std::string parse_message(const CLI::ParseError& e) {
+std::string parse_message(const CLI::ParseError& e, bool in_command) {
   std::string what = e.what();
   for (const std::string prefix : {"The following arguments were not expected: ", "The following argument was not expected: "}) {
     if (what.rfind(prefix, 0) == 0) {
       const std::string rest = what.substr(prefix.size());
-      return (rest.rfind("--", 0) == 0 ? "unknown option " : "unexpected argument ") + rest;
+      if (rest.rfind("--", 0) == 0) return "unknown option " + rest;
+      if (!in_command)
+        return "unknown command '" + rest.substr(0, rest.find(' ')) +
+               "' (commands: pretrain, train, episode, info, bench, serve, lottery)";
+      return "unexpected argument " + rest;
     }
   }
   return what;
@@ -85,7 +89,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const auto chosen = app.get_subcommands();
     const std::string where = chosen.empty() ? "prunegym" : "prunegym " + chosen.front()->get_name();
-    std::cerr << where << ": error: " << parse_message(e) << " (see " << where << " --help)\n";
+    std::cerr << where << ": error: " << parse_message(e, !chosen.empty()) << " (see " << where << " --help)\n";
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "prunegym: error: " << e.what() << "\n";

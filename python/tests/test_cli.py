@@ -99,3 +99,11 @@ def test_reference_blas_is_detected_and_the_fix_printed():
 def test_no_blas_warning_with_openblas():
     proc = subprocess.run([CLI, "info", "--help"], capture_output=True, text=True)
     assert "reference BLAS" not in proc.stderr
+
+
+def test_an_unknown_command_lists_the_commands():
+    proc = subprocess.run([CLI, "prune"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "unknown command 'prune'" in proc.stderr and "train" in proc.stderr and proc.stdout == ""
+    proc = subprocess.run([CLI], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Subcommands" in proc.stdout  # no command: the overview, exit 2
