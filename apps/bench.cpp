@@ -6,14 +6,14 @@
 #include <prunegym/experiments/bench_run.h>
 
 #include <iostream>
-#include <sstream>
 
 namespace prunegym::cli {
 
 namespace {
 
 struct BenchArgs {
-  std::string grid, out, only;
+  std::string grid, out;
+  std::vector<std::string> only;
   std::optional<int64_t> seeds;
   int64_t jobs = 1;
   bool dry_run = false;
@@ -26,9 +26,7 @@ int run(const BenchArgs& a) {
   o.jobs = a.jobs;
   o.out = a.out;
   o.dry_run = a.dry_run;
-  std::stringstream ss(a.only);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) o.only.insert(item);
+  o.only.insert(a.only.begin(), a.only.end());
   InterruptGuard interrupt;
   ProgressReporter progress(std::cerr);
   o.stop = &InterruptGuard::flag();
@@ -66,6 +64,7 @@ void add_bench(CLI::App& app, Commands& commands) {
       ->check(CLI::PositiveNumber);
   sub->add_option("--out", a->out, "results folder (default: runs/bench-<grid name>)")->type_name("DIR");
   sub->add_option("--only", a->only, "run only these variants (the tables still cover every finished run)")
+      ->delimiter(',')
       ->type_name("A,B");
   sub->add_flag("--dry-run", a->dry_run, "validate the grid and list the runs (cached or to do), run nothing");
   sub->footer(R"(

@@ -9,7 +9,6 @@
 
 #include <iomanip>
 #include <iostream>
-#include <sstream>
 
 namespace prunegym::cli {
 
@@ -17,30 +16,11 @@ namespace {
 
 struct EpisodeArgs {
   ConfigArgs config;
-  std::string actions;
+  std::vector<int64_t> actions;
   std::optional<double> alpha;
   std::optional<int64_t> seed;
   std::string format = "json";
 };
-
-/// Splits "3,5,7" into integers; UsageError naming the bad item.
-std::vector<int64_t> parse_int_list(const std::string& text) {
-  std::vector<int64_t> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    try {
-      size_t used = 0;
-      const long long v = std::stoll(item, &used);
-      if (used != item.size()) throw std::invalid_argument(item);
-      out.push_back(v);
-    } catch (const std::exception&) {
-      throw UsageError("option --actions: '" + item + "' is not an integer (expected a list like 3,5,7)");
-    }
-  }
-  if (out.empty()) throw UsageError("option --actions needs at least one value");
-  return out;
-}
 
 void print_table_row(const StepResult& r) {
   const auto& i = r.info;
@@ -77,7 +57,7 @@ int run(const EpisodeArgs& a) {
   EpisodeRunOptions o;
   o.config = load_config(a.config);
   configure_threads(o.config.threads);
-  if (!a.actions.empty()) o.actions = parse_int_list(a.actions);
+  o.actions = a.actions;
   o.alpha = a.alpha;
   if (a.seed) o.seed = static_cast<uint64_t>(*a.seed);
   o.log = [](const std::string& line) { std::cerr << line << std::endl; };
@@ -118,6 +98,7 @@ void add_episode(CLI::App& app, Commands& commands) {
   auto* actions = sub->add_option("--actions", a->actions,
                                   "action indices, one per layer in episode order (see 'prunegym info'); rounds "
                                   "episodes: one per round, up to the round limit")
+                      ->delimiter(',')
                       ->type_name("I,J,...");
   sub->add_option("--alpha", a->alpha, "the same action value for every step (the nearest grid value)")
       ->type_name("A")

@@ -8,7 +8,6 @@
 #include <prunegym/experiments/lottery_run.h>
 
 #include <iostream>
-#include <sstream>
 
 namespace prunegym::cli {
 
@@ -16,7 +15,8 @@ namespace {
 
 struct LotteryArgs {
   ConfigArgs config;
-  std::string strategies, out;
+  std::vector<std::string> strategies;
+  std::string out;
   bool force = false;
 };
 
@@ -61,10 +61,7 @@ int run(const LotteryArgs& a) {
   o.config = load_config(a.config);
   o.config_path = a.config.path;
   if (!a.strategies.empty()) {
-    o.config.lottery.strategies.clear();
-    std::stringstream ss(a.strategies);
-    for (std::string item; std::getline(ss, item, ',');)
-      if (!item.empty()) o.config.lottery.strategies.push_back(item);
+    o.config.lottery.strategies = a.strategies;
     for (const auto& s : o.config.lottery.strategies) {
       try {
         parse_strategy(s);
@@ -91,7 +88,9 @@ void add_lottery(CLI::App& app, Commands& commands) {
   auto* sub = app.add_subcommand("lottery", "lottery-ticket rounds: iterative pruning with rewinding, re-init and controls");
   auto a = std::make_shared<LotteryArgs>();
   add_config_args(*sub, a->config);
-  sub->add_option("--strategies", a->strategies, "strategies to compare, e.g. rewind_init,reinit,keep")->type_name("S1,S2");
+  sub->add_option("--strategies", a->strategies, "strategies to compare, e.g. rewind_init,reinit,keep")
+      ->delimiter(',')
+      ->type_name("S1,S2");
   sub->add_option("--out", a->out, "results folder (default: runs/<config>-lottery)")->type_name("DIR");
   sub->add_flag("--force", a->force, "start over in DIR even if it holds another experiment");
   sub->footer([] { return std::string(kLotteryText) + strategy_help() + kLotteryTail; });

@@ -4,6 +4,7 @@
 #include "helpers.h"
 
 #include <prunegym/core/errors.h>
+#include <prunegym/core/hash.h>
 #include <prunegym/env/prune_env.h>
 #include <prunegym/networks/torchscript.h>
 

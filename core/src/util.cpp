@@ -1,4 +1,5 @@
 #include <prunegym/core/errors.h>
+#include <prunegym/core/hash.h>
 #include <prunegym/core/json_file.h>
 #include <prunegym/core/plugin.h>
 #include <prunegym/core/timing.h>
@@ -7,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iomanip>
@@ -68,6 +70,30 @@ void load_plugin(const std::string& path) {
   if (!std::filesystem::exists(path, ec)) throw ConfigError("plugin " + path + " does not exist (build it first?)");
   if (!::dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL))
     throw ConfigError("cannot load plugin " + path + ": " + ::dlerror());
+}
+
+uint64_t fnv1a(const void* data, size_t size, uint64_t h) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < size; ++i) {
+    h ^= bytes[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+std::string hex64(uint64_t value) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(value));
+  return hex;
+}
+
+std::string file_hash(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  uint64_t h = kFnvOffset;
+  char buf[1 << 16];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) h = fnv1a(buf, static_cast<size_t>(in.gcount()), h);
+  return hex64(h);
 }
 
 }  // namespace prunegym

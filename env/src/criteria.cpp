@@ -1,5 +1,5 @@
-#include <prunegym/env/criteria.h>
 #include <prunegym/core/errors.h>
+#include <prunegym/env/criteria.h>
 
 #include <cmath>
 
@@ -33,7 +33,8 @@ void prune_smallest(PrunableLayer& l, int64_t target_pruned) {
   target_pruned = std::min(target_pruned, n);
   const int64_t already = n - l.remaining();
   if (target_pruned <= already) return;
-  auto scores = torch::where(l.mask.flatten().gt(0), l.weight.abs().flatten(), torch::full({}, -1.0, l.weight.options()));
+  auto scores =
+      torch::where(l.mask.flatten().gt(0), l.weight.abs().flatten(), torch::full({}, -1.0, l.weight.options()));
   auto idx = std::get<1>(scores.topk(target_pruned, /*dim=*/0, /*largest=*/false, /*sorted=*/false));
   auto flat_mask = l.mask.view({-1});
   flat_mask.index_fill_(0, idx, 0.0);
@@ -43,7 +44,8 @@ void prune_smallest(PrunableLayer& l, int64_t target_pruned) {
 }  // namespace
 
 void StdThresholdCriterion::apply(NetworkImpl& net, const std::vector<size_t>& layers, double alpha) const {
-  if (!(alpha >= 0.0) || !std::isfinite(alpha)) throw ActionError("std_threshold: alpha must be >= 0, got " + std::to_string(alpha));
+  if (!(alpha >= 0.0) || !std::isfinite(alpha))
+    throw ActionError("std_threshold: alpha must be >= 0, got " + std::to_string(alpha));
   check_layers(net, layers);
   torch::NoGradGuard no_grad;
   for (size_t i : layers) {
@@ -70,7 +72,8 @@ void GlobalMagnitudeCriterion::apply(NetworkImpl& net, const std::vector<size_t>
   auto& all = net.prunable_layers();
   std::vector<torch::Tensor> scores;
   for (const auto& l : all)
-    scores.push_back(torch::where(l.mask.flatten().gt(0), l.weight.abs().flatten(), torch::full({}, -1.0, l.weight.options())));
+    scores.push_back(
+        torch::where(l.mask.flatten().gt(0), l.weight.abs().flatten(), torch::full({}, -1.0, l.weight.options())));
   auto flat = torch::cat(scores);
   const int64_t k = std::min<int64_t>(flat.numel(), std::llround(sparsity * static_cast<double>(flat.numel())));
   if (k <= 0) return;
@@ -86,26 +89,17 @@ void GlobalMagnitudeCriterion::apply(NetworkImpl& net, const std::vector<size_t>
   }
 }
 
-namespace {
-
-template <class C>
-CriterionRegistry::Factory no_options(const std::string& name) {
-  return [name](const nlohmann::json& options) -> std::unique_ptr<PruningCriterion> {
-    if (!options.empty()) throw ConfigError("criterion '" + name + "' takes no options");
-    return std::make_unique<C>();
-  };
-}
-
-}  // namespace
-
 template <>
 CriterionRegistry& CriterionRegistry::instance() {
   static CriterionRegistry registry = [] {
     CriterionRegistry r("criterion", "env.criterion");
-    r.add("std_threshold", no_options<StdThresholdCriterion>("std_threshold"), "PuRL: prune |w| < alpha * std(layer)");
-    r.add("magnitude_target", no_options<MagnitudeTargetCriterion>("magnitude_target"),
+    r.add("std_threshold", without_options<StdThresholdCriterion, PruningCriterion>("criterion 'std_threshold'"),
+          "PuRL: prune |w| < alpha * std(layer)");
+    r.add("magnitude_target",
+          without_options<MagnitudeTargetCriterion, PruningCriterion>("criterion 'magnitude_target'"),
           "the action is a layer sparsity: the smallest weights go");
-    r.add("global_magnitude", no_options<GlobalMagnitudeCriterion>("global_magnitude"),
+    r.add("global_magnitude",
+          without_options<GlobalMagnitudeCriterion, PruningCriterion>("criterion 'global_magnitude'"),
           "the action is a global sparsity: one magnitude threshold over all layers");
     return r;
   }();

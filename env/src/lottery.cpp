@@ -53,12 +53,8 @@ namespace {
 /// so rewinding resets the statistics with the weights but keeps the pruning.
 std::vector<torch::Tensor> learned_tensors(const NetworkImpl& net) {
   std::vector<torch::Tensor> out = net.parameters();
-  for (const auto& b : net.named_buffers()) {
-    const std::string& name = b.key();
-    const std::string suffix = "weight_mask";
-    if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) continue;
-    out.push_back(b.value());
-  }
+  for (const auto& b : net.named_buffers())
+    if (!is_mask_buffer(b.key())) out.push_back(b.value());
   return out;
 }
 

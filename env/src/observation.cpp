@@ -26,22 +26,16 @@ class PerLayerObservation : public ObservationBuilder {
   Observation build(const ObservationInput& in) const override { return *in.per_layer; }
 };
 
-template <class B>
-ObservationRegistry::Factory no_options(const char* name) {
-  return [name](const nlohmann::json& options) -> std::unique_ptr<ObservationBuilder> {
-    if (!options.empty()) throw ConfigError(std::string("observation '") + name + "' takes no options");
-    return std::make_unique<B>();
-  };
-}
-
 }  // namespace
 
 template <>
 ObservationRegistry& ObservationRegistry::instance() {
   static ObservationRegistry registry = [] {
     ObservationRegistry r("observation", "env.observation");
-    r.add("compact", no_options<CompactObservation>("compact"), "PuRL's 3-dim state: (step, accuracy, sparsity)");
-    r.add("per_layer", no_options<PerLayerObservation>("per_layer"), "(a_i, p_i) per episode layer: 2 x layers dims");
+    r.add("compact", without_options<CompactObservation, ObservationBuilder>("observation 'compact'"),
+          "PuRL's 3-dim state: (step, accuracy, sparsity)");
+    r.add("per_layer", without_options<PerLayerObservation, ObservationBuilder>("observation 'per_layer'"),
+          "(a_i, p_i) per episode layer: 2 x layers dims");
     return r;
   }();
   return registry;

@@ -1,5 +1,4 @@
 #include <prunegym/env/pretrain.h>
-#include <prunegym/networks/torchscript.h>
 #include <prunegym/core/errors.h>
 #include <prunegym/networks/train.h>
 
@@ -21,21 +20,6 @@ namespace prunegym {
 namespace {
 
 constexpr const char* kMagic = "prunegym-dense-v1";
-
-uint64_t fnv1a(const std::string& text) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
-std::string hex64(uint64_t v) {
-  std::ostringstream os;
-  os << std::hex << std::setw(16) << std::setfill('0') << v;
-  return os.str();
-}
 
 void log_to(const LogFn& log, const std::string& msg) {
   if (log) log(msg);
@@ -88,16 +72,16 @@ void write_cache(const std::string& path, const nlohmann::json& key, const std::
 
 }  // namespace
 
-std::string hash_hex(const std::string& text) { return hex64(fnv1a(text)); }
-
-nlohmann::json pretrain_key(const Config& c, const DataSplits& data) {
+nlohmann::json pretrain_key(const Config& c, const DataSplits& data, const NetworkImpl* built) {
   const auto& t = c.pretrain;
   std::vector<std::string> specs;
-  if (NetworkRegistry::instance().contains(c.network.name) && !is_layer_stack(c.network)) {
-    // Any other registered network: its parameters and buffers, by name and shape.
-    auto net = build_network(c.network, data.shape, data.classes);
-    for (const auto& p : net->named_parameters()) specs.push_back(p.key() + c10::str(p.value().sizes()));
-    for (const auto& b : net->named_buffers()) specs.push_back(b.key() + c10::str(b.value().sizes()));
+  if (!is_layer_stack(c.network)) {
+    // Any other network: its parameters and buffers, by name and shape (of the network the
+    // caller built already, when it has one).
+    const NetworkPtr own = built ? nullptr : build_network(c.network, data.shape, data.classes);
+    const NetworkImpl& net = built ? *built : *own;
+    for (const auto& p : net.named_parameters()) specs.push_back(p.key() + c10::str(p.value().sizes()));
+    for (const auto& b : net.named_buffers()) specs.push_back(b.key() + c10::str(b.value().sizes()));
   } else {
     for (const auto& s : network_specs(c.network)) specs.push_back(s.to_string());
   }
@@ -122,7 +106,7 @@ DenseModel load_or_pretrain(const Config& c, const DataSplits& data, const LogFn
   const auto device = data.train.x.device();
   dense.network = build_network(c.network, data.shape, data.classes);
   dense.network->to(device);
-  const auto key = pretrain_key(c, data);
+  const auto key = pretrain_key(c, data, dense.network.get());
   const std::string dir = c.resolved_cache_dir();
   dense.cache_file = (fs::path(dir) / ("dense-" + c.network.name + "-" + hash_hex(key.dump()) + ".pt")).string();
 

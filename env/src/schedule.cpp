@@ -15,7 +15,8 @@ namespace {
 class LayerwiseSchedule : public EpisodeSchedule {
  public:
   explicit LayerwiseSchedule(EnvCore& core)
-      : dense_timing_(core.config().env.timing == "dense"), max_steps_(core.config().env.max_steps),
+      : dense_timing_(core.config().env.timing == "dense"),
+        max_steps_(core.config().env.max_steps),
         grid_(core.criterion().default_grid()) {
     const auto& names = core.config().env.layers;
     const auto& net = core.network();
@@ -179,22 +180,16 @@ class RoundsSchedule : public EpisodeSchedule {
   ResetReferences refs_;
 };
 
-template <class S>
-ScheduleRegistry::Factory no_options(const char* name) {
-  return [name](const nlohmann::json& options, EnvCore& core) -> std::unique_ptr<EpisodeSchedule> {
-    if (!options.empty()) throw ConfigError(std::string("episode schedule '") + name + "' takes no options");
-    return std::make_unique<S>(core);
-  };
-}
-
 }  // namespace
 
 template <>
 ScheduleRegistry& ScheduleRegistry::instance() {
   static ScheduleRegistry registry = [] {
     ScheduleRegistry r("episode schedule", "env.episode");
-    r.add("layerwise", no_options<LayerwiseSchedule>("layerwise"), "one step per prunable layer (PuRL)");
-    r.add("rounds", no_options<RoundsSchedule>("rounds"), "one lottery-ticket round per step (seed 000)");
+    r.add("layerwise", without_options<LayerwiseSchedule, EpisodeSchedule, EnvCore&>("episode schedule 'layerwise'"),
+          "one step per prunable layer (PuRL)");
+    r.add("rounds", without_options<RoundsSchedule, EpisodeSchedule, EnvCore&>("episode schedule 'rounds'"),
+          "one lottery-ticket round per step (seed 000)");
     return r;
   }();
   return registry;

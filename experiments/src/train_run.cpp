@@ -301,7 +301,8 @@ TrainRunResult run_train(const TrainRunOptions& o) {
 
 std::string train_report(const TrainRunResult& r) {
   const auto& s = r.summary;
-  const bool by_values = s["episode"] != "rounds" && !s["layers"].empty() && s["layers"][0].contains("alpha");
+  // Schedules replayed by values report an alpha per layer; the others the values of their steps.
+  const bool by_values = !s["layers"].empty() && s["layers"][0].contains("alpha");
   std::ostringstream os;
   os << "\n" << s["agent"].get<std::string>() << " on " << s["network"].get<std::string>() << " (" << r.episodes
      << " episodes, seed " << s["seed"].get<uint64_t>() << ")\n";

@@ -20,11 +20,8 @@ std::string script_name(std::string name) {
 void save_scripted(const torch::nn::Module& net, const std::string& forward_source, const std::string& path) {
   torch::jit::Module m("PrunedNetwork");
   for (const auto& p : net.named_parameters()) m.register_parameter(script_name(p.key()), p.value().detach().clone(), false);
-  for (const auto& b : net.named_buffers()) {
-    const std::string& name = b.key();
-    if (name.size() >= 5 && name.compare(name.size() - 5, 5, "_mask") == 0) continue;
-    m.register_buffer(script_name(name), b.value().detach().clone());
-  }
+  for (const auto& b : net.named_buffers())
+    if (!is_mask_buffer(b.key())) m.register_buffer(script_name(b.key()), b.value().detach().clone());
   try {
     m.define(forward_source);
   } catch (const c10::Error& e) {

@@ -22,6 +22,11 @@ size_t NetworkImpl::layer_index(const std::string& name) const {
   throw ConfigError("unknown layer '" + name + "' (prunable layers: " + known + ")");
 }
 
+bool is_mask_buffer(const std::string& name) {
+  static const std::string suffix = "weight_mask";
+  return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 void NetworkImpl::save_model(const std::string& path) const {
   torch::serialize::OutputArchive archive;
   save(archive);

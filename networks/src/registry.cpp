@@ -115,10 +115,8 @@ std::vector<LayerSpec> network_specs(const NetworkOptions& options) {
   }
   for (const auto& n : stack_networks())
     if (n.name == options.name) return n.specs();
-  if (NetworkRegistry::instance().contains(options.name))
-    throw ConfigError("network '" + options.name + "' is not a layer stack: it has no layer specs");
-  throw ConfigError("network.name: unknown network '" + options.name + "' (registered: " +
-                    NetworkRegistry::instance().joined_names() + ")");
+  NetworkRegistry::instance().check(options.name);  // unknown names: the registry's error
+  throw ConfigError("network '" + options.name + "' is not a layer stack: it has no layer specs");
 }
 
 bool is_layer_stack(const NetworkOptions& options) {
@@ -129,7 +127,7 @@ bool is_layer_stack(const NetworkOptions& options) {
 }
 
 void validate_network(const NetworkOptions& options) {
-  if (!NetworkRegistry::instance().contains(options.name)) network_specs(options);  // names the known ones
+  NetworkRegistry::instance().check(options.name);
   if (is_layer_stack(options)) network_specs(options);  // parses the layer strings now, not at first use
 }
 

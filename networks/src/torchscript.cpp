@@ -1,9 +1,7 @@
 #include <prunegym/core/errors.h>
 #include <prunegym/networks/torchscript.h>
 
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
 
 namespace fs = std::filesystem;
 
@@ -29,30 +27,7 @@ bool glob_match(const std::string& pattern, const std::string& name) {
   return p == pattern.size();
 }
 
-std::string file_hash(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  uint64_t h = 1469598103934665603ULL;
-  char buf[1 << 16];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-    for (std::streamsize i = 0; i < in.gcount(); ++i) {
-      h ^= static_cast<unsigned char>(buf[i]);
-      h *= 1099511628211ULL;
-    }
-  }
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-  return hex;
-}
-
 namespace {
-
-/// "features.0.weight" -> "features_0_weight": LibTorch names may not hold dots.
-std::string flat_name(std::string name) {
-  for (char& c : name)
-    if (c == '.') c = '_';
-  return name;
-}
 
 bool selected(const NetworkOptions& o, const std::string& name) {
   bool in = o.include.empty();
@@ -80,13 +55,13 @@ TorchScriptNetworkImpl::TorchScriptNetworkImpl(const NetworkOptions& o, InputSha
     : module_(load_module(o.path)) {
   if (input.graph) throw ConfigError("network.name: torchscript networks take image or vector data, not a graph");
   for (const auto& p : module_.named_parameters(/*recurse=*/true)) {
-    auto t = register_parameter(flat_name(p.name), p.value, /*requires_grad=*/true);
+    auto t = register_parameter(script_name(p.name), p.value, /*requires_grad=*/true);
     if (p.value.dim() < 2 || p.name.size() < 6 || p.name.compare(p.name.size() - 6, 6, "weight") != 0) continue;
     if (!selected(o, p.name)) continue;
-    auto mask = register_buffer(flat_name(p.name) + "_mask", torch::ones_like(t));
+    auto mask = register_buffer(script_name(p.name) + "_mask", torch::ones_like(t));
     add_prunable({p.name, t, mask});
   }
-  for (const auto& b : module_.named_buffers(/*recurse=*/true)) register_buffer(flat_name(b.name), b.value);
+  for (const auto& b : module_.named_buffers(/*recurse=*/true)) register_buffer(script_name(b.name), b.value);
   if (prunable_layers().empty())
     throw ConfigError("network.path " + o.path + ": no prunable layer (no weight with two or more dimensions" +
                       (o.include.empty() && o.exclude.empty() ? std::string() : " matches include/exclude") + ")");

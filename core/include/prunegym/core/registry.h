@@ -9,6 +9,8 @@
 
 #include <prunegym/core/errors.h>
 
+#include <nlohmann/json.hpp>
+
 #include <functional>
 #include <map>
 #include <memory>
@@ -89,6 +91,17 @@ class Registry {
   std::string config_key_;
   std::map<std::string, Entry> entries_;
 };
+
+/// The factory of a part that takes no options (a registry whose first argument is the part's
+/// options): it rejects any and builds Concrete from the other arguments. `what` names the part in
+/// the error ("criterion 'std_threshold'").
+template <class Concrete, class Product, class... Rest>
+std::function<std::unique_ptr<Product>(const nlohmann::json&, Rest...)> without_options(const std::string& what) {
+  return [what](const nlohmann::json& options, Rest... rest) -> std::unique_ptr<Product> {
+    if (!options.empty()) throw ConfigError(what + " takes no options");
+    return std::make_unique<Concrete>(std::forward<Rest>(rest)...);
+  };
+}
 
 }  // namespace prunegym
 

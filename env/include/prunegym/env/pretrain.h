@@ -2,6 +2,7 @@
 /// The dense model every episode starts from: trained once per distinct (network, data,
 /// pretraining settings, seed) and cached on disk under a hash of all of them.
 
+#include <prunegym/core/hash.h>
 #include <prunegym/core/log.h>
 #include <prunegym/env/config.h>
 #include <prunegym/networks/data.h>
@@ -24,9 +25,8 @@ struct DenseModel {
 };
 
 /// The key that decides whether a cached dense model can be reused.
-nlohmann::json pretrain_key(const Config& config, const DataSplits& data);
-/// 64-bit FNV-1a of a string, as 16 hex digits.
-std::string hash_hex(const std::string& text);
+/// `built`: the config's network if the caller has built it already (saves building it again).
+nlohmann::json pretrain_key(const Config& config, const DataSplits& data, const NetworkImpl* built = nullptr);
 
 /// Loads the cached dense model, or trains and caches it. A corrupt or mismatching cache file is
 /// reported through `log`, discarded and rebuilt.

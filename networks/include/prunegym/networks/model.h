@@ -145,6 +145,10 @@ void save_scripted(const torch::nn::Module& net, const std::string& forward_sour
 /// "layer1.0.conv1.weight" -> "layer1_0_conv1_weight": the attribute names save_scripted gives.
 std::string script_name(std::string name);
 
+/// True for the buffers that hold masks (named "...weight_mask"); other buffers (batch-norm
+/// statistics) are learned state.
+bool is_mask_buffer(const std::string& name);
+
 /// Copies parameters and buffers (masks included) from `from` into `to` (same architecture).
 void copy_state(const NetworkImpl& from, NetworkImpl& to);
 /// Deep copies of every parameter and buffer, in registration order.

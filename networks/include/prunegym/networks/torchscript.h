@@ -33,7 +33,4 @@ class TorchScriptNetworkImpl : public NetworkImpl {
 /// True when `name` matches the glob `pattern` ('*' any run of characters, '?' one character).
 bool glob_match(const std::string& pattern, const std::string& name);
 
-/// A 64-bit FNV-1a of a file's bytes, as 16 hex digits ("" when unreadable): cache keys use it.
-std::string file_hash(const std::string& path);
-
 }  // namespace prunegym
