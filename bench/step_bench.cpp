@@ -9,8 +9,12 @@
 // Graph networks compute on the whole graph at every forward: their products before the node
 // rows are picked have the graph's row count whatever the batch, and each graph convolution adds
 // a sparse product with the normalised adjacency (timed as LibTorch's sparse mm).
-#include <prunegym/env/prune_env.h>
+// Residual networks: each convolution as its im2col product at its output positions (batch norm,
+// additions and pooling are elementwise and not counted). The roofline is the step's FLOPs at the
+// peak sgemm rate measured in this run (a square 2048 product).
 #include <prunegym/core/system.h>
+#include <prunegym/env/prune_env.h>
+#include <prunegym/networks/resnet.h>
 
 #include <algorithm>
 #include <chrono>
@@ -39,6 +43,20 @@ struct Gemm {
   torch::Tensor adjacency;   ///< set: a sparse product [M, K] x [K, N] instead (adjacency or sparse features)
 };
 
+/// Products of a network that is not a layer stack, from its prunable layers' weight shapes and
+/// output positions (residual networks); empty when the positions are unknown.
+std::vector<Gemm> network_gemms(prunegym::NetworkImpl& net) {
+  auto* resnet = dynamic_cast<prunegym::ResNetImpl*>(&net);
+  if (!resnet) return {};
+  std::vector<Gemm> out;
+  const auto& layers = net.prunable_layers();
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const auto& w = layers[i].weight;
+    out.push_back({resnet->output_positions()[i], w.numel() / w.size(0), w.size(0), i == 0});
+  }
+  return out;
+}
+
 std::vector<Gemm> layer_gemms(const prunegym::NetworkOptions& options, prunegym::InputShape in, int64_t classes) {
   using K = prunegym::LayerSpec::Kind;
   auto specs = prunegym::network_specs(options);
@@ -64,7 +82,8 @@ std::vector<Gemm> layer_gemms(const prunegym::NetworkOptions& options, prunegym:
       out.push_back({nodes, nodes, s.out, false, true, in.graph->adjacency});
       features = s.out;
     } else if (s.kind == K::conv) {
-      const int64_t ho = (h + 2 * s.padding - s.kernel) / s.stride + 1, wo = (w + 2 * s.padding - s.kernel) / s.stride + 1;
+      const int64_t ho = (h + 2 * s.padding - s.kernel) / s.stride + 1,
+                    wo = (w + 2 * s.padding - s.kernel) / s.stride + 1;
       out.push_back({ho * wo, c * s.kernel * s.kernel, s.out, out.empty()});
       c = s.out;
       h = ho;
@@ -161,6 +180,43 @@ Bound step_bound(const std::vector<Gemm>& gemms, int64_t train_samples, int64_t 
   return b;
 }
 
+/// Step times over episodes with a fixed mid-range action (every step prunes, retrains and
+/// evaluates), after a warm-up.
+struct StepTimes {
+  std::vector<double> total, prune, retrain, eval, reset;
+};
+
+StepTimes measure_steps(prunegym::PruneEnv& env, int64_t steps) {
+  const auto& space = env.action_space();
+  const prunegym::Action action(static_cast<int64_t>(space.values().size() / 2));
+  StepTimes t;
+  auto& [total, prune, retrain, eval, reset] = t;
+  // Warm-up: six steps (two LeNet episodes), so allocator pools and optimizer state exist.
+  env.reset();
+  for (int w = 0; w < 6; ++w) {
+    auto r = env.step(action);
+    if (r.terminated || r.truncated) env.reset();
+  }
+  uint64_t seed = 1;
+  while (static_cast<int64_t>(total.size()) < steps) {
+    prunegym::ResetOptions o;
+    o.seed = seed++;
+    auto t0 = Clock::now();
+    env.reset(o);
+    reset.push_back(ms_since(t0));
+    for (bool done = false; !done && static_cast<int64_t>(total.size()) < steps;) {
+      t0 = Clock::now();
+      auto r = env.step(action);
+      total.push_back(ms_since(t0));
+      prune.push_back(r.info.prune_ms);
+      retrain.push_back(r.info.retrain_ms);
+      eval.push_back(r.info.eval_ms);
+      done = r.terminated || r.truncated;
+    }
+  }
+  return t;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -177,40 +233,21 @@ int main(int argc, char** argv) {
     prunegym::PruneEnv env(config);
     const auto& eo = config.env;
 
-    // Episodes with a fixed mid-range action (every step prunes, retrains and evaluates).
-    const auto& space = env.action_space();
-    const prunegym::Action action(static_cast<int64_t>(space.values().size() / 2));
-    std::vector<double> total, prune, retrain, eval, reset;
-    for (int w = 0; w < 2; ++w) {  // warm-up episode
-      env.reset();
-      for (bool done = false; !done;) {
-        auto r = env.step(action);
-        done = r.terminated || r.truncated;
-      }
-    }
-    uint64_t seed = 1;
-    while (static_cast<int64_t>(total.size()) < steps) {
-      prunegym::ResetOptions o;
-      o.seed = seed++;
-      auto t0 = Clock::now();
-      env.reset(o);
-      reset.push_back(ms_since(t0));
-      for (bool done = false; !done && static_cast<int64_t>(total.size()) < steps;) {
-        t0 = Clock::now();
-        auto r = env.step(action);
-        total.push_back(ms_since(t0));
-        prune.push_back(r.info.prune_ms);
-        retrain.push_back(r.info.retrain_ms);
-        eval.push_back(r.info.eval_ms);
-        done = r.terminated || r.truncated;
-      }
-    }
+    const auto t = measure_steps(env, steps);
+    const auto& [total, prune, retrain, eval, reset] = t;
 
     const auto& data = env.data();
-    const int64_t train_samples = eo.retrain.samples > 0 ? std::min(eo.retrain.samples, data.train.size()) : data.train.size();
-    const int64_t eval_samples = eo.evaluation.samples > 0 ? std::min(eo.evaluation.samples, eo.evaluation.split == "test" ? data.test.size() : data.validation.size())
-                                                           : (eo.evaluation.split == "test" ? data.test.size() : data.validation.size());
-    const auto gemms = layer_gemms(config.network, data.shape, data.classes);
+    const int64_t train_samples =
+        eo.retrain.samples > 0 ? std::min(eo.retrain.samples, data.train.size()) : data.train.size();
+    const int64_t eval_samples =
+        eo.evaluation.samples > 0
+            ? std::min(eo.evaluation.samples, eo.evaluation.split == "test" ? data.test.size() : data.validation.size())
+            : (eo.evaluation.split == "test" ? data.test.size() : data.validation.size());
+    const auto gemms = prunegym::is_layer_stack(config.network) ? layer_gemms(config.network, data.shape, data.classes)
+                                                                : network_gemms(env.network());
+    if (gemms.empty()) throw std::runtime_error("no bound for network '" + config.network.name + "'");
+    const double peak_ms = time_mm(2048, 2048, 2048);
+    const double peak_gflops = 2.0 * 2048 * 2048 * 2048 / 1e6 / peak_ms;
     const Bound retrain_bound = step_bound(gemms, train_samples, eo.retrain.batch_size, eo.retrain.epochs, 0, 1);
     const Bound eval_bound = step_bound(gemms, 0, eo.retrain.batch_size, 0, eval_samples, eo.evaluation.batch_size);
     const Bound bound{retrain_bound.ms + eval_bound.ms, retrain_bound.flops + eval_bound.flops};
@@ -235,6 +272,12 @@ int main(int argc, char** argv) {
                    {"step_gflop", bound.flops / 1e9},
                    {"bound_gflops", bound.flops / 1e6 / std::max(bound.ms, 1e-9)},
                    {"step_over_bound", step_ms / std::max(bound.ms, 1e-9)},
+                   {"peak_gflops", peak_gflops},
+                   {"roofline_ms", bound.flops / 1e6 / peak_gflops},
+                   {"retrain_roofline_ms", retrain_bound.flops / 1e6 / peak_gflops},
+                   {"eval_roofline_ms", eval_bound.flops / 1e6 / peak_gflops},
+                   {"step_over_roofline", step_ms / std::max(bound.flops / 1e6 / peak_gflops, 1e-9)},
+                   {"layers", env.network().prunable_layers().size()},
                    {"peak_rss_mib", prunegym::peak_rss_mib()}};
     std::cout << out.dump() << std::endl;
     return 0;

@@ -11,13 +11,16 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+
 using namespace prunegym;
 using Catch::Matchers::Contains;
 using json = nlohmann::json;
 
 namespace {
 
-NetworkPtr resnet(const std::string& name, double width, InputShape input = {1, 28, 28, nullptr}, int64_t classes = 10) {
+NetworkPtr resnet(const std::string& name, double width, InputShape input = {1, 28, 28, nullptr},
+                  int64_t classes = 10) {
   NetworkOptions o;
   o.name = name;
   o.width = width;
@@ -28,8 +31,11 @@ torch::Tensor running_mean(NetworkImpl& net) { return net.named_buffers()["bn1.r
 
 /// The tiny synthetic setup on a quarter-width ResNet-20.
 Config resnet20_config(const json& extra = json::object()) {
-  json patch{{"network", {{"name", "resnet20"}, {"layers", json::array()}, {"width", 0.25},
-                          {"pretrain", {{"epochs", 2}, {"batch_size", 100}}}}},
+  json patch{{"network",
+              {{"name", "resnet20"},
+               {"layers", json::array()},
+               {"width", 0.25},
+               {"pretrain", {{"epochs", 2}, {"batch_size", 100}}}}},
              {"env", {{"retrain", {{"samples", 200}, {"batch_size", 50}}}, {"evaluation", {{"samples", 200}}}}}};
   patch.merge_patch(extra);
   return test::tiny_config(patch);
@@ -104,10 +110,15 @@ TEST_CASE("resets, snapshots and lottery rewinding carry the batch-norm statisti
 }
 
 TEST_CASE("ResNet-50 with the per-layer observation has PuRL's 108-dim state", "[resnet][env]") {
-  PruneEnv env(test::tiny_config({{"network", {{"name", "resnet50"}, {"layers", json::array()}, {"width", 0.0625},
-                                               {"pretrain", {{"epochs", 1}, {"batch_size", 100}}}}},
-                                  {"env", {{"observation", "per_layer"}, {"evaluation", {{"samples", 100}}},
-                                           {"retrain", {{"samples", 100}, {"batch_size", 50}}}}}}));
+  PruneEnv env(test::tiny_config({{"network",
+                                   {{"name", "resnet50"},
+                                    {"layers", json::array()},
+                                    {"width", 0.0625},
+                                    {"pretrain", {{"epochs", 1}, {"batch_size", 100}}}}},
+                                  {"env",
+                                   {{"observation", "per_layer"},
+                                    {"evaluation", {{"samples", 100}}},
+                                    {"retrain", {{"samples", 100}, {"batch_size", 50}}}}}}));
   CHECK(env.observation_space().shape() == std::vector<int64_t>{108});
   CHECK(env.episode_length() == 54);
   const auto start = env.reset({0});
@@ -116,4 +127,57 @@ TEST_CASE("ResNet-50 with the per-layer observation has PuRL's 108-dim state", "
   CHECK(r.info.layer == "conv1.weight");
   CHECK(r.observation[1] == Approx(r.info.step_sparsity));
   CHECK(r.info.step_sparsity > 0.5);
+}
+
+TEST_CASE("evaluation folds batch norm into the convolutions and gives the unfolded outputs", "[resnet]") {
+  for (const std::string name : {"resnet20", "resnet50"}) {
+    INFO(name);
+    auto net = resnet(name, 0.25);
+    const Tensors data{torch::randn({64, 1, 28, 28}), torch::randint(0, 10, {64}, torch::kInt64)};
+    std::mt19937_64 rng(0);
+    auto optimizer = make_optimizer(*net, TrainOptions());
+    train(*net, *optimizer, data, TrainOptions().set_batch_size(32), rng);  // non-trivial statistics
+    net->eval();
+    torch::NoGradGuard no_grad;
+    const auto folded = net->forward(data.x);
+    ::setenv("PRUNEGYM_RESNET_FOLD", "0", 1);
+    const auto unfolded = net->forward(data.x);
+    ::unsetenv("PRUNEGYM_RESNET_FOLD");
+    CHECK(torch::allclose(folded, unfolded, 1e-4, 1e-4));
+  }
+}
+
+TEST_CASE("convolution weights are channels-last, masks standard, and the dense-model cache keeps both",
+          "[resnet][env]") {
+  const auto config = resnet20_config();
+  for (int pass = 0; pass < 2; ++pass) {  // the second environment loads the dense model from the cache
+    INFO("pass " << pass);
+    PruneEnv env(config);
+    if (pass == 1) CHECK(env.dense().from_cache);
+    const auto& layer = env.network().prunable_layers()[1];  // layer1.0.conv1: [4, 4, 3, 3]
+    CHECK(layer.weight.is_contiguous(torch::MemoryFormat::ChannelsLast));
+    CHECK_FALSE(layer.weight.is_contiguous());
+    CHECK(layer.mask.is_contiguous());
+    env.reset({0});
+    const auto r = env.step(Action(12));
+    CHECK(r.info.step_sparsity > 0.3);
+    CHECK(layer.weight.is_contiguous(torch::MemoryFormat::ChannelsLast));
+    // Pruned weights are exactly the masked ones, whatever the layouts.
+    const auto& first = env.network().prunable_layers()[0];
+    CHECK(torch::equal(first.weight.ne(0), first.mask.gt(0)));
+  }
+}
+
+TEST_CASE("residual networks know each prunable layer's output positions", "[resnet]") {
+  auto net = resnet("resnet50", 0.125);
+  auto* r = dynamic_cast<ResNetImpl*>(net.get());
+  REQUIRE(r != nullptr);
+  const auto& pos = r->output_positions();
+  REQUIRE(pos.size() == 54);
+  CHECK(pos[0] == 14 * 14);                                        // 7x7/2 stem on 28x28
+  CHECK(pos[net->layer_index("layer1.0.conv1.weight")] == 7 * 7);  // after the max-pool
+  CHECK(pos[net->layer_index("layer2.0.conv1.weight")] == 7 * 7);  // 1x1 before the strided 3x3
+  CHECK(pos[net->layer_index("layer2.0.conv2.weight")] == 4 * 4);
+  CHECK(pos[net->layer_index("layer2.0.downsample.0.weight")] == 4 * 4);
+  CHECK(pos.back() == 1);
 }

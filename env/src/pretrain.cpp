@@ -1,13 +1,13 @@
-#include <prunegym/env/pretrain.h>
 #include <prunegym/core/errors.h>
+#include <prunegym/env/pretrain.h>
 #include <prunegym/networks/train.h>
 
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -18,6 +18,20 @@ namespace fs = std::filesystem;
 namespace prunegym {
 
 namespace {
+
+/// Loads an archive into `net` keeping each parameter's memory layout: the archive's tensors
+/// replace the parameters' storage (contiguous), while residual networks keep convolution weights
+/// channels-last.
+void load_keeping_layout(NetworkImpl& net, torch::serialize::InputArchive& archive) {
+  std::vector<c10::MemoryFormat> formats;
+  for (const auto& p : net.parameters()) formats.push_back(p.suggest_memory_format());
+  net.load(archive);
+  size_t i = 0;
+  for (auto& p : net.parameters()) {
+    const auto format = formats[i++];
+    if (p.suggest_memory_format() != format) p.set_data(p.detach().contiguous(format));
+  }
+}
 
 constexpr const char* kMagic = "prunegym-dense-v1";
 
@@ -61,8 +75,9 @@ void write_cache(const std::string& path, const nlohmann::json& key, const std::
   const std::string tmp = path + ".tmp" + std::to_string(::getpid());
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw DataError("cannot write the pretraining cache " + tmp + ": " + std::strerror(errno) +
-                              " (set cache_dir in the config or $PRUNEGYM_CACHE to a writable folder)");
+    if (!out)
+      throw DataError("cannot write the pretraining cache " + tmp + ": " + std::strerror(errno) +
+                      " (set cache_dir in the config or $PRUNEGYM_CACHE to a writable folder)");
     out << meta.dump() << '\n';
     out.write(archive.data(), static_cast<std::streamsize>(archive.size()));
     if (!out) throw DataError("failed writing the pretraining cache " + tmp);
@@ -86,16 +101,20 @@ nlohmann::json pretrain_key(const Config& c, const DataSplits& data, const Netwo
     for (const auto& s : network_specs(c.network)) specs.push_back(s.to_string());
   }
   nlohmann::json key{{"format", 1},
-          {"network", c.network.name},
-          {"layers", specs},
-          {"init_seed", c.network.init_seed},
-          {"input", {data.shape.channels, data.shape.height, data.shape.width}},
-          {"classes", data.classes},
-          {"data", data_fingerprint(c.data)},
-          {"pretrain",
-           {{"optimizer", t.optimizer}, {"lr", t.lr}, {"momentum", t.momentum}, {"weight_decay", t.weight_decay},
-            {"batch_size", t.batch_size}, {"epochs", t.epochs}}},
-          {"seed", c.seed}};
+                     {"network", c.network.name},
+                     {"layers", specs},
+                     {"init_seed", c.network.init_seed},
+                     {"input", {data.shape.channels, data.shape.height, data.shape.width}},
+                     {"classes", data.classes},
+                     {"data", data_fingerprint(c.data)},
+                     {"pretrain",
+                      {{"optimizer", t.optimizer},
+                       {"lr", t.lr},
+                       {"momentum", t.momentum},
+                       {"weight_decay", t.weight_decay},
+                       {"batch_size", t.batch_size},
+                       {"epochs", t.epochs}}},
+                     {"seed", c.seed}};
   // An imported module's weights live in its file: the key covers the file's bytes.
   if (!c.network.path.empty()) key["network_file"] = file_hash(c.network.path);
   return key;
@@ -118,7 +137,7 @@ DenseModel load_or_pretrain(const Config& c, const DataSplits& data, const LogFn
         std::istringstream is(entry.archive);
         torch::serialize::InputArchive archive;
         archive.load_from(is, device);
-        dense.network->load(archive);
+        load_keeping_layout(*dense.network, archive);
         dense.state = clone_state(*dense.network);
         dense.validation_accuracy = entry.meta.value("validation_accuracy", 0.0);
         dense.test_accuracy = entry.meta.value("test_accuracy", 0.0);
@@ -158,8 +177,7 @@ DenseModel load_or_pretrain(const Config& c, const DataSplits& data, const LogFn
   std::error_code ec;
   fs::create_directories(dir, ec);
   try {
-    write_cache(dense.cache_file, key,
-                os.str(),
+    write_cache(dense.cache_file, key, os.str(),
                 {{"validation_accuracy", dense.validation_accuracy},
                  {"test_accuracy", dense.test_accuracy},
                  {"train_seconds", dense.train_seconds}});

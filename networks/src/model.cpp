@@ -69,7 +69,9 @@ double NetworkImpl::sparsity() const {
 
 void NetworkImpl::register_prunable(const std::string& owner_name, torch::nn::Module& owner) {
   auto weight = owner.named_parameters(false)["weight"];
-  auto mask = owner.register_buffer("weight_mask", torch::ones_like(weight));
+  // Masks use the standard layout whatever the weight's (channels-last convolutions), so flat
+  // views and indices into them follow the weight's logical order.
+  auto mask = owner.register_buffer("weight_mask", torch::ones(weight.sizes(), weight.options()));
   layers_.push_back({owner_name + ".weight", weight, mask});
 }
 

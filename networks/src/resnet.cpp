@@ -2,16 +2,51 @@
 #include <prunegym/networks/resnet.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 
 namespace prunegym {
 
 namespace {
 
+/// Channels-last weights and activations unless PRUNEGYM_RESNET_LAYOUT=contiguous.
+bool channels_last_enabled() {
+  const char* v = std::getenv("PRUNEGYM_RESNET_LAYOUT");
+  return !(v && std::strcmp(v, "contiguous") == 0);
+}
+
+/// Batch norm folded into the convolution in evaluation unless PRUNEGYM_RESNET_FOLD=0.
+bool fold_enabled() {
+  const char* v = std::getenv("PRUNEGYM_RESNET_FOLD");
+  return !(v && std::strcmp(v, "0") == 0);
+}
+
 torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride) {
   auto c = torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).bias(false));
   torch::NoGradGuard no_grad;
   torch::nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);  // as torchvision
+  if (channels_last_enabled()) c->weight.set_data(c->weight.contiguous(torch::MemoryFormat::ChannelsLast));
   return c;
+}
+
+/// bn(conv(x)); in evaluation one convolution with the batch norm folded into weight and bias:
+/// w * gamma / sqrt(var + eps), beta - mean * gamma / sqrt(var + eps).
+///
+/// A strided 1x1 convolution runs as a stride-1 convolution on every stride-th pixel (the same
+/// function and gradients): oneDNN 2.6, under Debian's LibTorch, computes the weight gradient of
+/// strided 1x1 convolutions on channels-last data through a scratch buffer it overruns when the
+/// input has fewer channels than its register block (8 with AVX2, 16 with AVX-512), which hangs
+/// or corrupts memory (oneDNN issue 6035; ResNet-20 at width 0.25 has 4-channel shortcuts).
+torch::Tensor conv_bn(torch::nn::Conv2d c, torch::nn::BatchNorm2d bn, const torch::Tensor& x, int64_t stride) {
+  const int64_t kernel = c->weight.size(2), pad = kernel / 2;
+  const bool pointwise = kernel == 1 && stride > 1;
+  const auto in = pointwise ? x.slice(2, 0, c10::nullopt, stride).slice(3, 0, c10::nullopt, stride) : x;
+  const int64_t s = pointwise ? 1 : stride;
+  if (bn->is_training() || !fold_enabled()) return bn(torch::conv2d(in, c->weight, {}, {s, s}, {pad, pad}));
+  const auto scale = bn->weight * torch::rsqrt(bn->running_var + bn->options.eps());
+  const auto w = (c->weight * scale.view({-1, 1, 1, 1})).contiguous(c->weight.suggest_memory_format());
+  const auto b = bn->bias - bn->running_mean * scale;
+  return torch::conv2d(in, w, b, {s, s}, {pad, pad});
 }
 
 /// Output side of a kernel-3 (or 1), padding-k/2 convolution or pool with this stride.
@@ -28,11 +63,12 @@ ResNetSpec resnet_spec(const std::string& name) {
   if (name == "resnet50") return {true, true, {3, 4, 6, 3}, {64, 128, 256, 512}};
   if (name == "resnet20") return {false, false, {3, 3, 3}, {16, 32, 64}};
   if (name == "resnet56") return {false, false, {9, 9, 9}, {16, 32, 64}};
-  throw ConfigError("network.name: '" + name + "' is not a built-in residual network (resnet18, resnet50, resnet20, resnet56)");
+  throw ConfigError("network.name: '" + name +
+                    "' is not a built-in residual network (resnet18, resnet50, resnet20, resnet56)");
 }
 
 ResidualBlockImpl::ResidualBlockImpl(int64_t in, int64_t planes, int64_t stride, bool bottleneck)
-    : out_(bottleneck ? 4 * planes : planes) {
+    : out_(bottleneck ? 4 * planes : planes), stride_(stride) {
   if (bottleneck) {
     conv1_ = register_module("conv1", conv(in, planes, 1, 1));
     bn1_ = register_module("bn1", torch::nn::BatchNorm2d(planes));
@@ -48,15 +84,26 @@ ResidualBlockImpl::ResidualBlockImpl(int64_t in, int64_t planes, int64_t stride,
   }
   if (stride != 1 || in != out_) {
     down_conv_ = conv(in, out_, 1, stride);
-    downsample_ = register_module("downsample", torch::nn::Sequential(down_conv_, torch::nn::BatchNorm2d(out_)));
+    down_bn_ = torch::nn::BatchNorm2d(out_);
+    downsample_ = register_module("downsample", torch::nn::Sequential(down_conv_, down_bn_));
   }
 }
 
 torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x) {
-  auto y = torch::relu(bn1_(conv1_(x)));
-  y = bn2_(conv2_(y));
-  if (conv3_) y = bn3_(conv3_(torch::relu(y)));
-  return torch::relu(y + (downsample_ ? downsample_->forward(x) : x));
+  // Bottlenecks stride in their 3x3 convolution (conv2), basic blocks in conv1.
+  const int64_t s1 = conv3_ ? 1 : stride_, s2 = conv3_ ? stride_ : 1;
+  auto y = torch::relu(conv_bn(conv1_, bn1_, x, s1));
+  y = conv_bn(conv2_, bn2_, y, s2);
+  if (conv3_) y = conv_bn(conv3_, bn3_, torch::relu(y), 1);
+  return torch::relu(y + (down_conv_ ? conv_bn(down_conv_, down_bn_, x, stride_) : x));
+}
+
+std::vector<int64_t> ResidualBlockImpl::output_positions(int64_t h, int64_t w) const {
+  const int64_t in = h * w, out = out_side(h, stride_) * out_side(w, stride_);
+  std::vector<int64_t> positions{conv3_ ? in : out, out};
+  if (conv3_) positions.push_back(out);
+  if (down_conv_) positions.push_back(out);
+  return positions;
 }
 
 std::vector<std::pair<std::string, torch::nn::Conv2d>> ResidualBlockImpl::convolutions() const {
@@ -67,7 +114,7 @@ std::vector<std::pair<std::string, torch::nn::Conv2d>> ResidualBlockImpl::convol
 }
 
 ResNetImpl::ResNetImpl(const ResNetSpec& spec, double width, InputShape input, int64_t classes)
-    : imagenet_stem_(spec.imagenet_stem) {
+    : imagenet_stem_(spec.imagenet_stem), channels_last_(channels_last_enabled()) {
   if (input.graph) throw ConfigError("network.name: residual networks need image data, not a graph");
   if (!(width > 0)) throw ConfigError("network.width must be positive");
   int64_t channels = scaled(spec.widths.front(), width);
@@ -75,11 +122,13 @@ ResNetImpl::ResNetImpl(const ResNetSpec& spec, double width, InputShape input, i
   conv1_ = register_module("conv1", conv(input.channels, channels, imagenet_stem_ ? 7 : 3, imagenet_stem_ ? 2 : 1));
   bn1_ = register_module("bn1", torch::nn::BatchNorm2d(channels));
   register_prunable("conv1", *conv1_);
+  output_positions_.push_back(out_side(h, imagenet_stem_ ? 2 : 1) * out_side(w, imagenet_stem_ ? 2 : 1));
   if (imagenet_stem_) {
     h = out_side(out_side(h, 2), 2);  // 7x7/2 conv (padding 3), 3x3/2 max-pool (padding 1)
     w = out_side(out_side(w, 2), 2);
   }
-  largest_activation_ = channels * out_side(input.height, imagenet_stem_ ? 2 : 1) * out_side(input.width, imagenet_stem_ ? 2 : 1);
+  largest_activation_ =
+      channels * out_side(input.height, imagenet_stem_ ? 2 : 1) * out_side(input.width, imagenet_stem_ ? 2 : 1);
   for (size_t s = 0; s < spec.blocks.size(); ++s) {
     auto stage = torch::nn::ModuleList();
     const std::string stage_name = "layer" + std::to_string(s + 1);
@@ -87,6 +136,7 @@ ResNetImpl::ResNetImpl(const ResNetSpec& spec, double width, InputShape input, i
       const int64_t stride = (s > 0 && b == 0) ? 2 : 1;
       auto block = ResidualBlock(channels, scaled(spec.widths[s], width), stride, spec.bottleneck);
       stage->push_back(block);
+      for (int64_t p : block->output_positions(h, w)) output_positions_.push_back(p);
       channels = block->out_channels();
       h = out_side(h, stride);
       w = out_side(w, stride);
@@ -99,10 +149,12 @@ ResNetImpl::ResNetImpl(const ResNetSpec& spec, double width, InputShape input, i
   }
   fc_ = register_module("fc", torch::nn::Linear(channels, classes));
   register_prunable("fc", *fc_);
+  output_positions_.push_back(1);
 }
 
 torch::Tensor ResNetImpl::forward(const torch::Tensor& input) {
-  auto x = torch::relu(bn1_(conv1_(input)));
+  const auto in = channels_last_ ? input.contiguous(torch::MemoryFormat::ChannelsLast) : input;
+  auto x = torch::relu(conv_bn(conv1_, bn1_, in, imagenet_stem_ ? 2 : 1));
   if (imagenet_stem_) x = torch::max_pool2d(x, 3, 2, 1);
   for (auto& stage : stages_)
     for (size_t b = 0; b < stage->size(); ++b) x = stage->ptr<ResidualBlockImpl>(b)->forward(x);

@@ -13,6 +13,12 @@
 /// Input channels and classes follow the data; `width` multiplies every channel count and keeps
 /// the layer count. Batch norm trains in train mode and evaluates with its running statistics;
 /// the statistics are buffers, so snapshots, resets and rewinding carry them.
+///
+/// Speed (docs/performance.md): convolution weights and activations are channels-last (oneDNN's
+/// fast layout on CPU; masks stay in the standard layout, so index-based pruning is unchanged), and
+/// evaluation folds each batch norm into its convolution (one convolution with a bias instead of a
+/// convolution and a normalisation). PRUNEGYM_RESNET_LAYOUT=contiguous and PRUNEGYM_RESNET_FOLD=0
+/// switch these off, to measure them.
 
 #include <prunegym/networks/model.h>
 
@@ -38,6 +44,9 @@ ResNetSpec resnet_spec(const std::string& name);
 class ResidualBlockImpl : public torch::nn::Module {
  public:
   ResidualBlockImpl(int64_t in, int64_t planes, int64_t stride, bool bottleneck);
+  /// Output positions per sample (height x width) of each convolution in convolutions() order,
+  /// for an input of side `h` x `w`.
+  std::vector<int64_t> output_positions(int64_t h, int64_t w) const;
   torch::Tensor forward(const torch::Tensor& x);
   int64_t out_channels() const { return out_; }
   /// The block's convolutions with their names relative to the block, in definition order.
@@ -47,8 +56,9 @@ class ResidualBlockImpl : public torch::nn::Module {
 
  private:
   int64_t out_;
+  int64_t stride_;
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr}, down_conv_{nullptr};
-  torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr};
+  torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr}, down_bn_{nullptr};
   torch::nn::Sequential downsample_{nullptr};
 };
 TORCH_MODULE(ResidualBlock);
@@ -60,9 +70,14 @@ class ResNetImpl : public NetworkImpl {
   int64_t activation_floats_per_sample() const override { return largest_activation_; }
   /// TorchScript with batch norm in inference form (running statistics): torch.jit.load opens it.
   void save_model(const std::string& path) const override;
+  /// Output positions per sample (height x width; 1 for the classifier) of each prunable layer,
+  /// in prunable_layers() order: the rows of its im2col product (bench_step's bound).
+  const std::vector<int64_t>& output_positions() const { return output_positions_; }
 
  private:
   bool imagenet_stem_;
+  bool channels_last_;
+  std::vector<int64_t> output_positions_;
   torch::nn::Conv2d conv1_{nullptr};
   torch::nn::BatchNorm2d bn1_{nullptr};
   std::vector<torch::nn::ModuleList> stages_;
