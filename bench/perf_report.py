@@ -37,6 +37,8 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "bench-results"))
     ap.add_argument("--quick", action="store_true", help="fewer steps, no conv6 and no full training run")
     ap.add_argument("--only-residual", action="store_true", help="only the residual-network rows")
+    ap.add_argument("--doc", default="", help="a markdown file whose residual-bench block is regenerated from "
+                                               "this run (e.g. docs/performance.md)")
     args = ap.parse_args()
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -47,14 +49,19 @@ def main():
     steps = 12 if args.quick else 45
     started = time.monotonic()
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = bool(subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True).stdout.strip())
     report = {"provenance": {"command": " ".join(["bench/perf_report.py", *sys.argv[1:]]), "commit": commit,
+                             "dirty": dirty,
                              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
               "machine": {"cores": threads}, "targets": {
         "step_over_bound": 1.25, "speedup_over_python": 1.5, "reset_ms": 1.0, "dqn_train_seconds": 60}}
 
     if args.only_residual:
         report["residual"] = residual_rows(step_bin, env, threads, args.quick)
+        report["levers"] = lever_rows(step_bin, env, args.quick)
         write_report(out, report, started)
+        render_doc(args.doc, out, report)
         return
 
     print("1/5 prunegym step, LeNet-300-100 ...", file=sys.stderr, flush=True)
@@ -110,7 +117,31 @@ def main():
 
     print("residual networks ...", file=sys.stderr, flush=True)
     report["residual"] = residual_rows(step_bin, env, threads, args.quick)
+    report["levers"] = lever_rows(step_bin, env, args.quick)
     write_report(out, report, started)
+    render_doc(args.doc, out, report)
+
+
+def render_doc(doc, out, report):
+    """Writes the residual table with its provenance into DOC between the residual-bench markers."""
+    if not doc:
+        return
+    begin, end = "<!-- residual-bench: begin -->", "<!-- residual-bench: end -->"
+    path = pathlib.Path(doc)
+    body = path.read_text()
+    if begin not in body or end not in body:
+        sys.exit(f"{doc} has no {begin} ... {end} block")
+    prov = report["provenance"]
+    try:
+        source = (out / "bench.json").resolve().relative_to(ROOT)
+    except ValueError:
+        source = out / "bench.json"
+    block = (f"Generated from `{source}` (`{prov['command']}`, commit {prov['commit'][:8]}, {prov['date']}, "
+             f"{report['machine']['cores']} cores; medians over the steps in brackets):\n\n"
+             + residual_table(report["residual"]) + "\n\nLevers, one at a time against the shipped config:\n\n"
+             + lever_table(report["levers"], report["residual"]))
+    head, rest = body.split(begin, 1)
+    path.write_text(head + begin + "\n" + block + "\n" + end + rest.split(end, 1)[1])
 
 
 # Residual rows: the prunegym step (bench_step) against the same step in plain Python/torchvision
@@ -139,7 +170,10 @@ def residual_rows(step_bin, env, threads, quick):
         print(f"  {label}: prunegym ...", file=sys.stderr, flush=True)
         ours = run_json([step_bin, str(ROOT / "configs" / config), str(steps), *overrides], env)
         peers = {}
-        for name, extra in (("python", []), ("python_channels_last", ["--channels-last"])):
+        variants = [("python", []), ("python_channels_last", ["--channels-last"])]
+        if not wide:
+            variants.append(("python_frozen_eval", ["--channels-last", "--frozen-eval"]))
+        for name, extra in variants:
             print(f"  {label}: {name} ...", file=sys.stderr, flush=True)
             peers[name] = run_json(["/usr/bin/python3", str(ROOT / "bench" / "reference" / "purl_step.py"),
                                     "--network", network, "--width", str(width), "--dense-epochs", "0",
@@ -151,6 +185,43 @@ def residual_rows(step_bin, env, threads, quick):
     return rows
 
 
+# Levers measured on the shipped ResNet-50 config: each run changes one thing against the default.
+LEVERS = [
+    ("as shipped: channels-last, batch norm folded in evaluation, evaluation batches of 500", {}, []),
+    ("standard (NCHW) layout", {"PRUNEGYM_RESNET_LAYOUT": "contiguous"}, []),
+    ("batch norm not folded", {"PRUNEGYM_RESNET_FOLD": "0"}, []),
+    ("evaluation batches of 100", {}, ["env.evaluation.batch_size=100"]),
+    ("evaluation in one batch of 1,000", {}, ["env.evaluation.batch_size=1000"]),
+]
+
+
+def lever_rows(step_bin, env, quick):
+    rows = []
+    for label, extra_env, overrides in LEVERS:
+        print(f"  lever: {label} ...", file=sys.stderr, flush=True)
+        r = run_json([step_bin, str(ROOT / "configs" / "resnet50-fashion.json"), str(8 if quick else 16), *overrides],
+                     dict(env, **extra_env))
+        rows.append({"label": label, "step_ms": r["step_ms"]["median"], "retrain_ms": r["retrain_ms"]["median"],
+                     "eval_ms": r["eval_ms"]["median"], "steps": r["steps"]})
+    return rows
+
+
+def lever_table(rows, residual=None):
+    lines = ["| ResNet-50 width 0.125 [steps] | step | retrain | evaluate |", "|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['label']} [{r['steps']}] | {r['step_ms']:.0f} ms | {r['retrain_ms']:.0f} ms | "
+                     f"{r['eval_ms']:.0f} ms |")
+    for row in residual or []:
+        if "python_frozen_eval" in row and "0.125" in row["label"]:
+            for name, label in (("python_channels_last", "Python peer, channels-last"),
+                                ("python_frozen_eval", "Python peer, channels-last, evaluation through a frozen "
+                                                       "inference graph rebuilt every step")):
+                r = row[name]
+                lines.append(f"| {label} [{r['steps']}] | {r['step_ms']['median']:.0f} ms | "
+                             f"{r['retrain_ms']['median']:.0f} ms | {r['eval_ms']['median']:.0f} ms |")
+    return "\n".join(lines)
+
+
 def residual_table(rows):
     lines = ["| network | prunegym step (retrain + evaluate) | roofline (FLOPs at peak sgemm) | step / roofline | "
              "product bound | step / bound | Python/torchvision step | speed-up | Python channels-last | speed-up |",
@@ -158,7 +229,7 @@ def residual_table(rows):
     for r in rows:
         o, py, cl = r["prunegym"], r["python"], r["python_channels_last"]
         lines.append(
-            f"| {r['label']} | {o['step_ms']['median']:.0f} ms ({o['retrain_ms']['median']:.0f} + "
+            f"| {r['label']} [{o['steps']}] | {o['step_ms']['median']:.0f} ms ({o['retrain_ms']['median']:.0f} + "
             f"{o['eval_ms']['median']:.0f}) | {o['roofline_ms']:.0f} ms ({o['step_gflop']:.1f} GFLOP at "
             f"{o['peak_gflops']:.0f} GFLOP/s) | {o['step_over_roofline']:.2f}x | {o['bound_ms']:.0f} ms | "
             f"{o['step_over_bound']:.2f}x | {py['step_ms']['median']:.0f} ms ({py['retrain_ms']['median']:.0f} + "
@@ -172,7 +243,7 @@ def write_report(out, report, started):
     report["wall_seconds"] = time.monotonic() - started
     (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
     if "lenet300" not in report:
-        text = residual_table(report["residual"])
+        text = residual_table(report["residual"]) + "\n\n" + lever_table(report["levers"], report["residual"])
         (out / "bench.md").write_text(text + "\n")
         print(text)
         return
@@ -215,6 +286,8 @@ def write_report(out, report, started):
                      f"{s['step_ms'] / max(s['bound_ms'], 1e-9):.2f}x | {s['gflop']:.3f} |")
     lines.append("")
     lines.append(residual_table(report["residual"]))
+    lines.append("")
+    lines.append(lever_table(report["levers"], report["residual"]))
     text = "\n".join(lines)
     (out / "bench.md").write_text(text + "\n")
     print(text)
