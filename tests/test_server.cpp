@@ -252,7 +252,11 @@ TEST_CASE("stop answers in-flight requests before the server exits", "[server]")
   // Start a step, then stop the server while it may still be running.
   std::atomic<bool> replied{false};
   std::thread stepper([&] {
-    env->step(Action(5));
+    try {
+      env->step(Action(5));
+    } catch (const ProtocolError& e) {  // stopping cancels work between batches; the reply says so
+      CHECK(std::string(e.code()) == "cancelled");
+    }
     replied = true;
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -348,4 +352,186 @@ TEST_CASE("with an allow-list only the listed client keys get in", "[server]") {
   bad.bind = "tcp://127.0.0.1:*";
   EnvServer no_secret(bad);
   CHECK_THROWS_WITH(no_secret.bind(), Contains("secret key"));
+}
+
+TEST_CASE("oversized requests get a limit reply with their id, and the connection keeps its replies",
+          "[server][errors]") {
+  ServerOptions o;
+  o.max_message_bytes = 4096;
+  TestServer ts(o);
+  zmq::context_t ctx;
+  zmq::socket_t sock(ctx, zmq::socket_type::dealer);
+  sock.set(zmq::sockopt::linger, 0);
+  sock.connect(ts.endpoint);
+  auto send = [&](const std::string& payload) { sock.send(zmq::buffer(payload), zmq::send_flags::none); };
+  auto receive = [&] {
+    zmq::message_t m;
+    REQUIRE(sock.recv(m, zmq::recv_flags::none));
+    return json::parse(m.to_string());
+  };
+  sock.set(zmq::sockopt::rcvtimeo, 10000);
+  // 10 MB, the id after the bulk; then a ping on the same connection.
+  send(R"({"cmd": "make", "config": ")" + std::string(10'000'000, 'x') + R"(", "id": "big-1"})");
+  send(R"({"cmd": "ping", "id": 2})");
+  const auto big = receive();
+  CHECK(error_code(big) == "limit");
+  CHECK(big.at("id") == "big-1");
+  CHECK_THAT(big["error"]["message"].get<std::string>(), Contains("--max-message"));
+  CHECK(receive().at("id") == 2);
+  // Ids inside nested values are not the request's id; an object id is not echoed.
+  send(R"({"config": {"id": 5}, "pad": ")" + std::string(5000, ' ') + R"(", "id": 6})");
+  CHECK(receive().at("id") == 6);
+  send(R"({"id": {"a": 1}, "pad": ")" + std::string(5000, ' ') + R"("})");
+  CHECK_FALSE(receive().contains("id"));
+  // Above the hard cap ZeroMQ drops the connection: documented, and the server keeps serving.
+  CHECK(hard_message_cap(4096) == int64_t{64} << 20);
+  CHECK(hard_message_cap(32 << 20) == (int64_t{32} << 22) + 4096);
+}
+
+TEST_CASE("error replies echo any id and name types and values readably", "[server][errors][protocol]") {
+  TestServer ts;
+  CHECK(raw_call(ts.endpoint, {R"({"cmd": "ping", "id": null})"}).at("id").is_null());
+  CHECK(raw_call(ts.endpoint, {R"({"cmd": "dance", "id": null})"}).contains("id"));
+  RemoteEnv env(ts.endpoint, kToy);
+  const auto s = env.session();
+  auto message = [&](json req) {
+    req["session"] = s;
+    return raw_call(ts.endpoint, {req.dump()}).at("error").at("message").get<std::string>();
+  };
+  CHECK(message({{"cmd", "reset"}, {"seed", 1.5}}) == "field 'seed' must be an integer, got 1.5 (a number)");
+  CHECK_THAT(message({{"cmd", "reset"}, {"seed", "x"}}), Contains("must be an integer, got \"x\" (a string)"));
+  env.reset();
+  const auto huge = json::parse("9223372036854775808");  // 2^63: does not fit a signed index
+  CHECK_THAT(message({{"cmd", "step"}, {"action", huge}}), Contains("9223372036854775808"));
+  CHECK_THAT(message({{"cmd", "step"}, {"action", huge}}), !Contains("-9223372036854775808"));
+  env.step(Action(1));  // the session is intact
+}
+
+TEST_CASE("make refuses configs that ask for more work than the server allows", "[server][errors]") {
+  ServerOptions o;
+  o.limits.set("pretrain_epochs=10");
+  TestServer ts(o);
+  auto refused = [&](const std::string& key, const json& value) {
+    auto cfg = test::tiny_json();
+    json patch = json::object();
+    json* at = &patch;
+    std::string rest = key;
+    for (auto dot = rest.find('.'); dot != std::string::npos; dot = rest.find('.')) {
+      at = &(*at)[rest.substr(0, dot)];
+      rest = rest.substr(dot + 1);
+    }
+    (*at)[rest] = value;
+    cfg.merge_patch(patch);
+    const auto reply = raw_call(ts.endpoint, {json{{"cmd", "make"}, {"config", cfg}, {"id", 1}}.dump()});
+    INFO(key << " = " << value << ": " << reply.dump());
+    CHECK(error_code(reply) == "limit");
+    return reply["error"]["message"].get<std::string>();
+  };
+  CHECK_THAT(refused("network.pretrain.epochs", 100000), Contains("--limit pretrain_epochs=N"));
+  CHECK_THAT(refused("env.actions.step", 1e-9), Contains("action_values"));
+  CHECK_THAT(refused("data.synthetic.train", 1000000), Contains("data.synthetic.train"));
+  CHECK_THAT(refused("env.retrain.epochs", 1000), Contains("retrain_epochs"));
+  // Within the limits the same server makes the session.
+  CHECK(raw_call(ts.endpoint, {json{{"cmd", "make"}, {"config", test::tiny_json()}}.dump()}).at("ok") == true);
+  const auto hello = raw_call(ts.endpoint, {R"({"cmd": "hello"})"});
+  CHECK(hello["limits"]["work"]["pretrain_epochs"] == 10);
+  WorkLimits l;
+  CHECK_THROWS_WITH(l.set("epochs=3"), Contains("known: pretrain_epochs"));
+  CHECK_THROWS_WITH(l.set("samples=-1"), Contains("positive"));
+  CHECK_THROWS_WITH(l.set("samples"), Contains("KEY=VALUE"));
+}
+
+TEST_CASE("long work is cancelled by the work budget, by closing its session, and by stop", "[server][errors]") {
+  // Pretraining that would take minutes: 40 epochs over 100,000 synthetic samples.
+  auto slow = test::tiny_json();
+  slow.merge_patch({{"data", {{"synthetic", {{"train", 100000}}}}}, {"network", {{"pretrain", {{"epochs", 40}}}}}});
+  using Clock = std::chrono::steady_clock;
+  auto seconds_since = [](Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); };
+  SECTION("the work budget") {
+    ServerOptions o;
+    o.max_work_seconds = 0.5;
+    TestServer ts(o);
+    const auto t0 = Clock::now();
+    const auto reply = raw_call(ts.endpoint, {json{{"cmd", "make"}, {"config", slow}}.dump()}, 60000);
+    CHECK(error_code(reply) == "cancelled");
+    CHECK_THAT(reply["error"]["message"].get<std::string>(), Contains("--max-work-seconds"));
+    CHECK(seconds_since(t0) < 30);  // minutes of pretraining otherwise
+    CHECK(ts.server->session_count() == 0);
+  }
+  SECTION("closing the session") {
+    TestServer ts;
+    auto busy = test::tiny_json();  // every step retrains 20 epochs on 100,000 samples
+    busy.merge_patch({{"data", {{"synthetic", {{"train", 100000}}}}},
+                      {"network", {{"pretrain", {{"epochs", 1}}}}},
+                      {"env", {{"retrain", {{"samples", 100000}, {"epochs", 20}}}}}});
+    auto env_ptr = RemoteEnv::from_config(ts.endpoint, busy);
+    RemoteEnv& env = *env_ptr;
+    env.reset();
+    zmq::context_t ctx;
+    zmq::socket_t sock(ctx, zmq::socket_type::dealer);
+    sock.set(zmq::sockopt::linger, 0);
+    sock.connect(ts.endpoint);
+    const std::string step = json{{"cmd", "step"}, {"session", env.session()}, {"action", 3}, {"id", 1}}.dump();
+    sock.send(zmq::buffer(step), zmq::send_flags::none);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const auto t0 = Clock::now();
+    const auto closed = raw_call(ts.endpoint, {json{{"cmd", "close"}, {"session", env.session()}}.dump()}, 60000);
+    INFO(closed.dump());
+    CHECK(closed.at("ok") == true);
+    CHECK(seconds_since(t0) < 30);
+    zmq::message_t m;
+    sock.set(zmq::sockopt::rcvtimeo, 10000);
+    REQUIRE(sock.recv(m, zmq::recv_flags::none));
+    const auto reply = json::parse(m.to_string());
+    CHECK(error_code(reply) == "cancelled");
+    CHECK_THAT(reply["error"]["message"].get<std::string>(), Contains("closed"));
+  }
+  SECTION("stopping the server") {
+    auto ts = std::make_unique<TestServer>();
+    zmq::context_t ctx;
+    zmq::socket_t sock(ctx, zmq::socket_type::dealer);
+    sock.set(zmq::sockopt::linger, 0);
+    sock.connect(ts->endpoint);
+    sock.send(zmq::buffer(json{{"cmd", "make"}, {"config", slow}, {"id", 7}}.dump()), zmq::send_flags::none);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const auto t0 = Clock::now();
+    ts->server->stop();
+    ts->thread.join();
+    ts->thread = std::thread([] {});  // the destructor joins again
+    CHECK(seconds_since(t0) < 10);
+    zmq::message_t m;
+    sock.set(zmq::sockopt::rcvtimeo, 5000);
+    REQUIRE(sock.recv(m, zmq::recv_flags::none));  // the cancelled make still got its reply
+    const auto reply = json::parse(m.to_string());
+    CHECK(reply.at("id") == 7);
+    CHECK(error_code(reply) == "cancelled");
+  }
+}
+
+TEST_CASE("one client cannot take every session", "[server][errors]") {
+  ServerOptions o;
+  o.max_sessions_per_client = 2;
+  TestServer ts(o);
+  zmq::context_t ctx;
+  auto connect = [&] {
+    zmq::socket_t s(ctx, zmq::socket_type::dealer);
+    s.set(zmq::sockopt::linger, 0);
+    s.set(zmq::sockopt::rcvtimeo, 10000);
+    s.connect(ts.endpoint);
+    return s;
+  };
+  auto make = [](zmq::socket_t& s) {
+    s.send(zmq::buffer(json{{"cmd", "make"}, {"kind", "toy"}}.dump()), zmq::send_flags::none);
+    zmq::message_t m;
+    REQUIRE(s.recv(m, zmq::recv_flags::none));
+    return json::parse(m.to_string());
+  };
+  auto greedy = connect();
+  CHECK(make(greedy).at("ok") == true);
+  CHECK(make(greedy).at("ok") == true);
+  const auto third = make(greedy);
+  CHECK(error_code(third) == "limit");
+  CHECK_THAT(third["error"]["message"].get<std::string>(), Contains("--max-sessions-per-client"));
+  auto other = connect();  // another client still gets in
+  CHECK(make(other).at("ok") == true);
 }

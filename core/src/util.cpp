@@ -1,3 +1,4 @@
+#include <prunegym/core/cancel.h>
 #include <prunegym/core/errors.h>
 #include <prunegym/core/hash.h>
 #include <prunegym/core/json_file.h>
@@ -94,6 +95,32 @@ std::string file_hash(const std::string& path) {
   char buf[1 << 16];
   while (in.read(buf, sizeof buf) || in.gcount() > 0) h = fnv1a(buf, static_cast<size_t>(in.gcount()), h);
   return hex64(h);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cancellation
+
+namespace {
+thread_local const CancelScope* current_scope = nullptr;
+}
+
+CancelScope::CancelScope(std::vector<Flag> flags, std::optional<std::chrono::steady_clock::time_point> deadline,
+                         std::string deadline_reason)
+    : outer_(current_scope),
+      flags_(std::move(flags)),
+      deadline_(deadline),
+      deadline_reason_(std::move(deadline_reason)) {
+  current_scope = this;
+}
+
+CancelScope::~CancelScope() { current_scope = outer_; }
+
+void check_cancelled() {
+  for (const CancelScope* s = current_scope; s; s = s->outer_) {
+    for (const auto& f : s->flags_)
+      if (f.set && f.set->load(std::memory_order_relaxed)) throw Cancelled(f.reason);
+    if (s->deadline_ && std::chrono::steady_clock::now() > *s->deadline_) throw Cancelled(s->deadline_reason_);
+  }
 }
 
 }  // namespace prunegym

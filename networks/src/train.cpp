@@ -1,3 +1,4 @@
+#include <prunegym/core/cancel.h>
 #include <prunegym/core/errors.h>
 #include <prunegym/networks/train.h>
 
@@ -150,6 +151,7 @@ TrainStats train(NetworkImpl& net, torch::optim::Optimizer& optimizer, const Ten
     double loss_sum = 0.0;
     int64_t batches = 0;
     for (int64_t start = 0; start < n; start += o.batch_size) {
+      check_cancelled();  // a closed session or a stopping server ends the work between batches
       const int64_t len = std::min(o.batch_size, n - start);
       auto xb = xs.narrow(0, start, len);
       auto yb = ys.narrow(0, start, len);
@@ -192,6 +194,7 @@ EvalResult evaluate(NetworkImpl& net, const Tensors& data, int64_t batch_size) {
   int64_t correct = 0;
   double loss_sum = 0.0;
   for (int64_t start = 0; start < n; start += batch_size) {
+    check_cancelled();
     const int64_t len = std::min(batch_size, n - start);
     auto logits = net.forward(data.x.narrow(0, start, len));
     auto yb = data.y.narrow(0, start, len);

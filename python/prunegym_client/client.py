@@ -8,6 +8,7 @@ import time
 import numpy as np
 import zmq
 
+from ._compat import Env
 from .spaces import space_from_json
 
 PROTOCOL_VERSION = 1
@@ -75,6 +76,11 @@ class Connection:
                 reply = json.loads(frames[-1])
             except ValueError as e:
                 raise RemoteError("bad_json", f"the server sent a reply that is not JSON: {e}") from None
+            if "id" not in reply and not reply.get("ok"):
+                # The server could not read this request's id (a frame that is not one JSON
+                # request): the error is about the request this client is waiting on.
+                err = reply.get("error", {})
+                raise RemoteError(err.get("code", "internal"), err.get("message", "the server reported an error"))
             if reply.get("id") != rid:
                 continue  # a late reply to an earlier request
             if not reply.get("ok"):
@@ -89,8 +95,14 @@ class Connection:
         self._sock.close(0)
 
 
-class RemotePruneEnv:
-    """A Gymnasium-style environment living in a prunegym server.
+# Step-info keys that measure time: they differ between two runs of the same episode, so they are
+# kept out of `info` (Gymnasium's determinism checks compare infos) unless timings_in_info=True.
+TIMING_KEYS = ("prune_ms", "retrain_ms", "eval_ms")
+
+
+class RemotePruneEnv(Env):
+    """A Gymnasium environment living in a prunegym server (a gymnasium.Env when gymnasium is
+    importable; the same API on numpy alone otherwise).
 
     config:        the JSON config (dict, or a path to a .json file) for a PruneEnv session
     kind:          "prune" (default) or "toy" (a tiny env with a known optimum, for testing agents)
@@ -100,50 +112,78 @@ class RemotePruneEnv:
                    secret) Z85 pair when the server keeps an allow-list (generated otherwise)
     encoding:      how observations travel: "f32" (base64 float32, lossless and cheaper to decode)
                    or "json" (a list of numbers)
+    timings_in_info: keep prune_ms/retrain_ms/eval_ms in `info`; by default they go to
+                   `env.last_timings` so that `info` is a deterministic function of seed and actions
     """
 
     metadata = {"render_modes": []}
+    render_mode = None
 
     def __init__(self, endpoint, config=None, *, kind="prune", toy=None, timeout=60.0, make_timeout=900.0,
-                 curve_server_key=None, curve_keypair=None, use_gymnasium=True, encoding="f32"):
+                 curve_server_key=None, curve_keypair=None, use_gymnasium=True, encoding="f32",
+                 timings_in_info=False):
         if encoding not in ("f32", "json"):
             raise ValueError(f"encoding must be 'f32' or 'json', got {encoding!r}")
-        self._conn = Connection(endpoint, timeout, curve_server_key, curve_keypair)
         self.session = None
-        hello = self._conn.call({"cmd": "hello"})
-        if hello.get("protocol") != PROTOCOL_VERSION:
-            raise RemoteError("bad_argument", f"server speaks protocol {hello.get('protocol')}, "
-                                              f"this client {PROTOCOL_VERSION}")
-        self.server_info = hello
-        request = {"cmd": "make", "kind": kind, "encoding": encoding}
-        if kind == "prune":
-            if config is None:
-                raise ValueError("a prune session needs a config (dict or path)")
-            request["config"] = load_config(config) if isinstance(config, str) else config
-        elif toy is not None:
-            request["toy"] = toy
-        made = self._conn.call(request, timeout=make_timeout)
-        self.session = made["session"]
-        self.make_info = made.get("info", {})
-        self.action_space = space_from_json(made["action_space"], use_gymnasium)
-        self.observation_space = space_from_json(made["observation_space"], use_gymnasium)
+        self.timings_in_info = timings_in_info
+        self.last_timings = {}
+        self._conn = Connection(endpoint, timeout, curve_server_key, curve_keypair)
+        try:
+            hello = self._conn.call({"cmd": "hello"})
+            if hello.get("protocol") != PROTOCOL_VERSION:
+                raise RemoteError("bad_argument", f"server speaks protocol {hello.get('protocol')}, "
+                                                  f"this client {PROTOCOL_VERSION}")
+            self.server_info = hello
+            request = {"cmd": "make", "kind": kind, "encoding": encoding}
+            if kind == "prune":
+                if config is None:
+                    raise ValueError("a prune session needs a config (dict or path)")
+                request["config"] = load_config(config) if isinstance(config, str) else config
+            elif toy is not None:
+                request["toy"] = toy
+            made = self._conn.call(request, timeout=make_timeout)
+            self.session = made["session"]
+            self.make_info = made.get("info", {})
+            self.action_space = space_from_json(made["action_space"], use_gymnasium)
+            self.observation_space = space_from_json(made["observation_space"], use_gymnasium)
+        except BaseException:
+            self._conn.close()  # nothing is left open when make fails
+            self._conn = None
+            raise
 
     # -- Gymnasium API -------------------------------------------------------------------------
     def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)  # seeds self.np_random, as Gymnasium expects
         request = {"cmd": "reset", "session": self.session}
         if seed is not None:
             request["seed"] = int(seed)
         if options:
             request["options"] = options
-        reply = self._conn.call(request)
-        return _observation(reply), reply["info"]
+        return self._reset_result(self._conn.call(request))
 
     def step(self, action):
-        reply = self._conn.call({"cmd": "step", "session": self.session, "action": _action_to_json(action)})
-        return (_observation(reply), float(reply["reward"]), bool(reply["terminated"]),
-                bool(reply["truncated"]), reply["info"])
+        return self._step_result(self._conn.call({"cmd": "step", "session": self.session,
+                                                  "action": _action_to_json(action)}))
+
+    def render(self):
+        return None  # nothing to draw: render_mode is None
+
+    def _info(self, info):
+        self.last_timings = {k: info[k] for k in TIMING_KEYS if k in info}
+        if self.timings_in_info:
+            return info
+        return {k: v for k, v in info.items() if k not in TIMING_KEYS}
+
+    def _reset_result(self, reply):
+        return _observation(reply), self._info(reply["info"])
+
+    def _step_result(self, reply):
+        return (_observation(reply), float(reply["reward"]), bool(reply["terminated"]), bool(reply["truncated"]),
+                self._info(reply["info"]))
 
     def close(self):
+        if getattr(self, "_conn", None) is None:
+            return  # closed already, or the constructor failed before connecting
         if self.session is not None:
             session, self.session = self.session, None
             try:
@@ -151,6 +191,7 @@ class RemotePruneEnv:
             except (TimeoutError, RemoteError):
                 pass  # the server expires idle sessions anyway
         self._conn.close()
+        self._conn = None
 
     # -- extras ----------------------------------------------------------------------------------
     def snapshot(self):
@@ -170,10 +211,13 @@ class RemotePruneEnv:
     def _send_step(self, action):
         return self._conn.send({"cmd": "step", "session": self.session, "action": _action_to_json(action)})
 
-    def _send_reset(self, seed=None):
+    def _send_reset(self, seed=None, options=None):
         request = {"cmd": "reset", "session": self.session}
         if seed is not None:
             request["seed"] = int(seed)
+            Env.reset(self, seed=seed)
+        if options:
+            request["options"] = options
         return self._conn.send(request)
 
     def _receive(self, rid, what):

@@ -63,6 +63,42 @@ class Box:
         return f"Box({self.shape})"
 
 
+class MultiDiscrete:
+    """One Discrete(n) per sub-environment: the batched action space of a vector env."""
+
+    def __init__(self, nvec, seed=None):
+        self.nvec = np.asarray(nvec, dtype=np.int64)
+        self.shape = self.nvec.shape
+        self.dtype = np.int64
+        self._rng = np.random.default_rng(seed)
+
+    def seed(self, seed=None):
+        self._rng = np.random.default_rng(seed)
+
+    def sample(self):
+        return self._rng.integers(self.nvec)
+
+    def contains(self, x):
+        x = np.asarray(x)
+        return x.shape == self.shape and bool(np.all((x >= 0) & (x < self.nvec)))
+
+    __contains__ = contains
+
+    def __repr__(self):
+        return f"MultiDiscrete({self.nvec.tolist()})"
+
+
+def batch_space(space, n):
+    """The space of n stacked samples of `space`: Gymnasium's batch_space for Gymnasium spaces."""
+    if not isinstance(space, (Discrete, Box)):
+        from gymnasium.vector.utils import batch_space as gym_batch_space
+
+        return gym_batch_space(space, n)
+    if isinstance(space, Discrete):
+        return MultiDiscrete([space.n] * n)
+    return Box(np.tile(space.low, (n,) + (1,) * space.low.ndim), np.tile(space.high, (n,) + (1,) * space.high.ndim))
+
+
 def space_from_json(j, use_gymnasium=True):
     """Builds a space from the server's description ({"type": "Discrete"|"Box", ...})."""
     kind = j.get("type")

@@ -1,48 +1,111 @@
-"""RemoteVectorEnv: one learner drives N environment servers, stepping all of them in parallel."""
+"""RemoteVectorEnv: one learner drives N environment sessions (one per endpoint), stepping all of
+them in parallel, with Gymnasium 1.x vector-env semantics."""
 
 import numpy as np
 
-from .client import RemotePruneEnv, _observation
+from ._compat import AutoresetMode, VectorEnv, add_info
+from .client import RemotePruneEnv
+from .spaces import batch_space
 
 
-class RemoteVectorEnv:
-    """N RemotePruneEnv sessions (one per endpoint, endpoints may repeat) stepped in parallel:
-    every request is sent before any reply is awaited, so the servers work concurrently.
+class RemoteVectorEnv(VectorEnv):
+    """N RemotePruneEnv sessions (endpoints may repeat) stepped in parallel: every request is sent
+    before any reply is awaited, so the servers work concurrently. A gymnasium.vector.VectorEnv
+    when gymnasium is importable; the same behaviour on numpy alone.
 
-    Episodes auto-reset like Gymnasium's vector envs: when sub-env i ends, its final observation
-    and info go to infos["final_observation"][i] / infos["final_info"][i] and it is reset.
+    Gymnasium 1.x semantics, step for step those of gymnasium.vector.SyncVectorEnv over the same
+    sessions:
+    - autoreset_mode NEXT_STEP (default): the step that ends sub-env i returns its last observation;
+      the next step resets it (its action is ignored) and returns the reset observation with reward
+      0 and terminated = truncated = False. SAME_STEP resets at once and puts the last observation
+      and info in infos["final_obs"] / infos["final_info"]; DISABLED leaves resets to you
+      (reset(options={"reset_mask": mask})).
+    - infos is a dict: each key an array over sub-envs, with a boolean "_key" array marking which
+      sub-envs set it.
+    - reset(seed=s) seeds sub-env i with s + i (or takes a list of seeds).
     """
 
-    def __init__(self, endpoints, config=None, **kwargs):
-        self.envs = [RemotePruneEnv(e, config, **kwargs) for e in endpoints]
+    def __init__(self, endpoints, config=None, *, autoreset_mode=AutoresetMode.NEXT_STEP, **kwargs):
+        if isinstance(autoreset_mode, str):
+            autoreset_mode = AutoresetMode(autoreset_mode)
+        self.envs = []
+        try:
+            for e in endpoints:
+                self.envs.append(RemotePruneEnv(e, config, **kwargs))
+        except BaseException:
+            for env in self.envs:
+                env.close()
+            raise
+        if not self.envs:
+            raise ValueError("RemoteVectorEnv needs at least one endpoint")
         self.num_envs = len(self.envs)
+        self.autoreset_mode = autoreset_mode
+        self.metadata = {"autoreset_mode": autoreset_mode, "render_modes": []}
         self.single_action_space = self.envs[0].action_space
         self.single_observation_space = self.envs[0].observation_space
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self._obs = np.zeros((self.num_envs, *self.single_observation_space.shape), dtype=np.float32)
+        self._autoreset = np.zeros(self.num_envs, dtype=np.bool_)
 
-    def reset(self, *, seed=None):
-        ids = [env._send_reset(None if seed is None else seed + i) for i, env in enumerate(self.envs)]
-        replies = [env._receive(rid, "reset") for env, rid in zip(self.envs, ids)]
-        obs = np.stack([_observation(r) for r in replies])
-        return obs, [r["info"] for r in replies]
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed if isinstance(seed, int) else None)
+        if seed is None:
+            seeds = [None] * self.num_envs
+        elif isinstance(seed, (int, np.integer)):
+            seeds = [int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"seed lists must have num_envs = {self.num_envs} entries, got {len(seeds)}")
+        options = dict(options or {})
+        mask = options.pop("reset_mask", None)
+        if mask is None:
+            mask = np.ones(self.num_envs, dtype=np.bool_)
+        elif not (isinstance(mask, np.ndarray) and mask.dtype == np.bool_ and mask.shape == (self.num_envs,)):
+            raise TypeError(f"options['reset_mask'] must be a numpy bool array of shape ({self.num_envs},)")
+        ids = {i: self.envs[i]._send_reset(seeds[i], options or None) for i in range(self.num_envs) if mask[i]}
+        infos = {}
+        for i, rid in ids.items():
+            self._obs[i], info = self.envs[i]._reset_result(self.envs[i]._receive(rid, "reset"))
+            infos = add_info(infos, info, i, self.num_envs)
+        self._autoreset[mask] = False
+        return self._obs.copy(), infos
 
     def step(self, actions):
-        ids = [env._send_step(a) for env, a in zip(self.envs, actions)]
-        replies = [env._receive(rid, "step") for env, rid in zip(self.envs, ids)]
-        obs = np.stack([_observation(r) for r in replies])
-        rewards = np.array([r["reward"] for r in replies], dtype=np.float64)
-        terminated = np.array([r["terminated"] for r in replies])
-        truncated = np.array([r["truncated"] for r in replies])
-        infos = {"info": [r["info"] for r in replies], "final_observation": [None] * self.num_envs,
-                 "final_info": [None] * self.num_envs}
-        done = [i for i in range(self.num_envs) if terminated[i] or truncated[i]]
-        ids = {i: self.envs[i]._send_reset() for i in done}
-        for i, rid in ids.items():
-            infos["final_observation"][i] = obs[i].copy()
-            infos["final_info"][i] = replies[i]["info"]
-            obs[i] = _observation(self.envs[i]._receive(rid, "reset"))
-        return obs, rewards, terminated, truncated, infos
+        actions = list(actions)
+        if len(actions) != self.num_envs:
+            raise ValueError(f"step needs one action per sub-env ({self.num_envs}), got {len(actions)}")
+        rewards = np.zeros(self.num_envs, dtype=np.float64)
+        terminated = np.zeros(self.num_envs, dtype=np.bool_)
+        truncated = np.zeros(self.num_envs, dtype=np.bool_)
+        resetting = self._autoreset & (self.autoreset_mode == AutoresetMode.NEXT_STEP)
+        ids = [env._send_reset() if resetting[i] else env._send_step(a)
+               for i, (env, a) in enumerate(zip(self.envs, actions))]
+        infos = {}
+        replies = []
+        for i, (env, rid) in enumerate(zip(self.envs, ids)):
+            if resetting[i]:
+                self._obs[i], info = env._reset_result(env._receive(rid, "reset"))
+            else:
+                self._obs[i], rewards[i], terminated[i], truncated[i], info = env._step_result(env._receive(rid, "step"))
+            replies.append(info)
+        if self.autoreset_mode == AutoresetMode.SAME_STEP:
+            done = [i for i in range(self.num_envs) if terminated[i] or truncated[i]]
+            reset_ids = {i: self.envs[i]._send_reset() for i in done}
+            for i in range(self.num_envs):
+                if i in reset_ids:
+                    infos = add_info(infos, {"final_obs": self._obs[i].copy(), "final_info": replies[i]}, i,
+                                     self.num_envs)
+                    self._obs[i], replies[i] = self.envs[i]._reset_result(self.envs[i]._receive(reset_ids[i], "reset"))
+                infos = add_info(infos, replies[i], i, self.num_envs)
+        else:
+            for i in range(self.num_envs):
+                infos = add_info(infos, replies[i], i, self.num_envs)
+        self._autoreset = terminated | truncated
+        return self._obs.copy(), rewards, terminated, truncated, infos
 
-    def close(self):
+    def close_extras(self, **kwargs):
         for env in self.envs:
             env.close()
 

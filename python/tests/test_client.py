@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -117,6 +118,17 @@ def test_errors_have_stable_codes(server):
     assert server.proc.poll() is None
 
 
+def test_an_oversized_request_raises_limit_instead_of_waiting_for_its_timeout(server):
+    padded = dict(TINY, padding="x" * 3_000_000)  # 3 MB: above --max-message, below the hard cap
+    t0 = time.monotonic()
+    with pytest.raises(RemoteError) as e:
+        RemotePruneEnv(server.endpoint, padded, make_timeout=600)
+    assert e.value.code == "limit" and "--max-message" in e.value.message
+    assert time.monotonic() - t0 < 60  # the reply carried the id: no wait for the 600 s timeout
+    with RemotePruneEnv(server.endpoint, kind="toy") as env:  # the server keeps serving
+        env.reset(seed=0)
+
+
 def test_a_killed_server_gives_timeout_error_not_a_hang():
     s = Server()
     env = RemotePruneEnv(s.endpoint, kind="toy", timeout=0.5)
@@ -136,6 +148,26 @@ def test_sigterm_shuts_the_server_down_cleanly():
     assert s.stop(signal.SIGTERM) == 0
 
 
+def test_sigterm_during_long_work_stops_the_server_at_once():
+    s = Server()
+    slow = json.loads(json.dumps(TINY))
+    slow.setdefault("data", {}).setdefault("synthetic", {})["train"] = 100000
+    slow.setdefault("network", {}).setdefault("pretrain", {})["epochs"] = 40  # minutes of pretraining
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(s.endpoint)
+    sock.send(json.dumps({"cmd": "make", "config": slow, "id": 1}).encode())
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    assert s.stop(signal.SIGTERM) == 0
+    took = time.monotonic() - t0
+    assert took < 10, f"SIGTERM took {took:.1f} s"  # without cancellation: the whole pretraining
+    assert sock.poll(5000)
+    reply = json.loads(sock.recv())
+    assert reply["id"] == 1 and reply["error"]["code"] == "cancelled"
+    sock.close()
+
+
 def test_vector_env_steps_several_sessions_and_auto_resets(server):
     with RemoteVectorEnv([server.endpoint] * 3, kind="toy", toy={"steps": 2, "actions": 3}) as venv:
         obs, infos = venv.reset(seed=0)
@@ -143,9 +175,9 @@ def test_vector_env_steps_several_sessions_and_auto_resets(server):
         obs, rewards, terminated, truncated, infos = venv.step([1, 1, 0])
         assert list(rewards) == [1.0, 1.0, 0.0]  # the best first action is 1
         obs, rewards, terminated, truncated, infos = venv.step([0, 0, 0])
-        assert terminated.all()
-        assert all(f is not None for f in infos["final_observation"])
-        assert np.all(obs == 0)  # auto-reset
+        assert terminated.all() and infos["_step"].all()
+        obs, rewards, terminated, truncated, infos = venv.step([0, 0, 0])
+        assert np.all(obs == 0) and not terminated.any()  # auto-reset on the next step (Gymnasium 1.x)
 
 
 def test_gymnasium_free_spaces_work():
@@ -190,6 +222,36 @@ def test_curve_allow_list_from_python():
         s.stop()
 
 
+def test_curve_keys_from_files_and_the_environment(tmp_path):
+    server_public, server_secret = zmq.curve_keypair()
+    client_public, client_secret = zmq.curve_keypair()
+    secret_file, clients_file = tmp_path / "server.key", tmp_path / "clients.txt"
+    secret_file.write_text(server_secret.decode() + "\n")
+    clients_file.write_text("# lab machines\n" + client_public.decode() + "\n")
+    # A secret other users can read is refused, with the fix in the message.
+    secret_file.chmod(0o644)
+    proc = subprocess.run([CLI, "serve", "--bind", "tcp://127.0.0.1:*", "--curve-secret-file", str(secret_file)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "chmod 600" in proc.stderr
+    secret_file.chmod(0o600)
+    for args, env in ((("--curve-secret-file", str(secret_file)), {}), ((), {"PRUNEGYM_CURVE_SECRET": server_secret.decode()})):
+        os.environ.update(env)
+        try:
+            s = Server(*args, "--curve-clients-file", str(clients_file))
+        finally:
+            for k in env:
+                del os.environ[k]
+        try:
+            assert server_secret.decode() not in " ".join(s.proc.args)  # never on the command line
+            with RemotePruneEnv(s.endpoint, kind="toy", curve_server_key=server_public,
+                                curve_keypair=(client_public, client_secret)) as remote:
+                assert remote.reset()[0].shape == (2,)
+            with pytest.raises(TimeoutError):  # a client not on the list
+                RemotePruneEnv(s.endpoint, kind="toy", timeout=0.5, curve_server_key=server_public)
+        finally:
+            s.stop()
+
+
 def test_a_gcn_episode_on_a_graph_through_the_bridge(server):
     config = load_config(str(ROOT / "configs" / "tiny-graph.json"))
     with RemotePruneEnv(server.endpoint, config) as env:
@@ -203,3 +265,17 @@ def test_a_gcn_episode_on_a_graph_through_the_bridge(server):
             done = terminated or truncated
         assert layers == ["gcn1.weight", "gcn2.weight", "fc1.weight"]
         assert info["sparsity"] > 0.6 and info["accuracy"] > 0.4
+
+
+def test_pip_installs_the_client(tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "python" / "prunegym_client", src / "prunegym_client",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / "python" / name, src / name)
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
+                           "--target", str(tmp_path / "site"), str(src)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    check = subprocess.run([sys.executable, "-c", "import prunegym_client as p; print(p.__file__)"], capture_output=True,
+                           text=True, env=dict(os.environ, PYTHONPATH=str(tmp_path / "site")), cwd=str(tmp_path))
+    assert check.returncode == 0 and check.stdout.startswith(str(tmp_path / "site")), check.stderr

@@ -1,6 +1,7 @@
 #include <prunegym/server/protocol.h>
 
 #include <cmath>
+#include <limits>
 #include <cstdint>
 #include <cstring>
 
@@ -120,6 +121,8 @@ StepResult step_from_wire(const nlohmann::json& j) {
 }
 
 Action action_from_wire(const nlohmann::json& j) {
+  if (j.is_number_unsigned() && j.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+    throw ProtocolError(codes::bad_argument, "action " + j.dump() + " is far outside the action space (an index from 0)");
   if (j.is_number_integer()) return Action(j.get<int64_t>());
   if (j.is_number_float()) {
     const double v = j.get<double>();
@@ -144,6 +147,32 @@ nlohmann::json action_to_wire(const Action& a) {
   return a.values;
 }
 
+namespace {
+
+/// What a JSON value is, in the words an error message needs ("an integer", "a number", ...).
+std::string describe_type(nlohmann::json::value_t type) {
+  using T = nlohmann::json::value_t;
+  switch (type) {
+    case T::number_integer:
+    case T::number_unsigned: return "an integer";
+    case T::number_float: return "a number";
+    case T::string: return "a string";
+    case T::boolean: return "true or false";
+    case T::object: return "an object";
+    case T::array: return "an array";
+    case T::null: return "null";
+    default: return "a JSON value";
+  }
+}
+
+/// A value as an error message shows it: short values in full, long ones cut.
+std::string show_value(const nlohmann::json& v) {
+  const std::string text = v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return text.size() <= 40 ? text : text.substr(0, 37) + "...";
+}
+
+}  // namespace
+
 const nlohmann::json& require_field(const nlohmann::json& j, const std::string& key, nlohmann::json::value_t type) {
   auto it = j.find(key);
   if (it == j.end()) throw ProtocolError(codes::bad_argument, "missing field '" + key + "'");
@@ -151,9 +180,8 @@ const nlohmann::json& require_field(const nlohmann::json& j, const std::string& 
                       ? it->is_number_integer()
                       : type == nlohmann::json::value_t::number_float ? it->is_number() : it->type() == type;
   if (!ok) {
-    nlohmann::json sample(type);
-    throw ProtocolError(codes::bad_argument,
-                        "field '" + key + "' must be " + sample.type_name() + ", got " + std::string(it->type_name()));
+    throw ProtocolError(codes::bad_argument, "field '" + key + "' must be " + describe_type(type) + ", got " +
+                                                 show_value(*it) + " (" + describe_type(it->type()) + ")");
   }
   return *it;
 }

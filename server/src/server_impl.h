@@ -2,6 +2,7 @@
 // EnvServer's private parts, shared by env_server.cpp (requests: dispatch, sessions, make) and
 // server_loop.cpp (transport: sockets, CURVE, routing to workers, shutdown).
 
+#include <prunegym/core/cancel.h>
 #include <prunegym/server/env_kinds.h>
 #include <prunegym/server/env_server.h>
 #include <prunegym/server/protocol.h>
@@ -43,6 +44,8 @@ struct Session {
   std::mutex mu;  ///< held while the env is used
   std::atomic<int64_t> last_used_ms{0};
   std::atomic<int> pending{0};
+  std::atomic<bool> closing{false};  ///< set when the session is closed or expires: its work stops
+  std::string owner;                 ///< the client that made it (per-client quota)
   std::map<std::string, std::shared_ptr<const EnvState>> snapshots;
   int64_t next_snapshot = 1;
 };
@@ -64,9 +67,10 @@ struct EnvServer::Impl {
   mutable std::mutex mu;  ///< guards sessions, reserved, rng
   std::map<std::string, std::shared_ptr<Session>> sessions;
   int64_t reserved = 0;
+  std::map<std::string, int64_t> reserved_by;  ///< makes in flight per client
   std::mt19937_64 rng;
 
-  EnvKindContext kinds{opts.data_roots, opts.cache_dir, opts.log};
+  EnvKindContext kinds{opts.data_roots, opts.cache_dir, opts.log, opts.limits};
 
   void log(const std::string& line) const {
     if (opts.log) opts.log(line);
@@ -86,8 +90,27 @@ struct EnvServer::Impl {
     return s;
   }
 
-  json dispatch(const std::string& cmd, const json& req);
-  json make(const json& req);
+  /// Runs `work` so that a stopping server, a closing session (when given) or the per-request
+  /// work budget cancel it between training batches (Cancelled).
+  template <typename Fn>
+  auto cancellable(Session* session, Fn&& work) {
+    std::vector<CancelScope::Flag> flags{{&stopping, "the server is shutting down"}};
+    if (session) flags.push_back({&session->closing, "the session was closed"});
+    const auto budget = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(opts.max_work_seconds));
+    CancelScope scope(std::move(flags), std::chrono::steady_clock::now() + budget,
+                      "the request ran past this server's work budget of " + std::to_string(opts.max_work_seconds) +
+                          " s (--max-work-seconds)");
+    return work();
+  }
+  /// Ends a session: its pending work is cancelled, and it is gone for new requests.
+  void drop_session(const std::string& id);
+
+  /// `client` identifies the requester for per-client quotas ("" = no quota: direct handle() calls).
+  json dispatch(const std::string& cmd, const json& req, const std::string& client);
+  /// reset, step, snapshot and restore on a session whose lock the caller holds.
+  json session_command(Session& s, const std::string& cmd, const json& req);
+  json make(const json& req, const std::string& client);
   void sweep_idle();
   // Transport (server_loop.cpp).
   void configure_curve();
@@ -96,7 +119,8 @@ struct EnvServer::Impl {
   /// A reply sent from the serving thread itself.
   void send_direct(const std::string& identity, bool delimiter, const std::string& reply);
   /// Answers cheap requests at once; make goes to the pool, session commands to the session's strand.
-  void route(EnvServer& server, const std::string& identity, bool delimiter, std::string payload);
+  void route(EnvServer& server, const std::string& identity, bool delimiter, std::string payload,
+             const std::string& client);
   void read_requests(EnvServer& server);
   void answer_zap();
   void drain_replies();

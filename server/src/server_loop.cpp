@@ -23,8 +23,10 @@ std::string EnvServer::bind() {
   im.router = std::make_unique<zmq::socket_t>(im.ctx, zmq::socket_type::router);
   im.router->set(zmq::sockopt::linger, 0);
   im.router->set(zmq::sockopt::router_mandatory, 0);
-  // Hard cap far above the soft one: bigger messages are dropped by ZeroMQ before they cost memory.
-  im.router->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(im.opts.max_message_bytes) * 4 + 4096);
+  // Hard cap far above the soft one (max_message_bytes): requests between the two get a "limit"
+  // reply with their id; bigger ones are dropped by ZeroMQ, with the connection, before they cost
+  // memory.
+  im.router->set(zmq::sockopt::maxmsgsize, hard_message_cap(im.opts.max_message_bytes));
   im.configure_curve();
   try {
     im.router->bind(endpoint);
@@ -83,17 +85,24 @@ void EnvServer::Impl::send_direct(const std::string& identity, bool delimiter, c
   zmq::send_multipart(*router, out, zmq::send_flags::dontwait);
 }
 
-void EnvServer::Impl::route(EnvServer& server, const std::string& identity, bool delimiter, std::string payload) {
-  if (opts.workers == 0) {  // inline mode: lowest latency, one request at a time
-    send_direct(identity, delimiter, server.handle(payload));
+int64_t hard_message_cap(size_t max_message_bytes) {
+  return std::max<int64_t>(int64_t{64} << 20, static_cast<int64_t>(max_message_bytes) * 4 + 4096);
+}
+
+void EnvServer::Impl::route(EnvServer& server, const std::string& identity, bool delimiter, std::string payload,
+                            const std::string& client) {
+  if (opts.workers == 0 || payload.size() > opts.max_message_bytes) {
+    // Inline mode (lowest latency, one request at a time), or an oversized request: its "limit"
+    // reply needs no worker.
+    send_direct(identity, delimiter, server.handle(payload, client));
     return;
   }
   const json light = json::parse(payload, nullptr, false);
   const std::string cmd =
       light.is_object() && light.contains("cmd") && light["cmd"].is_string() ? light["cmd"].get<std::string>() : "";
   if (cmd == "make") {
-    boost::asio::post(pool, [this, &server, identity, delimiter, payload = std::move(payload)] {
-      send_reply(identity, delimiter, server.handle(payload));
+    boost::asio::post(pool, [this, &server, identity, delimiter, client, payload = std::move(payload)] {
+      send_reply(identity, delimiter, server.handle(payload, client));
     });
     return;
   }
@@ -101,16 +110,17 @@ void EnvServer::Impl::route(EnvServer& server, const std::string& identity, bool
     std::shared_ptr<Session> s;
     if (light.contains("session") && light["session"].is_string()) s = find(light["session"].get<std::string>());
     if (s) {
+      if (cmd == "close") s->closing = true;  // stop its running work now, not after it
       ++s->pending;
-      boost::asio::post(s->strand, [this, &server, s, identity, delimiter, payload = std::move(payload)] {
-        const std::string reply = server.handle(payload);
+      boost::asio::post(s->strand, [this, &server, s, identity, delimiter, client, payload = std::move(payload)] {
+        const std::string reply = server.handle(payload, client);
         --s->pending;
         send_reply(identity, delimiter, reply);
       });
       return;
     }
   }
-  send_direct(identity, delimiter, server.handle(payload));  // cheap or invalid requests: at once
+  send_direct(identity, delimiter, server.handle(payload, client));  // cheap or invalid requests: at once
 }
 
 void EnvServer::Impl::read_requests(EnvServer& server) {
@@ -128,7 +138,11 @@ void EnvServer::Impl::read_requests(EnvServer& server) {
                       .dump());
       continue;
     }
-    route(server, identity, delimiter, parts[first].to_string());
+    // The client behind a request: its CURVE key when the allow-list (ZAP) vouched for it, else
+    // the connection.
+    const char* user = zmq_msg_gets(parts[first].handle(), "User-Id");
+    const std::string client = user && *user ? std::string("key:") + user : "conn:" + identity;
+    route(server, identity, delimiter, parts[first].to_string(), client);
   }
 }
 
@@ -140,10 +154,14 @@ void EnvServer::Impl::answer_zap() {
   const bool allowed =
       curve && std::find(allowed_keys.begin(), allowed_keys.end(), req[6].to_string()) != allowed_keys.end();
   if (!allowed) log("refused a client whose CURVE key is not on the allow-list");
+  // The user id (the client key in Z85) becomes the "User-Id" of the client's messages.
+  std::string user(41, '\0');
+  if (allowed) zmq_z85_encode(user.data(), reinterpret_cast<const uint8_t*>(req[6].data()), 32);
+  user.resize(allowed ? 40 : 0);
   std::array<zmq::const_buffer, 6> reply{zmq::str_buffer("1.0"), zmq::buffer(req[1].data(), req[1].size()),
                                          allowed ? zmq::str_buffer("200") : zmq::str_buffer("400"),
                                          allowed ? zmq::str_buffer("OK") : zmq::str_buffer("client key not allowed"),
-                                         zmq::str_buffer(""), zmq::str_buffer("")};
+                                         zmq::buffer(user), zmq::str_buffer("")};
   zmq::send_multipart(*zap, reply);
 }
 

@@ -7,6 +7,7 @@
 #include <prunegym/core/registry.h>
 #include <prunegym/env/env.h>
 #include <prunegym/networks/data.h>
+#include <prunegym/server/work_limits.h>
 
 #include <nlohmann/json.hpp>
 
@@ -22,8 +23,11 @@ namespace prunegym {
 /// sessions.
 class EnvKindContext {
  public:
-  EnvKindContext(std::vector<std::string> data_roots, std::string cache_dir, LogFn log)
-      : data_roots_(std::move(data_roots)), cache_dir_(std::move(cache_dir)), log_(std::move(log)) {}
+  EnvKindContext(std::vector<std::string> data_roots, std::string cache_dir, LogFn log, WorkLimits limits = {})
+      : data_roots_(std::move(data_roots)),
+        cache_dir_(std::move(cache_dir)),
+        log_(std::move(log)),
+        limits_(limits) {}
 
   /// Throws ProtocolError(bad_argument) naming `key` when `path` is outside every data root.
   void check_data_path(const std::string& path, const std::string& key = "data.path") const;
@@ -32,11 +36,14 @@ class EnvKindContext {
   /// The dense-model cache folder the server chose ("" = the default location).
   const std::string& cache_dir() const { return cache_dir_; }
   const LogFn& log() const { return log_; }
+  /// What one make request may ask for; factories refuse more with ProtocolError(limit).
+  const WorkLimits& limits() const { return limits_; }
 
  private:
   std::vector<std::string> data_roots_;
   std::string cache_dir_;
   LogFn log_;
+  WorkLimits limits_;
   std::mutex data_mu_;
   std::map<std::string, std::weak_ptr<const DataSplits>> data_cache_;
 };

@@ -23,6 +23,7 @@ constexpr const char* no_session = "no_session";
 constexpr const char* episode_over = "episode_over";
 constexpr const char* limit = "limit";
 constexpr const char* internal = "internal";
+constexpr const char* cancelled = "cancelled";  ///< the work was stopped: session closed, budget, shutdown
 constexpr const char* timeout = "timeout";  ///< client side only: no reply in time
 }  // namespace codes
 
