@@ -130,7 +130,8 @@ void check_work(const Config& c, const WorkLimits& l) {
   }
   within(static_cast<double>(a.values.size()), static_cast<double>(l.action_values), "env.actions.values",
          "action_values");
-  within(c.network.width, l.network_width, "network.width", "network_width");
+  // Only the residual networks have a width; other networks ignore the key.
+  if (c.network.name.rfind("resnet", 0) == 0) within(c.network.width, l.network_width, "network.width", "network_width");
   within(static_cast<double>(c.network.layers.size()), static_cast<double>(l.layers), "network.layers (count)", "layers");
   for (const auto& text : c.network.layers)
     within(static_cast<double>(LayerSpec::parse(text).out), static_cast<double>(l.layer_width),

@@ -188,9 +188,18 @@ const nlohmann::json& require_field(const nlohmann::json& j, const std::string& 
 
 void check_reply(const nlohmann::json& reply) {
   if (!reply.is_object()) throw ProtocolError(codes::bad_json, "the reply is not a JSON object");
-  if (reply.value("ok", false)) return;
-  const auto err = reply.value("error", nlohmann::json::object());
-  throw ProtocolError(err.value("code", codes::internal), err.value("message", "the server reported an error"));
+  const auto ok = reply.find("ok");
+  if (ok == reply.end() || !ok->is_boolean())
+    throw ProtocolError(codes::bad_json, "the reply has no true/false 'ok' field: " + show_value(reply));
+  if (ok->get<bool>()) return;
+  // Every part of an error is optional to a reader: a malformed one still becomes a ProtocolError.
+  const auto err = reply.find("error");
+  auto text = [&](const char* key, const char* fallback) {
+    if (err == reply.end() || !err->is_object()) return std::string(fallback);
+    const auto it = err->find(key);
+    return it != err->end() && it->is_string() ? it->get<std::string>() : std::string(fallback);
+  };
+  throw ProtocolError(text("code", codes::internal), text("message", "the server reported an error"));
 }
 
 }  // namespace prunegym
