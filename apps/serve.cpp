@@ -3,12 +3,14 @@
 #include "commands.h"
 
 #include <prunegym/core/errors.h>
+#include <prunegym/core/json_file.h>
 #include <prunegym/networks/train.h>
 #include <prunegym/server/env_kinds.h>
 #include <prunegym/server/env_server.h>
 
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -23,6 +25,7 @@ struct ServeArgs {
   std::string curve_secret_file, curve_clients_file;
   std::vector<std::string> limits;
   std::optional<int64_t> threads;
+  std::string endpoint_file;
   bool quiet = false;
 };
 
@@ -86,7 +89,14 @@ int run(ServeArgs a) {
   EnvServer server(o);
   const std::string endpoint = server.bind();
   std::cout << "prunegym serve: listening on " << endpoint << std::endl;
+  if (!a.endpoint_file.empty()) {
+    // What clients on other hosts connect to, with the key they need: one line of an endpoints file.
+    std::string line = advertised_endpoint(endpoint);
+    if (!o.curve_secret_key.empty()) line += " curve=" + curve_public_key(o.curve_secret_key);
+    write_atomic(a.endpoint_file, line + "\n");
+  }
   server.run();
+  if (!a.endpoint_file.empty()) std::remove(a.endpoint_file.c_str());
   return 0;
 }
 
@@ -137,6 +147,10 @@ void add_serve(CLI::App& app, Commands& commands) {
                  "KEY=VALUE: what one make request may ask for, e.g. pretrain_epochs=200 (repeatable; keys and "
                  "defaults in docs/protocol.md)")
       ->type_name("K=V");
+  sub->add_option("--endpoint-file", a->endpoint_file,
+                  "once bound, write the endpoint other hosts reach (wildcard address -> host name) and the CURVE "
+                  "public key to F, one line of an endpoints file (removed on exit; scripts/slurm-serve uses it)")
+      ->type_name("F");
   sub->add_flag("--quiet", a->quiet, "no session log on stderr");
   sub->footer([] {
     return "\nServes pruning environments over ZeroMQ (JSON messages; docs/protocol.md). Clients - the Python\n"

@@ -73,8 +73,9 @@ void add_train(CLI::App& app, Commands& commands) {
   sub->add_option("--stop-after", a->stop_after, "stop (as Ctrl-C would, but exit 0) after N more episodes")
       ->type_name("N")
       ->check(CLI::PositiveNumber);
-  sub->add_option("--remote", a->remote, "train against a prunegym server (prunegym serve); fine-tuning runs locally")
-      ->type_name("ENDPOINT");
+  sub->add_option("--remote", a->remote, "train against a prunegym server (prunegym serve), or one server of an endpoints file (seed S uses "
+                  "line S mod N; scripts/slurm-serve writes one); fine-tuning runs locally")
+      ->type_name("ENDPOINT|FILE");
   sub->add_flag("--force", a->force, "overwrite a finished or interrupted run in --out");
   sub->footer([] {
     std::string agents;

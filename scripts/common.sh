@@ -16,11 +16,17 @@ PRUNEGYM_PACKAGES=(
   python3-zmq python3-numpy python3-torch python3-torchvision python3-matplotlib python3-pytest
 )
 
+# What only scripts/test needs: clang and libFuzzer for the bridge's fuzz target; Slurm and munge
+# for the single-node cluster the Slurm back-end test starts.
+PRUNEGYM_TEST_PACKAGES=(clang libclang-rt-dev slurmctld slurmd slurm-client munge)
+
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# install_missing [test]: the project's packages, plus the test-only ones with "test".
 install_missing() {
-  local missing=()
-  for p in "${PRUNEGYM_PACKAGES[@]}"; do
+  local missing=() wanted=("${PRUNEGYM_PACKAGES[@]}")
+  if [ "${1:-}" = test ]; then wanted+=("${PRUNEGYM_TEST_PACKAGES[@]}"); fi
+  for p in "${wanted[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
       missing+=("$p")
     fi

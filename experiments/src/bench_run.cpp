@@ -3,6 +3,9 @@
 #include <prunegym/core/timing.h>
 #include <prunegym/experiments/bench_run.h>
 
+#include "bench_internal.h"
+
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,12 +22,13 @@ namespace fs = std::filesystem;
 
 namespace prunegym {
 
-namespace {
-
 using bench::Grid;
 using bench::MeanSe;
 using bench::RunResult;
 using bench::RunSpec;
+using bench_detail::Plan;
+
+namespace {
 
 std::string fmt_ms(const MeanSe& m, double scale, int precision, const std::string& unit = "") {
   std::ostringstream os;
@@ -39,23 +43,6 @@ int64_t episodes_done(const fs::path& dir) {
   const auto j = nlohmann::json::parse(in, nullptr, false);
   if (j.is_discarded() || !j.contains("records")) return 0;
   return static_cast<int64_t>(j["records"].size());
-}
-
-/// The command that runs (or resumes) one cell.
-std::vector<std::string> cell_command(const BenchOptions& o, const Grid& grid, const RunSpec& r, const fs::path& dir,
-                                      int64_t threads) {
-  std::vector<std::string> cmd{o.executable.empty() ? self_executable() : o.executable};
-  for (const auto& p : grid.plugins) cmd.insert(cmd.end(), {"--plugin", p});
-  if (fs::exists(dir / "run.json")) {
-    cmd.insert(cmd.end(), {"train", "--resume", dir.string(), "--threads", std::to_string(threads)});
-    return cmd;
-  }
-  const auto& v = grid.variants[r.variant];
-  write_atomic(dir / "input.json", v.config.dump(2) + "\n");
-  cmd.insert(cmd.end(), {"train", "--config", (dir / "input.json").string(), "--agent", v.agent, "--seed",
-                         std::to_string(r.seed), "--out", dir.string(), "--force", "--threads", std::to_string(threads)});
-  if (grid.episodes) cmd.insert(cmd.end(), {"--episodes", std::to_string(*grid.episodes)});
-  return cmd;
 }
 
 /// Runs the pending cells, `jobs` at a time, until done or stopped.
@@ -89,7 +76,7 @@ void run_pool(const BenchOptions& o, const Grid& grid, const std::vector<RunSpec
       const auto& r = runs[todo[next]];
       const fs::path dir = out / r.dir;
       fs::create_directories(dir);
-      const pid_t pid = spawn_logged(cell_command(o, grid, r, dir, threads), (dir / "log.txt").string());
+      const pid_t pid = spawn_logged(bench_detail::cell_command(o, grid, r, dir, threads), (dir / "log.txt").string());
       running[pid] = {todo[next++], Clock::now()};
     }
     int status = 0;
@@ -100,7 +87,7 @@ void run_pool(const BenchOptions& o, const Grid& grid, const std::vector<RunSpec
       const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && fs::exists(dir / "summary.json");
       if (!ok && !stopped())
         result.failed.push_back(grid.variants[r.variant].name + " seed " + std::to_string(r.seed) + ": see " +
-                                (dir / "log.txt").string());
+                                (dir / "log.txt").string());  // as bench_detail::failure_line words it
       run_seconds_sum += seconds_since(running[done].second);
       if (ok) ++finished;
       running.erase(done);
@@ -212,9 +199,33 @@ std::string results_markdown(const BenchOptions& o, const Grid& grid, int64_t se
   return md.str();
 }
 
+}  // namespace
+
+namespace bench_detail {
+
+/// The command that runs (or resumes) one cell.
+std::vector<std::string> cell_command(const BenchOptions& o, const Grid& grid, const RunSpec& r, const fs::path& dir,
+                                      int64_t threads) {
+  std::vector<std::string> cmd{o.executable.empty() ? self_executable() : o.executable};
+  for (const auto& p : grid.plugins) cmd.insert(cmd.end(), {"--plugin", p});
+  if (fs::exists(dir / "run.json")) {
+    cmd.insert(cmd.end(), {"train", "--resume", dir.string(), "--threads", std::to_string(threads)});
+    return cmd;
+  }
+  const auto& v = grid.variants[r.variant];
+  write_atomic(dir / "input.json", v.config.dump(2) + "\n");
+  cmd.insert(cmd.end(), {"train", "--config", (dir / "input.json").string(), "--agent", v.agent, "--seed",
+                         std::to_string(r.seed), "--out", dir.string(), "--force", "--threads", std::to_string(threads)});
+  if (grid.episodes) cmd.insert(cmd.end(), {"--episodes", std::to_string(*grid.episodes)});
+  return cmd;
+}
+
 /// results.csv, results.md, results.json and the plots from every finished run of the grid.
-void write_tables(const BenchOptions& o, const Grid& grid, int64_t seeds, const std::vector<RunSpec>& runs,
-                  const fs::path& out, double wall_seconds, BenchResult& result) {
+void write_tables(const BenchOptions& o, const Plan& plan, double wall_seconds, BenchResult& result) {
+  const Grid& grid = plan.grid;
+  const auto& runs = plan.runs;
+  const fs::path& out = plan.out;
+  const int64_t seeds = plan.seeds;
   std::vector<RunResult> results;
   for (const auto& r : runs) {
     const fs::path dir = out / r.dir;
@@ -226,18 +237,73 @@ void write_tables(const BenchOptions& o, const Grid& grid, int64_t seeds, const 
   for (const auto& r : results) total_seconds += r.seconds;
   std::ostringstream compute;
   compute << "\nCompute: " << results.size() << " runs, " << fmt_duration(total_seconds) << " of run time in total";
-  if (result.todo > 0) compute << "; this session's wall time " << fmt_duration(wall_seconds) << " with " << o.jobs << " jobs";
+  if (result.todo > 0 && o.backend == "slurm")
+    compute << "; this session's wall time " << fmt_duration(wall_seconds) << " on Slurm";
+  else if (result.todo > 0)
+    compute << "; this session's wall time " << fmt_duration(wall_seconds) << " with " << o.jobs << " jobs";
   compute << ".\n";
   if (!result.failed.empty()) compute << "\n" << result.failed.size() << " runs failed and are missing from the table.\n";
   result.markdown = results_markdown(o, grid, seeds, variants, compute.str());
   write_atomic(out / "results.md", result.markdown);
   const nlohmann::json doc{{"grid", o.grid_path},  {"agent", grid.agent},         {"seeds", seeds},
                            {"variants", variants}, {"run_seconds_total", total_seconds}, {"wall_seconds", wall_seconds},
-                           {"jobs", o.jobs}};
+                           {"jobs", o.jobs},
+                           {"backend", o.backend}};
   write_atomic(out / "results.json", doc.dump(2) + "\n");
   if (o.plot)
     result.plot_message =
         run_python_script("plot_bench.py", {(out / "results.json").string(), out.string()}, "curves.png/pareto.png");
+}
+
+std::string failure_line(const Plan& plan, size_t cell, const std::string& extra_log) {
+  const auto& r = plan.runs[cell];
+  return plan.grid.variants[r.variant].name + " seed " + std::to_string(r.seed) + ": see " +
+         (plan.out / r.dir / "log.txt").string() + (extra_log.empty() ? "" : " and " + extra_log);
+}
+
+}  // namespace bench_detail
+
+namespace {
+
+/// Runs one cell in the foreground (a Slurm array task): its `prunegym train` child logs to the
+/// run's log.txt; a stop request (SIGTERM from Slurm on preemption) reaches the child, which
+/// saves its state, so a requeued task resumes.
+int run_cell(const BenchOptions& o, const Plan& plan, BenchResult& result) {
+  const int64_t cell = *o.cell;
+  if (cell < 0 || cell >= static_cast<int64_t>(plan.runs.size()))
+    throw UsageError("--cell " + std::to_string(cell) + ": the grid has " + std::to_string(plan.runs.size()) +
+                     " cells (0.." + std::to_string(plan.runs.size() - 1) + ") with these seeds");
+  const auto& r = plan.runs[static_cast<size_t>(cell)];
+  const fs::path dir = plan.out / r.dir;
+  const std::string name = plan.grid.variants[r.variant].name + " seed " + std::to_string(r.seed);
+  if (fs::exists(dir / "summary.json")) {
+    if (o.progress) o.progress->line("cell " + std::to_string(cell) + " (" + name + ") is finished already: " + dir.string());
+    return 0;
+  }
+  int64_t threads = o.threads;
+  if (threads <= 0)
+    if (const char* env = std::getenv("SLURM_CPUS_PER_TASK"); env && std::atoll(env) > 0) threads = std::atoll(env);
+  if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  fs::create_directories(dir);
+  if (o.progress)
+    o.progress->line("cell " + std::to_string(cell) + ": " + name + " in " + dir.string() + " with " +
+                     std::to_string(threads) + " threads (log: " + (dir / "log.txt").string() + ")");
+  const pid_t pid = spawn_logged(bench_detail::cell_command(o, plan.grid, r, dir, threads), (dir / "log.txt").string());
+  int status = 0;
+  bool forwarded = false;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (o.stop && o.stop->load() && !forwarded) {
+      ::kill(pid, SIGTERM);
+      forwarded = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  result.cell_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  if (!fs::exists(dir / "summary.json")) {
+    result.failed.push_back(bench_detail::failure_line(plan, static_cast<size_t>(cell)));
+    if (result.cell_status == 0) result.cell_status = 1;
+  }
+  return result.cell_status;
 }
 
 }  // namespace
@@ -252,32 +318,54 @@ BenchResult run_bench(const BenchOptions& o) {
     for (const auto& v : grid.variants) known = known || v.name == name;
     if (!known) throw UsageError("--only: the grid has no variant '" + name + "'");
   }
+  if (o.backend != "local" && o.backend != "slurm")
+    throw UsageError("--backend must be local or slurm, got '" + o.backend + "'");
+  if (o.backend == "slurm" && !o.cell && !o.dry_run) bench_detail::check_slurm_tools();
   BenchResult result;
-  const fs::path out = o.out.empty() ? "runs/bench-" + fs::path(o.grid_path).stem().string() : o.out;
+  Plan plan{grid, seeds, bench::plan_runs(grid, seeds),
+            o.out.empty() ? "runs/bench-" + fs::path(o.grid_path).stem().string() : o.out, {}};
+  const fs::path& out = plan.out;
   result.out = out.string();
-  const auto runs = bench::plan_runs(grid, seeds);
-  std::vector<size_t> todo;
+  if (o.cell) {
+    run_cell(o, plan, result);
+    return result;
+  }
+  // Cells an earlier `--backend slurm` left queued are Slurm's: never run twice.
+  std::set<std::string> slurm_jobs;
+  const auto in_slurm = o.backend == "local" ? bench_detail::slurm_queued_cells(out, &slurm_jobs) : std::set<size_t>{};
+  const auto& runs = plan.runs;
   for (size_t i = 0; i < runs.size(); ++i) {
     const bool selected = o.only.empty() || o.only.count(grid.variants[runs[i].variant].name);
     const bool pending = !fs::exists(out / runs[i].dir / "summary.json");
-    if (selected && pending) todo.push_back(i);
+    if (selected && pending && !in_slurm.count(i)) plan.todo.push_back(i);
     result.listing.emplace_back((out / runs[i].dir).string(), pending);
   }
   result.planned = static_cast<int64_t>(runs.size());
-  result.todo = static_cast<int64_t>(todo.size());
-  result.cached = result.planned - result.todo;
-  if (o.progress)
+  result.todo = static_cast<int64_t>(plan.todo.size());
+  result.cached = result.planned - result.todo - static_cast<int64_t>(in_slurm.size());
+  if (o.progress) {
     o.progress->line("bench " + o.grid_path + ": " + std::to_string(grid.variants.size()) + " variants x " +
                      std::to_string(seeds) + " seeds = " + std::to_string(runs.size()) + " runs, " +
-                     std::to_string(result.cached) + " cached, " + std::to_string(result.todo) + " to run, " +
-                     std::to_string(o.jobs) + " at a time");
+                     std::to_string(result.cached) + " cached, " + std::to_string(result.todo) + " to run" +
+                     (o.backend == "slurm" ? " on Slurm" : ", " + std::to_string(o.jobs) + " at a time"));
+    if (!in_slurm.empty()) {
+      std::string ids;
+      for (const auto& id : slurm_jobs) ids += (ids.empty() ? "" : ",") + id;
+      o.progress->line(std::to_string(in_slurm.size()) + " runs are queued in Slurm job " + ids +
+                       ": left to Slurm (watch with --backend slurm; scancel " + ids + " to take them back)");
+    }
+  }
   if (o.dry_run) return result;
 
   fs::create_directories(out / "runs");
+  if (o.backend == "slurm") {
+    bench_detail::run_slurm(o, plan, result);
+    return result;
+  }
   const auto t0 = Clock::now();
-  run_pool(o, grid, runs, todo, out, result);
+  run_pool(o, grid, runs, plan.todo, out, result);
   if (result.interrupted) return result;
-  write_tables(o, grid, seeds, runs, out, seconds_since(t0), result);
+  bench_detail::write_tables(o, plan, seconds_since(t0), result);
   return result;
 }
 

@@ -124,9 +124,18 @@ struct TrainingEnv {
 TrainingEnv make_training_env(const TrainRunOptions& o, const RunState& s, const LogFn& log) {
   TrainingEnv t;
   if (!o.remote.empty()) {
-    t.remote = RemoteEnv::from_config(o.remote, s.config.to_json());
+    // An endpoints file (a server fleet) spreads runs by seed: seed S uses server S mod N.
+    FleetEndpoint server{o.remote, ""};
+    if (o.remote.find("://") == std::string::npos) {
+      const auto fleet = read_endpoints_file(o.remote);
+      server = fleet[static_cast<size_t>(s.seed % fleet.size())];
+    }
+    RemoteEnvOptions options;
+    options.curve_server_key = server.curve_server_key;
+    t.remote = RemoteEnv::from_config(server.endpoint, s.config.to_json(), options);
     t.env = t.remote.get();
-    log("training against " + o.remote + " (session " + t.remote->session() + ")");
+    log("training against " + server.endpoint + (server.curve_server_key.empty() ? "" : " (CURVE)") + " (session " +
+        t.remote->session() + ")");
   } else {
     t.local = std::make_unique<PruneEnv>(s.config, PruneEnvHooks{log, nullptr});
     t.env = t.local.get();

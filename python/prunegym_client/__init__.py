@@ -13,12 +13,12 @@ Needs Debian's python3-zmq and python3-numpy (run with /usr/bin/python3).
 """
 
 from ._compat import HAVE_GYMNASIUM, AutoresetMode
-from .client import PROTOCOL_VERSION, RemoteError, RemotePruneEnv, load_config
+from .client import PROTOCOL_VERSION, RemoteError, RemotePruneEnv, load_config, read_endpoints_file
 from .spaces import Box, Discrete, space_from_json
 from .vector import RemoteVectorEnv
 
 __all__ = ["RemotePruneEnv", "RemoteVectorEnv", "RemoteError", "Box", "Discrete", "space_from_json", "load_config",
-           "PROTOCOL_VERSION", "HAVE_GYMNASIUM", "AutoresetMode", "ENV_ID"]
+           "PROTOCOL_VERSION", "HAVE_GYMNASIUM", "AutoresetMode", "ENV_ID", "read_endpoints_file"]
 
 ENV_ID = "prunegym/RemotePrune-v0"
 if HAVE_GYMNASIUM:  # gymnasium.make(ENV_ID, endpoint=..., config=...) gives an env with a spec

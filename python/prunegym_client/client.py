@@ -35,6 +35,30 @@ def load_config(path):
     return json.loads("".join(lines))
 
 
+def read_endpoints_file(path):
+    """The servers of an endpoints file (written by `prunegym serve --endpoint-file` and
+    scripts/slurm-serve): a list of (endpoint, curve_server_key or None). One server per line,
+    "ENDPOINT" or "ENDPOINT curve=KEY"; blank lines and "#" lines are skipped."""
+    fleet = []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            words = line.split()
+            if not words or words[0].startswith("#"):
+                continue
+            where = f"{path}:{number}: "
+            if "://" not in words[0]:
+                raise ValueError(where + f"{words[0]!r} is not an endpoint (tcp://host:port, ipc://path)")
+            key = None
+            for extra in words[1:]:
+                if not extra.startswith("curve=") or len(extra) != 46:
+                    raise ValueError(where + f"unexpected {extra!r} (a line is ENDPOINT [curve=40-character Z85 key])")
+                key = extra[len("curve="):]
+            fleet.append((words[0], key))
+    if not fleet:
+        raise ValueError(f"the endpoints file {path} lists no servers")
+    return fleet
+
+
 class Connection:
     """A DEALER socket with request ids and timeouts; late replies to timed-out requests are dropped."""
 

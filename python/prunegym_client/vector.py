@@ -4,13 +4,14 @@ them in parallel, with Gymnasium 1.x vector-env semantics."""
 import numpy as np
 
 from ._compat import AutoresetMode, VectorEnv, add_info
-from .client import RemotePruneEnv
+from .client import RemotePruneEnv, read_endpoints_file
 from .spaces import batch_space
 
 
 class RemoteVectorEnv(VectorEnv):
     """N RemotePruneEnv sessions (endpoints may repeat) stepped in parallel: every request is sent
-    before any reply is awaited, so the servers work concurrently. A gymnasium.vector.VectorEnv
+    before any reply is awaited, so the servers work concurrently. An endpoint may be a pair
+    (endpoint, curve_server_key); from_endpoints_file(path) takes a fleet's endpoints file. A gymnasium.vector.VectorEnv
     when gymnasium is importable; the same behaviour on numpy alone.
 
     Gymnasium 1.x semantics, step for step those of gymnasium.vector.SyncVectorEnv over the same
@@ -31,7 +32,11 @@ class RemoteVectorEnv(VectorEnv):
         self.envs = []
         try:
             for e in endpoints:
-                self.envs.append(RemotePruneEnv(e, config, **kwargs))
+                mine = kwargs
+                if isinstance(e, tuple):  # (endpoint, server key) from an endpoints file
+                    e, key = e
+                    mine = dict(kwargs, curve_server_key=key or kwargs.get("curve_server_key"))
+                self.envs.append(RemotePruneEnv(e, config, **mine))
         except BaseException:
             for env in self.envs:
                 env.close()
@@ -47,6 +52,12 @@ class RemoteVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self._obs = np.zeros((self.num_envs, *self.single_observation_space.shape), dtype=np.float32)
         self._autoreset = np.zeros(self.num_envs, dtype=np.bool_)
+
+    @classmethod
+    def from_endpoints_file(cls, path, config=None, **kwargs):
+        """One sub-env per server of an endpoints file (scripts/slurm-serve writes one), each with
+        the CURVE key its line gives. Other arguments as for the constructor."""
+        return cls(read_endpoints_file(path), config, **kwargs)
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed if isinstance(seed, int) else None)

@@ -136,3 +136,43 @@ def test_a_grid_over_a_graph_network(tmp_path, env):
     assert sorted(r["variant"] for r in table) == ["lottery_q", "purl"]
     for r in table:
         assert 0.4 < float(r["test_accuracy"]) <= 1 and 0 <= float(r["sparsity"]) < 1
+
+
+def test_one_cell_runs_alone_and_matches_the_pool(tmp_path, env):
+    """`--cell I` (what a Slurm array task runs) runs exactly cell I into the shared folder, with
+    the figures the local pool gets for it."""
+    grid = write_grid(tmp_path / "grid.json", [{"name": "a", "patch": {}}, {"name": "b", "patch": {"env": {"timing": "sparse"}}}])
+    pool = bench(["--grid", grid, "--out", str(tmp_path / "pool"), "--jobs", "2"], env)
+    assert pool.returncode == 0, pool.stderr
+    listing = bench(["--grid", grid, "--out", str(tmp_path / "cells"), "--dry-run"], env).stdout.split("\n")
+    cell = bench(["--grid", grid, "--out", str(tmp_path / "cells"), "--cell", "2", "--threads", "1"], env)
+    assert cell.returncode == 0, cell.stderr
+    assert "cell 2: b seed 0" in cell.stderr
+    done = [p.parent.name for p in (tmp_path / "cells" / "runs").glob("*/summary.json")]
+    assert done == [pathlib.Path(listing[2].split()[1]).name]
+    summary = json.loads((tmp_path / "cells" / "runs" / done[0] / "summary.json").read_text())
+    reference = json.loads((tmp_path / "pool" / "runs" / done[0] / "summary.json").read_text())
+    assert summary["sparsity"] == reference["sparsity"] and summary["after_finetune"] == reference["after_finetune"]
+    again = bench(["--grid", grid, "--out", str(tmp_path / "cells"), "--cell", "2"], env)
+    assert again.returncode == 0 and "finished already" in again.stderr
+    bad = bench(["--grid", grid, "--out", str(tmp_path / "cells"), "--cell", "4"], env)
+    assert bad.returncode == 2 and "the grid has 4 cells (0..3)" in bad.stderr
+
+
+def test_slurm_back_end_errors_and_queued_cells_without_a_cluster(tmp_path, env):
+    grid = write_grid(tmp_path / "grid.json", [{"name": "a", "patch": {}}], seeds=2, episodes=2)
+    out = tmp_path / "out"
+    no_slurm = dict(env, PATH=str(tmp_path / "empty"), PRUNEGYM_SLURM_BIN="")
+    p = bench(["--grid", grid, "--out", str(out), "--backend", "slurm"], no_slurm)
+    assert p.returncode == 2 and "sbatch is not on PATH" in p.stderr
+    # A cell an earlier submission still has queued is Slurm's: the local back end leaves it alone.
+    bin_dir = tmp_path / "fake-slurm"
+    bin_dir.mkdir()
+    (bin_dir / "squeue").write_text("#!/bin/sh\necho '4242_1|RUNNING'\n")
+    (bin_dir / "squeue").chmod(0o755)
+    (out / "slurm").mkdir(parents=True)
+    (out / "slurm" / "jobs.json").write_text(json.dumps({"jobs": [{"job": "4242", "cells": [0, 1]}]}))
+    p = bench(["--grid", grid, "--out", str(out)], dict(env, PRUNEGYM_SLURM_BIN=str(bin_dir)))
+    assert p.returncode == 0, p.stderr
+    assert "1 runs are queued in Slurm job 4242" in p.stderr and "1 to run" in p.stderr
+    assert [r["seed"] for r in rows(out / "results.csv")] == ["0"]

@@ -279,3 +279,40 @@ def test_pip_installs_the_client(tmp_path):
     check = subprocess.run([sys.executable, "-c", "import prunegym_client as p; print(p.__file__)"], capture_output=True,
                            text=True, env=dict(os.environ, PYTHONPATH=str(tmp_path / "site")), cwd=str(tmp_path))
     assert check.returncode == 0 and check.stdout.startswith(str(tmp_path / "site")), check.stderr
+
+
+def test_endpoints_files_from_serve_drive_vector_envs_and_train(tmp_path):
+    """`serve --endpoint-file` writes one line of an endpoints file (with the CURVE public key);
+    RemoteVectorEnv.from_endpoints_file and `train --remote FILE` use the fleet it describes."""
+    from prunegym_client import read_endpoints_file
+
+    public, secret = zmq.curve_keypair()
+    key = tmp_path / "server.key"
+    key.write_text(secret.decode() + "\n")
+    key.chmod(0o600)
+    servers = [Server("--curve-secret-file", str(key), "--endpoint-file", str(tmp_path / f"s{i}.txt")) for i in range(2)]
+    try:
+        lines = [(tmp_path / f"s{i}.txt").read_text().strip() for i in range(2)]
+        assert lines[0] == f"{servers[0].endpoint} curve={public.decode()}"
+        fleet = tmp_path / "fleet.txt"
+        fleet.write_text("# two local servers\n\n" + "\n".join(lines) + "\n")
+        assert read_endpoints_file(str(fleet)) == [(s.endpoint, public.decode()) for s in servers]
+        with RemoteVectorEnv.from_endpoints_file(str(fleet), kind="toy") as venv:
+            assert venv.reset(seed=0)[0].shape == (2, 2)
+        env = dict(os.environ, PRUNEGYM_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
+        proc = subprocess.run([CLI, "train", "--config", str(ROOT / "configs" / "tiny-synthetic.json"), "--agent", "q",
+                               "--episodes", "2", "--seed", "3", "--remote", str(fleet), "--out", str(tmp_path / "run")],
+                              capture_output=True, text=True, env=env, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert f"training against {servers[1].endpoint} (CURVE)" in proc.stderr  # seed 3 -> line 3 mod 2
+        # Bad files name the file, the line and the fix.
+        fleet.write_text("tcp://a:1\nnode7:5555\n")
+        with pytest.raises(ValueError, match=r"fleet.txt:2: 'node7:5555' is not an endpoint"):
+            read_endpoints_file(str(fleet))
+        proc = subprocess.run([CLI, "train", "--config", str(ROOT / "configs" / "tiny-synthetic.json"), "--agent", "q", "--remote",
+                               str(fleet), "--out", str(tmp_path / "bad")], capture_output=True, text=True, env=env)
+        assert proc.returncode != 0 and "fleet.txt:2: 'node7:5555' is not an endpoint" in proc.stderr
+    finally:
+        for s in servers:
+            s.stop()
+    assert not (tmp_path / "s0.txt").exists(), "serve removes its endpoint file on exit"

@@ -4,6 +4,8 @@
 #include <zmq_addon.hpp>
 
 #include <chrono>
+#include <fstream>
+#include <sstream>
 
 namespace prunegym {
 
@@ -140,6 +142,41 @@ RemoteVectorEnv::RemoteVectorEnv(const std::vector<std::string>& endpoints, cons
                                  RemoteEnvOptions options) {
   if (endpoints.empty()) throw ConfigError("a vector env needs at least one endpoint");
   for (const auto& e : endpoints) envs_.push_back(std::make_unique<RemoteEnv>(e, make_request, options));
+}
+
+RemoteVectorEnv::RemoteVectorEnv(const std::vector<FleetEndpoint>& fleet, const nlohmann::json& make_request,
+                                 RemoteEnvOptions options) {
+  if (fleet.empty()) throw ConfigError("a vector env needs at least one endpoint");
+  for (const auto& server : fleet) {
+    RemoteEnvOptions mine = options;
+    if (!server.curve_server_key.empty()) mine.curve_server_key = server.curve_server_key;
+    envs_.push_back(std::make_unique<RemoteEnv>(server.endpoint, make_request, mine));
+  }
+}
+
+std::vector<FleetEndpoint> read_endpoints_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError("cannot read the endpoints file " + path);
+  std::vector<FleetEndpoint> fleet;
+  int number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++number;
+    std::istringstream words(line);
+    std::string endpoint, extra;
+    if (!(words >> endpoint) || endpoint[0] == '#') continue;
+    const std::string where = path + ":" + std::to_string(number) + ": ";
+    if (endpoint.find("://") == std::string::npos)
+      throw ConfigError(where + "'" + endpoint + "' is not an endpoint (tcp://host:port, ipc://path)");
+    FleetEndpoint server{endpoint, ""};
+    while (words >> extra) {
+      if (extra.rfind("curve=", 0) != 0 || extra.size() != 46)
+        throw ConfigError(where + "unexpected '" + extra + "' (a line is ENDPOINT [curve=40-character Z85 public key])");
+      server.curve_server_key = extra.substr(6);
+    }
+    fleet.push_back(server);
+  }
+  if (fleet.empty()) throw ConfigError("the endpoints file " + path + " lists no servers");
+  return fleet;
 }
 
 std::vector<ResetResult> RemoteVectorEnv::reset(std::optional<uint64_t> seed) {

@@ -1,5 +1,7 @@
 #include "server_impl.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <sstream>
@@ -87,6 +89,21 @@ void EnvServer::Impl::send_direct(const std::string& identity, bool delimiter, c
 
 int64_t hard_message_cap(size_t max_message_bytes) {
   return std::max<int64_t>(int64_t{64} << 20, static_cast<int64_t>(max_message_bytes) * 4 + 4096);
+}
+
+std::string curve_public_key(const std::string& secret_z85) {
+  char public_z85[41] = {};
+  if (secret_z85.size() != 40 || zmq_curve_public(public_z85, secret_z85.c_str()) != 0)
+    throw ConfigError("the CURVE secret key must be 40 Z85 characters (a key from zmq_curve_keypair)");
+  return public_z85;
+}
+
+std::string advertised_endpoint(const std::string& bound) {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || !*host) return bound;
+  for (const std::string wildcard : {"tcp://0.0.0.0:", "tcp://*:", "tcp://[::]:"})
+    if (bound.rfind(wildcard, 0) == 0) return "tcp://" + std::string(host) + ":" + bound.substr(wildcard.size());
+  return bound;
 }
 
 void EnvServer::Impl::route(EnvServer& server, const std::string& identity, bool delimiter, std::string payload,

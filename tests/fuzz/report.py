@@ -74,6 +74,8 @@ def main():
     ap.add_argument("--wall", type=float, default=0)
     ap.add_argument("--command", default="scripts/fuzz --record")
     ap.add_argument("--corpus")
+    ap.add_argument("--commit", help="the commit the run started at (default: HEAD now)")
+    ap.add_argument("--dirty", action="store_true", help="the tree had uncommitted changes when the run started")
     ap.add_argument("--out", default=str(ROOT / "docs/results/bridge"))
     ap.add_argument("--render-only", action="store_true")
     a = ap.parse_args()
@@ -81,7 +83,8 @@ def main():
     if a.render_only:
         write_doc(json.loads((out / "fuzz.json").read_text()))
         return
-    record = {"command": a.command, "commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain")),
+    record = {"command": a.command, "commit": a.commit or git("rev-parse", "HEAD"),
+              "dirty": a.dirty if a.commit else bool(git("status", "--porcelain")),
               "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
               "machine": machine(), "wall_seconds": a.wall, "exit_code": a.rc,
               "target": "tests/fuzz/fuzz_bridge.cpp (EnvServer::handle and the client-side reply readers), "

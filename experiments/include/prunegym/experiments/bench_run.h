@@ -2,7 +2,8 @@
 /// The bench run (`prunegym bench`): every variant of a grid x every seed as a separate
 /// `prunegym train` process, J at a time; finished runs are cached by the hash of everything that
 /// decides them and interrupted ones resume. Then mean +- SE tables (results.csv/.md/.json) and
-/// plots (curves.png, pareto.png) over every finished run.
+/// plots (curves.png, pareto.png) over every finished run. With backend "slurm" the pending runs
+/// go to Slurm as one job array whose tasks each run one cell (`cell`) into the shared folder.
 
 #include <prunegym/experiments/bench_grid.h>
 #include <prunegym/experiments/support.h>
@@ -26,6 +27,12 @@ struct BenchOptions {
   bool dry_run = false;           ///< plan and list, run nothing
   std::string executable;         ///< the prunegym binary that runs cells ("" = this process's)
   bool plot = true;
+  std::string backend = "local";  ///< "local" (process pool) or "slurm" (sbatch job array)
+  std::optional<int64_t> cell;    ///< run only this cell (an index into the plan), as a Slurm array task does
+  int64_t threads = 0;            ///< with `cell`: LibTorch threads of the run (0 = $SLURM_CPUS_PER_TASK, else all cores)
+  std::vector<std::string> slurm_options;  ///< passed to sbatch ("partition=x" becomes --partition=x)
+  bool wait = true;               ///< slurm: wait for the array, showing progress, then write the tables
+  double poll_seconds = 10.0;     ///< slurm: how often squeue and the run folder are read
   const std::atomic<bool>* stop = nullptr;  ///< set: start no new runs, wait for the running ones
   ProgressReporter* progress = nullptr;
 };
@@ -36,6 +43,8 @@ struct BenchResult {
   std::vector<std::pair<std::string, bool>> listing;  ///< dry run: (run folder, pending)
   bool interrupted = false;
   std::vector<std::string> failed;  ///< "variant seed S: see LOG"
+  std::vector<std::string> slurm_jobs;  ///< slurm: the job ids this bench submitted or watched
+  int cell_status = 0;              ///< with `cell`: the run's exit status
   std::string markdown;             ///< results.md
   std::string plot_message;         ///< why the plots were skipped ("" = drawn)
 };

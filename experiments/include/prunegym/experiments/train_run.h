@@ -29,7 +29,8 @@ struct TrainRunOptions {
   std::optional<int64_t> episodes;     ///< default: agents.NAME.episodes, else train.episodes
   std::optional<int64_t> stop_after;   ///< stop (exit 0, resumable) after this many more episodes
   std::optional<int64_t> threads;      ///< LibTorch threads (0 = one per core)
-  std::string remote;                  ///< train against a prunegym server at this endpoint
+  std::string remote;                  ///< train against a prunegym server at this endpoint, or the
+                                       ///< fleet of an endpoints file (seed S uses server S mod N)
   bool plot = true;                    ///< draw curves.png
   const std::atomic<bool>* stop = nullptr;  ///< set (e.g. by Ctrl-C): stop after the current episode
   ProgressReporter* progress = nullptr;     ///< episode progress and fine-tuning lines

@@ -75,4 +75,11 @@ bool is_loopback_endpoint(const std::string& endpoint);
 /// carrying their id.
 int64_t hard_message_cap(size_t max_message_bytes);
 
+/// The Z85 public key of a Z85 CURVE secret key (ConfigError for a malformed one).
+std::string curve_public_key(const std::string& secret_z85);
+
+/// A bound endpoint as other hosts reach it: a wildcard address (tcp://0.0.0.0:P, tcp://*:P)
+/// becomes this host's name; anything else is returned as it is.
+std::string advertised_endpoint(const std::string& bound);
+
 }  // namespace prunegym

@@ -70,11 +70,25 @@ class RemoteEnv : public Env {
   RemoteEnvOptions options_;
 };
 
+/// One server of a fleet, as an endpoints file lists it.
+struct FleetEndpoint {
+  std::string endpoint;          ///< e.g. tcp://node17:40211
+  std::string curve_server_key;  ///< the server's Z85 public key ("" = no CURVE)
+};
+
+/// Reads an endpoints file (written by `prunegym serve --endpoint-file` and scripts/slurm-serve):
+/// one server per line, "ENDPOINT" or "ENDPOINT curve=PUBLICKEY"; blank lines and lines starting
+/// with "#" are skipped. ConfigError naming the file and line for anything else, or for no servers.
+std::vector<FleetEndpoint> read_endpoints_file(const std::string& path);
+
 /// One learner, N environments (on N servers or one): every request goes out before any reply is
 /// awaited, so the servers step in parallel. Ended sub-environments are not reset automatically.
 class RemoteVectorEnv {
  public:
   RemoteVectorEnv(const std::vector<std::string>& endpoints, const nlohmann::json& make_request,
+                  RemoteEnvOptions options = {});
+  /// One session per server of an endpoints file (read_endpoints_file), each with its own CURVE key.
+  RemoteVectorEnv(const std::vector<FleetEndpoint>& fleet, const nlohmann::json& make_request,
                   RemoteEnvOptions options = {});
   size_t size() const { return envs_.size(); }
   RemoteEnv& at(size_t i) { return *envs_.at(i); }
