@@ -23,10 +23,12 @@ TrainSettings parse_train_settings(const nlohmann::json& section) {
   ObjectReader r(section, "train");
   r.get("episodes", t.episodes);
   r.get("policy_episodes", t.policy_episodes);
+  r.get("greedy_every", t.greedy_every);
   read_train_options(r.child("finetune"), t.finetune, false);
   r.finish();
   if (t.episodes < 1) throw ConfigError("config key 'train.episodes' must be >= 1");
   if (t.policy_episodes < 1) throw ConfigError("config key 'train.policy_episodes' must be >= 1");
+  if (t.greedy_every < 0) throw ConfigError("config key 'train.greedy_every' must be >= 0 (0 = no greedy checks)");
   if (t.finetune.epochs < 0) throw ConfigError("config key 'train.finetune.epochs' must be >= 0");
   return t;
 }

@@ -41,6 +41,18 @@ EpisodeRecord record_from_json(const nlohmann::json& j) {
   return r;
 }
 
+/// The greedy checks (train.greedy_every): after_episodes is the number of training episodes done.
+std::string greedy_csv(const std::vector<EpisodeRecord>& checks) {
+  CsvWriter csv({"after_episodes", "total_reward", "accuracy", "sparsity", "steps", "early_stop", "values"});
+  for (const auto& r : checks) {
+    std::string values;
+    for (size_t i = 0; i < r.values.size(); ++i) values += (i ? ";" : "") + CsvWriter::num(r.values[i]);
+    csv.row({CsvWriter::num(r.episode + 1), CsvWriter::num(r.total_reward), CsvWriter::num(r.accuracy),
+             CsvWriter::num(r.sparsity), CsvWriter::num(r.steps), r.early_stop ? "1" : "0", values});
+  }
+  return csv.str();
+}
+
 std::string episodes_csv(const std::vector<EpisodeRecord>& records) {
   CsvWriter csv({"episode", "total_reward", "accuracy", "sparsity", "steps", "early_stop", "exploration", "seconds", "values"});
   for (const auto& r : records) {
@@ -61,14 +73,18 @@ struct RunState {
   fs::path out;
   int64_t episodes = 0;
   std::vector<EpisodeRecord> records;
+  std::vector<EpisodeRecord> greedy;  ///< train.greedy_every checks (episode = the training episode before)
 
   void save(bool finished) const {
-    nlohmann::json recs = nlohmann::json::array();
+    nlohmann::json recs = nlohmann::json::array(), checks = nlohmann::json::array();
     for (const auto& r : records) recs.push_back(record_json(r));
+    for (const auto& r : greedy) checks.push_back(record_json(r));
     const nlohmann::json st{{"agent", agent},       {"seed", seed},         {"episodes", episodes},
-                            {"finished", finished}, {"config", config.to_json()}, {"records", recs}};
+                            {"finished", finished}, {"config", config.to_json()}, {"records", recs},
+                            {"greedy", checks}};
     write_atomic(out / "run.json", st.dump() + "\n");
     write_atomic(out / "episodes.csv", episodes_csv(records));
+    if (!greedy.empty()) write_atomic(out / "greedy.csv", greedy_csv(greedy));
   }
 };
 
@@ -83,6 +99,7 @@ RunState resume_state(const TrainRunOptions& o) {
   s.seed = state.at("seed").get<uint64_t>();
   s.episodes = state.at("episodes").get<int64_t>();
   for (const auto& r : state.at("records")) s.records.push_back(record_from_json(r));
+  for (const auto& r : state.value("greedy", nlohmann::json::array())) s.greedy.push_back(record_from_json(r));
   return s;
 }
 
@@ -154,8 +171,16 @@ bool train_episodes(const TrainRunOptions& o, RunState& s, Env& env, Agent& agen
   run.start_episode = start;
   run.seed = s.seed;
   run.stop = &stop_now;
+  const int64_t greedy_every = parse_train_settings(s.config.train).greedy_every;
   run.on_episode = [&](const EpisodeRecord& r) {
     s.records.push_back(r);
+    if (greedy_every > 0 && (r.episode + 1) % greedy_every == 0) {
+      // The policy as it stands, without exploring or learning; its own seed keeps training unchanged.
+      EpisodeRecord g = run_episode(env, agent, false, episode_seed(s.seed, r.episode, true), r.episode, s.episodes);
+      g.episode = r.episode;
+      g.exploration = 0.0;
+      s.greedy.push_back(g);
+    }
     const auto ran = static_cast<int64_t>(s.records.size()) - start;
     if (o.stop_after && ran >= *o.stop_after && static_cast<int64_t>(s.records.size()) < s.episodes) by_option = true;
     const fs::path tmp = checkpoint.string() + ".tmp";

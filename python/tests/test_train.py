@@ -117,3 +117,23 @@ def test_unknown_agent_and_bad_agent_option_are_rejected(tmp_path, env):
     assert proc.returncode == 2 and "unknown agent 'sarsa'" in proc.stderr
     proc = train(["--agent", "dqn", "--set", "agents.dqn.gama=0.9", "--out", str(tmp_path / "y")], env)
     assert proc.returncode == 2 and "agents.dqn.gama" in proc.stderr
+
+
+@pytest.mark.parametrize("agent", ["q", "dqn"])
+def test_greedy_checks_are_recorded_and_survive_a_resume(tmp_path, env, agent):
+    """train.greedy_every N: one greedy episode (no exploring, no learning) after every N training
+    episodes, in greedy.csv; a resumed run records the same checks as an uninterrupted one."""
+    full, part = tmp_path / "full", tmp_path / "part"
+    greedy = ["--set", "train.greedy_every=3"]
+    assert train(["--agent", agent, "--episodes", "9", "--seed", "2", "--out", str(full), *greedy], env).returncode == 0
+    checks = rows(full / "greedy.csv")
+    assert [c["after_episodes"] for c in checks] == ["3", "6", "9"]
+    assert all(0 <= float(c["sparsity"]) <= 1 and len(c["values"].split(";")) == 3 for c in checks)
+    stopped = train(["--agent", agent, "--episodes", "9", "--seed", "2", "--stop-after", "4", "--out", str(part), *greedy], env)
+    assert stopped.returncode == 0 and [c["after_episodes"] for c in rows(part / "greedy.csv")] == ["3"]
+    proc = subprocess.run([CLI, "train", "--resume", str(part)], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert rows(part / "greedy.csv") == checks
+    assert strip_time(rows(part / "episodes.csv")) == strip_time(rows(full / "episodes.csv"))
+    bad = train(["--agent", agent, "--set", "train.greedy_every=-1", "--out", str(tmp_path / "bad")], env)
+    assert bad.returncode == 2 and "train.greedy_every" in bad.stderr

@@ -17,6 +17,7 @@ namespace prunegym {
 struct TrainSettings {
   int64_t episodes = 55;        ///< PuRL's budget
   int64_t policy_episodes = 5;  ///< greedy episodes averaged into the final policy
+  int64_t greedy_every = 0;     ///< every N training episodes, one greedy episode without learning (0 = none)
   TrainOptions finetune = TrainOptions().set_optimizer("adam").set_lr(1e-3).set_batch_size(128).set_epochs(3);
 };
 
