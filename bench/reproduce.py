@@ -73,13 +73,22 @@ def read_csv(path):
 def run_grids(exp, jobs):
     """Runs (or resumes) every grid of the experiment; returns the provenance of this session."""
     sessions = []
+    # What the binaries and scripts were at the start: later edits to the tree do not change them.
+    commit = git("rev-parse", "HEAD")
+    dirty = bool(git("status", "--porcelain", "--", ".", ":!docs/results"))
     for grid in exp["grids"]:
         out = ROOT / "runs" / grid
         cmd = [CLI, "bench", "--grid", str(ROOT / "configs/bench" / f"{grid}.json"), "--out", str(out), "--jobs", str(jobs)]
         print("==>", " ".join(cmd), file=sys.stderr)
         t0 = time.time()
-        subprocess.run(cmd, check=True, cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS=str(max(1, os.cpu_count() // jobs))))
-        sessions.append({"grid": f"configs/bench/{grid}.json", "out": str(out.relative_to(ROOT)),
+        proc = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS=str(max(1, os.cpu_count() // jobs))),
+                              stderr=subprocess.PIPE, text=True)
+        sys.stderr.write(proc.stderr[-2000:])
+        if proc.returncode != 0:
+            sys.exit(f"prunegym bench failed ({proc.returncode}); rerun the same command to resume")
+        if ", 0 to run" in proc.stderr:
+            continue  # everything was cached: no compute in this session
+        sessions.append({"commit": commit, "dirty": dirty,"grid": f"configs/bench/{grid}.json", "out": str(out.relative_to(ROOT)),
                          "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                          "command": " ".join(["prunegym"] + cmd[1:]).replace(str(ROOT) + "/", ""),
                          "wall_seconds": round(time.time() - t0, 1)})
@@ -105,9 +114,9 @@ def collect(exp, sessions, command):
     earlier = []
     if (out / "provenance.json").exists():  # a run resumed over several sessions keeps every session's record
         earlier = json.loads((out / "provenance.json").read_text()).get("sessions", [])
+    latest = (earlier + sessions)[-1] if earlier + sessions else {"commit": git("rev-parse", "HEAD"), "dirty": True}
     provenance = {
-        "command": command, "commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--", ".",
-                                                                                   ":!docs/results")),
+        "command": command, "commit": latest["commit"], "dirty": latest["dirty"],
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
         "seeds": list(range(exp["seeds"])), "sessions": earlier + sessions,
         "data": {"dataset": "Fashion-MNIST (Debian dataset-fashion-mnist, original IDX files)",
@@ -197,7 +206,10 @@ def render(out):
              f"{GREEDY_EVERY} episodes the greedy policy runs one episode without learning; the convergence "
              f"targets are accuracy >= {TARGET_ACCURACY:.0%} (validation, after the episode's 1000-image "
              f"retraining steps, before fine-tuning) and sparsity >= {TARGET_SPARSITY:.0%}, chosen from two pilot "
-             "dense runs on seeds 100 and 101 ([pilot/](pilot)) before seeds 0-4 ran. Mean +- standard error over seeds.", "",
+             "dense runs on seeds 100 and 101 ([pilot/](pilot)) before seeds 0-4 ran. Mean +- standard error over seeds. "
+             "Accuracy before fine-tuning is the final policy (each layer's mean action over 5 greedy episodes) "
+             "applied to the dense network with no retraining at all, hence lower than the greedy checks, which "
+             "retrain on 1000 images after every layer.", "",
              "| episodes | rewards | test accuracy (fine-tuned) | sparsity | accuracy before fine-tuning | "
              "greedy policy first meets the targets after | seeds meeting them |",
              "|---|---|---|---|---|---|---|"]
@@ -219,10 +231,11 @@ def render(out):
     lines += ["", "![learning curves](curves.png)", "",
               "Curves: total reward, accuracy and sparsity at the end of each training episode (exploring), mean over "
               "seeds with a +-1 SE band; dots: the greedy checks.", "", "## Provenance", "",
-              f"- commit `{prov['commit'][:10]}`{' (dirty tree)' if prov['dirty'] else ''}, {prov['date']}, "
-              f"{prov['machine']['cores']} cores ({prov['machine']['cpu']})"]
+              f"- collected {prov['date']} on {prov['machine']['cores']} cores ({prov['machine']['cpu']}), "
+              f"{prov['machine']['memory_gib']} GiB; the runs:"]
     for s in prov["sessions"]:
-        lines.append(f"- `{s['command']}`: {s['wall_seconds'] / 60:.1f} min wall time in this session")
+        lines.append(f"- `{s['command']}` at commit `{s['commit'][:10]}`{' (dirty tree)' if s['dirty'] else ''}, "
+                     f"{s['date']}: {s['wall_seconds'] / 60:.1f} min wall time")
     lines += [f"- data: {prov['data']['dataset']}: {prov['data']['train']:,} training, {prov['data']['validation']:,} "
               f"validation, {prov['data']['test']:,} test images; {prov['data']['retrain_per_step']:,} retraining "
               "images per step (as PuRL)",
