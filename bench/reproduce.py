@@ -230,7 +230,9 @@ def render(out):
         lines.append(f"- {budget} episodes: {verdict(runs, budget)}.")
     lines += ["", "![learning curves](curves.png)", "",
               "Curves: total reward, accuracy and sparsity at the end of each training episode (exploring), mean over "
-              "seeds with a +-1 SE band; dots: the greedy checks.", "", "## Provenance", "",
+              "seeds with a +-1 SE band; dots: the greedy checks; dashed: the targets. Total rewards are on different "
+              "scales (dense: the sum of one reward per layer; sparse: one reward at the end), so compare accuracy and "
+              "sparsity across the two.", "", "## Provenance", "",
               f"- collected {prov['date']} on {prov['machine']['cores']} cores ({prov['machine']['cpu']}), "
               f"{prov['machine']['memory_gib']} GiB; the runs:"]
     for s in prov["sessions"]:
