@@ -88,13 +88,14 @@ int run(ServeArgs a) {
   if (!a.quiet) o.log = [](const std::string& line) { std::cerr << line << std::endl; };
   EnvServer server(o);
   const std::string endpoint = server.bind();
-  std::cout << "prunegym serve: listening on " << endpoint << std::endl;
   if (!a.endpoint_file.empty()) {
-    // What clients on other hosts connect to, with the key they need: one line of an endpoints file.
+    // What clients on other hosts connect to, with the key they need: one line of an endpoints file,
+    // written before "listening on" so that whoever waits for that line finds the file.
     std::string line = advertised_endpoint(endpoint);
     if (!o.curve_secret_key.empty()) line += " curve=" + curve_public_key(o.curve_secret_key);
     write_atomic(a.endpoint_file, line + "\n");
   }
+  std::cout << "prunegym serve: listening on " << endpoint << std::endl;
   server.run();
   if (!a.endpoint_file.empty()) std::remove(a.endpoint_file.c_str());
   return 0;

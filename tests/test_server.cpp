@@ -15,6 +15,7 @@
 #include <zmq_addon.hpp>
 
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 using namespace prunegym;
@@ -93,7 +94,7 @@ TEST_CASE("the f32 observation encoding round-trips float32 values bit for bit",
     CHECK(text.size() == (4 * n + 2) / 3 * 4);
     const Observation back = decode_f32_base64(text);
     REQUIRE(back.size() == n);
-    CHECK(std::memcmp(back.data(), v.data(), n * sizeof(float)) == 0);
+    CHECK((n == 0 || std::memcmp(back.data(), v.data(), n * sizeof(float)) == 0));  // no memcmp on null data
   }
   CHECK(encode_f32_base64({1.0f}) == "AACAPw==");  // 0x3f800000 little-endian
   for (const std::string bad : {"AAC", "AAC*Pw==", "AA=APw==", "AACAPw=A", "AAAA"})
@@ -327,6 +328,34 @@ TEST_CASE("a CURVE server talks only to clients that know its public key", "[ser
   CHECK(env.reset().observation.size() == 2);
   // A plain-text client never completes the handshake: it times out instead of hanging.
   CHECK_THROWS_AS(RemoteEnv(ts.endpoint, kToy, RemoteEnvOptions().set_timeout_ms(300)), TimeoutError);
+}
+
+TEST_CASE("an endpoints file describes a fleet: each server with its own CURVE key", "[server]") {
+  char public_a[41], secret_a[41];
+  REQUIRE(zmq_curve_keypair(public_a, secret_a) == 0);
+  CHECK(curve_public_key(secret_a) == public_a);
+  CHECK_THROWS_AS(curve_public_key("short"), ConfigError);
+  ServerOptions o;
+  o.curve_secret_key = secret_a;
+  TestServer a(o), b;
+  CHECK(advertised_endpoint(a.endpoint) == a.endpoint);  // loopback stays as it is
+  CHECK(advertised_endpoint("tcp://0.0.0.0:4000").rfind("tcp://0.0.0.0", 0) != 0);
+  const std::string path = test::scratch_dir("fleet") + "/fleet.txt";
+  std::ofstream(path) << "# a fleet\n\n" << a.endpoint << " curve=" << public_a << "\n  " << b.endpoint << "\n";
+  const auto fleet = read_endpoints_file(path);
+  REQUIRE(fleet.size() == 2);
+  CHECK(fleet[0].endpoint == a.endpoint);
+  CHECK(fleet[0].curve_server_key == public_a);
+  CHECK(fleet[1].curve_server_key.empty());
+  RemoteVectorEnv venv(fleet, kToy, RemoteEnvOptions().set_timeout_ms(5000));
+  CHECK(venv.reset(0).size() == 2);
+  CHECK(a.server->session_count() == 1);
+  CHECK(b.server->session_count() == 1);
+  std::ofstream(path) << "tcp://x:1 curve=tooshort\n";
+  CHECK_THROWS_WITH(read_endpoints_file(path), Contains("fleet.txt:1: unexpected 'curve=tooshort'"));
+  std::ofstream(path) << "# nothing\n";
+  CHECK_THROWS_WITH(read_endpoints_file(path), Contains("lists no servers"));
+  CHECK_THROWS_WITH(read_endpoints_file(path + ".missing"), Contains("cannot read the endpoints file"));
 }
 
 TEST_CASE("with an allow-list only the listed client keys get in", "[server]") {

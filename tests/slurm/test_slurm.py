@@ -64,6 +64,10 @@ def test_bench_on_slurm_matches_the_local_back_end(slurm, tmp_path):
     p = run([CLI, "bench", "--grid", grid, "--out", str(tmp_path / "slurm"), "--backend", "slurm", "--no-wait"], env)
     assert "nothing to submit" in p.stdout
     assert len(json.loads((tmp_path / "slurm/slurm/jobs.json").read_text())["jobs"]) == 1
+    # The local back end renders the same tables from the Slurm runs, running nothing.
+    (tmp_path / "slurm/results.csv").unlink()
+    p = run([CLI, "bench", "--grid", grid, "--out", str(tmp_path / "slurm")], env)
+    assert "0 to run" in p.stderr and figures(tmp_path / "slurm") == local
 
 
 def test_failed_cells_are_reported_and_resubmitted(slurm, tmp_path):
