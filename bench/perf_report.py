@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+from provenance import source_state  # bench/provenance.py
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LENET = str(ROOT / "configs" / "lenet300-fashion.json")
 
@@ -48,11 +50,7 @@ def main():
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     steps = 12 if args.quick else 45
     started = time.monotonic()
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True).stdout.strip())
-    report = {"provenance": {"command": " ".join(["bench/perf_report.py", *sys.argv[1:]]), "commit": commit,
-                             "dirty": dirty,
+    report = {"provenance": {"command": " ".join(["bench/perf_report.py", *sys.argv[1:]]), **source_state(),
                              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
               "machine": {"cores": threads}, "targets": {
         "step_over_bound": 1.25, "speedup_over_python": 1.5, "reset_ms": 1.0, "dqn_train_seconds": 60}}

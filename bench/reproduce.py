@@ -19,13 +19,13 @@ import json
 import math
 import os
 import pathlib
-import platform
 import shutil
 import subprocess
 import sys
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from provenance import ROOT, machine, source_state  # bench/provenance.py
+
 CLI = os.environ.get("PRUNEGYM_CLI", str(ROOT / "build/bin/prunegym"))
 
 # The convergence targets, fixed before seeds 0-4 ran, from two pilot runs of the dense variant
@@ -39,16 +39,6 @@ EXPERIMENTS = {
     "purl-convergence": {"grids": ["purl-convergence-55", "purl-convergence-400"], "seeds": 5,
                          "out": ROOT / "docs/results/purl-convergence"},
 }
-
-
-def git(*args):
-    return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True).stdout.strip()
-
-
-def machine():
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "")
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cores": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem, 1), "kernel": platform.release()}
 
 
 def mean_se(values):
@@ -74,8 +64,7 @@ def run_grids(exp, jobs):
     """Runs (or resumes) every grid of the experiment; returns the provenance of this session."""
     sessions = []
     # What the binaries and scripts were at the start: later edits to the tree do not change them.
-    commit = git("rev-parse", "HEAD")
-    dirty = bool(git("status", "--porcelain", "--", ".", ":!docs/results"))
+    state = source_state()
     for grid in exp["grids"]:
         out = ROOT / "runs" / grid
         cmd = [CLI, "bench", "--grid", str(ROOT / "configs/bench" / f"{grid}.json"), "--out", str(out), "--jobs", str(jobs)]
@@ -88,7 +77,7 @@ def run_grids(exp, jobs):
             sys.exit(f"prunegym bench failed ({proc.returncode}); rerun the same command to resume")
         if ", 0 to run" in proc.stderr:
             continue  # everything was cached: no compute in this session
-        sessions.append({"commit": commit, "dirty": dirty,"grid": f"configs/bench/{grid}.json", "out": str(out.relative_to(ROOT)),
+        sessions.append({**state,"grid": f"configs/bench/{grid}.json", "out": str(out.relative_to(ROOT)),
                          "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                          "command": " ".join(["prunegym"] + cmd[1:]).replace(str(ROOT) + "/", ""),
                          "wall_seconds": round(time.time() - t0, 1)})
@@ -114,7 +103,7 @@ def collect(exp, sessions, command):
     earlier = []
     if (out / "provenance.json").exists():  # a run resumed over several sessions keeps every session's record
         earlier = json.loads((out / "provenance.json").read_text()).get("sessions", [])
-    latest = (earlier + sessions)[-1] if earlier + sessions else {"commit": git("rev-parse", "HEAD"), "dirty": True}
+    latest = (earlier + sessions)[-1] if earlier + sessions else dict(source_state(), dirty=True)
     provenance = {
         "command": command, "commit": latest["commit"], "dirty": latest["dirty"],
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
