@@ -46,8 +46,11 @@ int64_t episodes_done(const fs::path& dir) {
 }
 
 /// Runs the pending cells, `jobs` at a time, until done or stopped.
-void run_pool(const BenchOptions& o, const Grid& grid, const std::vector<RunSpec>& runs, const std::vector<size_t>& todo,
-              const fs::path& out, BenchResult& result) {
+void run_pool(const BenchOptions& o, const Plan& plan, BenchResult& result) {
+  const Grid& grid = plan.grid;
+  const auto& runs = plan.runs;
+  const auto& todo = plan.todo;
+  const fs::path& out = plan.out;
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const int64_t threads = std::max<int64_t>(1, static_cast<int64_t>(cores) / o.jobs);
   auto stopped = [&] { return o.stop && o.stop->load(); };
@@ -85,9 +88,7 @@ void run_pool(const BenchOptions& o, const Grid& grid, const std::vector<RunSpec
       const auto& r = runs[running[done].first];
       const fs::path dir = out / r.dir;
       const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && fs::exists(dir / "summary.json");
-      if (!ok && !stopped())
-        result.failed.push_back(grid.variants[r.variant].name + " seed " + std::to_string(r.seed) + ": see " +
-                                (dir / "log.txt").string());  // as bench_detail::failure_line words it
+      if (!ok && !stopped()) result.failed.push_back(bench_detail::failure_line(plan, running[done].first));
       run_seconds_sum += seconds_since(running[done].second);
       if (ok) ++finished;
       running.erase(done);
@@ -363,7 +364,7 @@ BenchResult run_bench(const BenchOptions& o) {
     return result;
   }
   const auto t0 = Clock::now();
-  run_pool(o, grid, runs, plan.todo, out, result);
+  run_pool(o, plan, result);
   if (result.interrupted) return result;
   bench_detail::write_tables(o, plan, seconds_since(t0), result);
   return result;

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -44,25 +43,6 @@ std::string slurm_tool(const std::string& name) {
   return "";
 }
 
-struct Captured {
-  int status = -1;
-  std::string output;  ///< stdout and stderr
-};
-
-Captured capture(const std::vector<std::string>& argv) {
-  std::string command;
-  for (const auto& a : argv) command += shell_quote(a) + " ";
-  command += "2>&1";
-  Captured c;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) return c;
-  char buffer[4096];
-  for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) c.output.append(buffer, n);
-  const int raw = ::pclose(pipe);
-  c.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return c;
-}
-
 /// "0-3,7,9-10" for sorted indices: Slurm's --array syntax.
 std::string index_ranges(const std::vector<size_t>& cells) {
   std::ostringstream os;
@@ -91,7 +71,7 @@ std::map<std::string, std::string> squeue_tasks() {
   std::map<std::string, std::string> tasks;
   const std::string squeue = slurm_tool("squeue");
   if (squeue.empty()) return tasks;
-  const auto c = capture({squeue, "--noheader", "--array", "--me", "--format=%i|%T"});
+  const auto c = run_captured({squeue, "--noheader", "--array", "--me", "--format=%i|%T"});
   if (c.status != 0) throw Error("squeue failed: " + c.output);
   std::istringstream in(c.output);
   for (std::string line; std::getline(in, line);) {
@@ -143,7 +123,7 @@ std::string submit(const BenchOptions& o, const Plan& plan, const std::vector<si
   std::vector<std::string> argv{sbatch, "--parsable", "--array=" + index_ranges(cells)};
   for (const auto& opt : o.slurm_options) argv.push_back(opt.rfind("-", 0) == 0 ? opt : "--" + opt);
   argv.push_back(script);
-  const auto c = capture(argv);
+  const auto c = run_captured(argv);
   const std::string id = c.output.substr(0, c.output.find_first_of(";\n"));
   if (c.status != 0 || id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
     throw Error("sbatch refused the job array (exit " + std::to_string(c.status) + "): " + c.output);

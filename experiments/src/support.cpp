@@ -147,14 +147,9 @@ int spawn_logged(const std::vector<std::string>& argv, const std::string& log) {
   return spawn_with(argv, fa);
 }
 
-std::string run_python_script(const std::string& script, const std::vector<std::string>& args, const std::string& product) {
-  const std::string dir = python_dir();
-  if (dir.empty()) return product + " skipped: python/" + script + " not found (set PRUNEGYM_PYTHON_DIR)";
-  const std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "/usr/local/bin/python3";
-  std::vector<std::string> argv{python, dir + "/" + script};
-  argv.insert(argv.end(), args.begin(), args.end());
+CommandOutput run_captured(const std::vector<std::string>& argv) {
   int pipe_fds[2];
-  if (::pipe(pipe_fds) != 0) return product + " skipped: cannot create a pipe: " + std::strerror(errno);
+  if (::pipe(pipe_fds) != 0) throw DataError("cannot create a pipe: " + std::string(std::strerror(errno)));
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, pipe_fds[1], STDOUT_FILENO);
@@ -163,24 +158,41 @@ std::string run_python_script(const std::string& script, const std::vector<std::
   pid_t pid = 0;
   try {
     pid = spawn_with(argv, fa);
-  } catch (const std::exception& e) {
+  } catch (...) {
     ::close(pipe_fds[0]);
     ::close(pipe_fds[1]);
-    return product + " skipped: " + e.what();
+    throw;
   }
   ::close(pipe_fds[1]);
-  std::string output;
+  CommandOutput out;
   char buf[512];
   for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof buf)) != 0;) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) break;
-    output.append(buf, static_cast<size_t>(n));
+    out.output.append(buf, static_cast<size_t>(n));
   }
   ::close(pipe_fds[0]);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
+  out.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+std::string run_python_script(const std::string& script, const std::vector<std::string>& args, const std::string& product) {
+  const std::string dir = python_dir();
+  if (dir.empty()) return product + " skipped: python/" + script + " not found (set PRUNEGYM_PYTHON_DIR)";
+  const std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "/usr/local/bin/python3";
+  std::vector<std::string> argv{python, dir + "/" + script};
+  argv.insert(argv.end(), args.begin(), args.end());
+  CommandOutput run;
+  try {
+    run = run_captured(argv);
+  } catch (const std::exception& e) {
+    return product + " skipped: " + e.what();
+  }
+  const std::string& output = run.output;
+  if (run.status == 0) return "";
   if (output.find("matplotlib") != std::string::npos)
     return product + " skipped: matplotlib is missing (apt-get install python3-matplotlib)";
   return product + " skipped: the plot script failed: " + output.substr(0, 300);

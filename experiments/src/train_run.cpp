@@ -41,14 +41,19 @@ EpisodeRecord record_from_json(const nlohmann::json& j) {
   return r;
 }
 
+/// An episode's action values as one CSV field: "0.9;1.2;0.3".
+std::string joined_values(const EpisodeRecord& r) {
+  std::string values;
+  for (size_t i = 0; i < r.values.size(); ++i) values += (i ? ";" : "") + CsvWriter::num(r.values[i]);
+  return values;
+}
+
 /// The greedy checks (train.greedy_every): after_episodes is the number of training episodes done.
 std::string greedy_csv(const std::vector<EpisodeRecord>& checks) {
   CsvWriter csv({"after_episodes", "total_reward", "accuracy", "sparsity", "steps", "early_stop", "values"});
   for (const auto& r : checks) {
-    std::string values;
-    for (size_t i = 0; i < r.values.size(); ++i) values += (i ? ";" : "") + CsvWriter::num(r.values[i]);
     csv.row({CsvWriter::num(r.episode + 1), CsvWriter::num(r.total_reward), CsvWriter::num(r.accuracy),
-             CsvWriter::num(r.sparsity), CsvWriter::num(r.steps), r.early_stop ? "1" : "0", values});
+             CsvWriter::num(r.sparsity), CsvWriter::num(r.steps), r.early_stop ? "1" : "0", joined_values(r)});
   }
   return csv.str();
 }
@@ -56,11 +61,9 @@ std::string greedy_csv(const std::vector<EpisodeRecord>& checks) {
 std::string episodes_csv(const std::vector<EpisodeRecord>& records) {
   CsvWriter csv({"episode", "total_reward", "accuracy", "sparsity", "steps", "early_stop", "exploration", "seconds", "values"});
   for (const auto& r : records) {
-    std::string values;
-    for (size_t i = 0; i < r.values.size(); ++i) values += (i ? ";" : "") + CsvWriter::num(r.values[i]);
     csv.row({CsvWriter::num(r.episode), CsvWriter::num(r.total_reward), CsvWriter::num(r.accuracy),
              CsvWriter::num(r.sparsity), CsvWriter::num(r.steps), r.early_stop ? "1" : "0", CsvWriter::num(r.exploration),
-             CsvWriter::num(r.seconds), values});
+             CsvWriter::num(r.seconds), joined_values(r)});
   }
   return csv.str();
 }

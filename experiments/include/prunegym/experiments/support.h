@@ -81,6 +81,15 @@ std::string run_python_script(const std::string& script, const std::vector<std::
 /// Spawns `argv` (argv[0] an absolute path) with stdout and stderr appended to `log`; returns the pid.
 int spawn_logged(const std::vector<std::string>& argv, const std::string& log);
 
+/// What a finished command printed (stdout and stderr together) and its exit status (-1 when it
+/// did not exit normally).
+struct CommandOutput {
+  int status = -1;
+  std::string output;
+};
+/// Runs `argv` (argv[0] an absolute path; no shell) to completion; DataError when it cannot start.
+CommandOutput run_captured(const std::vector<std::string>& argv);
+
 /// The running executable's path (/proc/self/exe).
 std::string self_executable();
 
