@@ -1,22 +1,24 @@
 #!/usr/bin/python3
-"""Reproductions of the seeds' claims, each from a resumable `prunegym bench` run to committed raw
-files, their provenance and tables generated from them.
+"""Reproductions of the seeds' claims, each from resumable `prunegym bench` runs to committed raw
+files, their provenance, and tables generated from the raw files only.
 
-    bench/reproduce.py purl-convergence [--jobs 2]     run (or resume) both grids, collect, render
-    bench/reproduce.py purl-convergence --render-only  regenerate README.md and the plot from raw/
+    bench/reproduce.py EXPERIMENT [--jobs 2]      run (or resume) its grids, collect raw/, render
+    bench/reproduce.py EXPERIMENT --render-only   regenerate the tables and plots from raw/
 
-purl-convergence: PuRL's claim that dense rewards (after every layer) converge in far fewer
-episodes than sparse ones (section 3.3.2; 55 episodes against AMC's 400). configs/bench/
-purl-convergence-55.json and -400.json: DQN on LeNet-300-100 / Fashion-MNIST, seeds 0-4; every
-5 episodes the greedy policy runs one episode without learning (greedy.csv). Writes
-docs/results/purl-convergence/: raw/<grid>/<variant>-s<seed>/ (episodes.csv, greedy.csv,
-summary.json), runs.csv (one row per run), provenance.json, README.md and curves.png.
+Experiments (one module each, bench/results_*.py, holding its grids, seeds and renderer):
+  purl-convergence  PuRL's dense vs sparse rewards over 55 and 400 episodes (results_convergence.py)
+  seed000           seed 000's Table 1 and Table 2 on the full MNIST (results_seed000.py)
+  purl-table2       PuRL's 3-dim vs 108-dim state and PuRL vs uniform on ResNet-50 (results_table2.py)
+
+Runs land in runs/<grid>/ (resumable: rerun the same command after an interruption, in this or a
+later session); finished runs are copied to docs/results/<experiment>/raw/<grid>/<variant>-s<seed>/
+and every session's command, commit and wall time is appended to provenance.json. Experiments
+marked seed-major run all variants of seed 0 first, then seed 1, ..., so an unfinished experiment
+holds complete rows for the first seeds rather than all seeds of the first rows.
 """
 import argparse
-import csv
 import datetime
 import json
-import math
 import os
 import pathlib
 import shutil
@@ -28,60 +30,52 @@ from provenance import ROOT, machine, source_state  # bench/provenance.py
 
 CLI = os.environ.get("PRUNEGYM_CLI", str(ROOT / "build/bin/prunegym"))
 
-# The convergence targets, fixed before seeds 0-4 ran, from two pilot runs of the dense variant
-# on seeds 100 and 101 (55 episodes; see README.md): validation accuracy after the episode's
-# 1000-image retraining steps, and global sparsity, both of one greedy episode.
-TARGET_ACCURACY = 0.85
-TARGET_SPARSITY = 0.90
-GREEDY_EVERY = 5
+import results_convergence  # noqa: E402  (bench/ is on sys.path: this script's folder)
+import results_seed000  # noqa: E402
+import results_table2  # noqa: E402
 
-EXPERIMENTS = {
-    "purl-convergence": {"grids": ["purl-convergence-55", "purl-convergence-400"], "seeds": 5,
-                         "out": ROOT / "docs/results/purl-convergence"},
-}
-
-
-def mean_se(values):
-    n = len(values)
-    if n == 0:
-        return float("nan"), float("nan")
-    m = sum(values) / n
-    if n < 2:
-        return m, 0.0
-    return m, math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1) / n)
-
-
-def read_csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+MODULES = {"purl-convergence": results_convergence, "seed000": results_seed000, "purl-table2": results_table2}
+EXPERIMENTS = {name: m.EXPERIMENT for name, m in MODULES.items()}
 
 
 # --------------------------------------------------------------------------------------------
 # Running and collecting
 
 
-def run_grids(exp, jobs):
-    """Runs (or resumes) every grid of the experiment; returns the provenance of this session."""
-    sessions = []
-    # What the binaries and scripts were at the start: later edits to the tree do not change them.
-    state = source_state()
-    for grid in exp["grids"]:
-        out = ROOT / "runs" / grid
-        cmd = [CLI, "bench", "--grid", str(ROOT / "configs/bench" / f"{grid}.json"), "--out", str(out), "--jobs", str(jobs)]
-        print("==>", " ".join(cmd), file=sys.stderr)
-        t0 = time.time()
-        proc = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS=str(max(1, os.cpu_count() // jobs))),
-                              stderr=subprocess.PIPE, text=True)
-        sys.stderr.write(proc.stderr[-2000:])
-        if proc.returncode != 0:
-            sys.exit(f"prunegym bench failed ({proc.returncode}); rerun the same command to resume")
-        if ", 0 to run" in proc.stderr:
-            continue  # everything was cached: no compute in this session
-        sessions.append({**state,"grid": f"configs/bench/{grid}.json", "out": str(out.relative_to(ROOT)),
-                         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                         "command": " ".join(["prunegym"] + cmd[1:]).replace(str(ROOT) + "/", ""),
-                         "wall_seconds": round(time.time() - t0, 1)})
-    return sessions
+def run_bench(grid, seeds, jobs):
+    """One `prunegym bench` over the first `seeds` seeds of a grid (resuming whatever is unfinished);
+    returns this session's record, or None when everything was cached."""
+    out = ROOT / "runs" / grid
+    cmd = [CLI, "bench", "--grid", str(ROOT / "configs/bench" / f"{grid}.json"), "--out", str(out), "--jobs", str(jobs),
+           "--seeds", str(seeds)]
+    print("==>", " ".join(cmd), file=sys.stderr, flush=True)
+    state = source_state()  # what the binaries and scripts were at the start
+    t0 = time.time()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS=str(max(1, os.cpu_count() // jobs))),
+                            stderr=subprocess.PIPE, text=True)
+    tail = []
+    for line in proc.stderr:  # the bench's progress, shown live and kept for the cache check
+        sys.stderr.write(line)
+        tail = (tail + [line])[-200:]
+    if proc.wait() != 0:
+        sys.exit(f"prunegym bench failed ({proc.returncode}); rerun the same command to resume")
+    if any(", 0 to run" in line for line in tail):
+        return None  # everything was cached: no compute in this session
+    return {**state, "grid": f"configs/bench/{grid}.json", "out": str(out.relative_to(ROOT)), "seeds": seeds,
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": " ".join(["prunegym"] + cmd[1:]).replace(str(ROOT) + "/", ""),
+            "wall_seconds": round(time.time() - t0, 1)}
+
+
+def run_and_collect(exp, jobs, max_seeds, command):
+    """Runs (or resumes) every grid of the experiment, collecting after each bench so that an
+    interrupted session keeps what it finished, with its provenance."""
+    seeds = min(exp["seeds"], max_seeds or exp["seeds"])
+    steps = [(grid, k) for k in range(1, seeds + 1) for grid in exp["grids"]] if exp.get("seed_major") else \
+        [(grid, seeds) for grid in exp["grids"]]
+    for grid, k in steps:
+        session = run_bench(grid, k, jobs)
+        collect(exp, [session] if session else [], command)
 
 
 def collect(exp, sessions, command):
@@ -91,14 +85,15 @@ def collect(exp, sessions, command):
     if raw.exists():
         shutil.rmtree(raw)
     for grid in exp["grids"]:
-        for run in sorted((ROOT / "runs" / grid / "runs").iterdir()):
+        runs_dir = ROOT / "runs" / grid / "runs"
+        for run in sorted(runs_dir.iterdir()) if runs_dir.is_dir() else []:
             if not (run / "summary.json").exists():
                 continue
             summary = json.loads((run / "summary.json").read_text())
             variant = run.name.rsplit("-s", 1)[0]
             dest = raw / grid / f"{variant}-s{summary['seed']}"
             dest.mkdir(parents=True)
-            for name in ("episodes.csv", "greedy.csv", "summary.json"):
+            for name in exp["files"]:
                 shutil.copy(run / name, dest / name)
     earlier = []
     if (out / "provenance.json").exists():  # a run resumed over several sessions keeps every session's record
@@ -107,185 +102,24 @@ def collect(exp, sessions, command):
     provenance = {
         "command": command, "commit": latest["commit"], "dirty": latest["dirty"],
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
-        "seeds": list(range(exp["seeds"])), "sessions": earlier + sessions,
-        "data": {"dataset": "Fashion-MNIST (Debian dataset-fashion-mnist, original IDX files)",
-                 "train": 55000, "validation": 5000, "test": 10000,
-                 "retrain_per_step": 1000, "stand_in_for": "CIFAR-10 (not packaged on this machine)"},
-        "budget": {"episodes": [55, 400], "greedy_every": GREEDY_EVERY, "agent": "dqn (PuRL settings)",
-                   "network": "LeNet-300-100 (the seed: ResNet-50 on CIFAR-10)", "paper_episodes": "55 (PuRL), 400 (AMC)"},
-        "convergence_targets": {"accuracy": TARGET_ACCURACY, "sparsity": TARGET_SPARSITY,
-                                "chosen_from": "pilot dense runs, seeds 100 and 101, 55 episodes: prunegym train --config "
-                                               "configs/lenet300-fashion.json --agent dqn --seed 100 --set "
-                                               "train.greedy_every=5 (greedy checks in pilot/)"},
+        "seeds": list(range(exp["seeds"])), "sessions": earlier + sessions, **exp["provenance"],
     }
     (out / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
-
-
-# --------------------------------------------------------------------------------------------
-# Rendering (from raw/ only)
-
-
-def load_runs(out):
-    runs = []
-    for grid_dir in sorted((out / "raw").iterdir()):
-        for run in sorted(grid_dir.iterdir()):
-            summary = json.loads((run / "summary.json").read_text())
-            episodes = read_csv(run / "episodes.csv")
-            greedy = read_csv(run / "greedy.csv")
-            first = next((int(g["after_episodes"]) for g in greedy
-                          if float(g["accuracy"]) >= TARGET_ACCURACY and float(g["sparsity"]) >= TARGET_SPARSITY), None)
-            runs.append({"grid": grid_dir.name, "budget": int(grid_dir.name.rsplit("-", 1)[1]),
-                         "variant": run.name.rsplit("-s", 1)[0], "seed": int(summary["seed"]),
-                         "test_accuracy": summary["after_finetune"]["test_accuracy"],
-                         "before_finetune": summary["before_finetune"]["test_accuracy"],
-                         "sparsity": summary["sparsity"], "greedy_first_meets": first,
-                         "rewards": [float(e["total_reward"]) for e in episodes],
-                         "accuracy": [float(e["accuracy"]) for e in episodes],
-                         "sparsity_curve": [float(e["sparsity"]) for e in episodes],
-                         "greedy": [(int(g["after_episodes"]), float(g["accuracy"]), float(g["sparsity"])) for g in greedy]})
-    return runs
-
-
-def fmt(m, se, scale=100, digits=1, unit="%"):
-    return f"{m * scale:.{digits}f}{unit} +- {se * scale:.{digits}f}{unit}"
-
-
-def verdict(runs, budget):
-    """Dense converges faster when its greedy policy meets the targets before the sparse one on at
-    least 4 of the 5 seeds (a run that never meets them counts as budget + 5 episodes)."""
-    by_seed = {}
-    for r in runs:
-        if r["budget"] == budget:
-            by_seed.setdefault(r["seed"], {})[r["variant"]] = r["greedy_first_meets"] or budget + GREEDY_EVERY
-    pairs = [(v["dense"], v["sparse"]) for v in by_seed.values() if "dense" in v and "sparse" in v]
-    faster = sum(d < s for d, s in pairs)
-    slower = sum(d > s for d, s in pairs)
-    if len(pairs) < 5:
-        return f"inconclusive: {len(pairs)} of 5 seeds finished"
-    if faster >= 4:
-        word = "holds"
-    elif slower >= 3:
-        word = "does not hold"
-    else:
-        word = "inconclusive"
-    every = " (on every seed)" if faster == len(pairs) else ""
-    return (f"{word}: dense meets the targets first on {faster} of {len(pairs)} seeds{every}, sparse first on {slower}, "
-            f"tied on {len(pairs) - faster - slower}")
-
-
-def render(out):
-    runs = load_runs(out)
-    prov = json.loads((out / "provenance.json").read_text())
-    with open(out / "runs.csv", "w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(["episodes", "variant", "seed", "test_accuracy", "test_accuracy_before_finetune", "sparsity",
-                    "greedy_first_meets_targets"])
-        for r in runs:
-            w.writerow([r["budget"], r["variant"], r["seed"], f"{r['test_accuracy']:.4f}", f"{r['before_finetune']:.4f}",
-                        f"{r['sparsity']:.4f}", r["greedy_first_meets"] if r["greedy_first_meets"] else "never"])
-    lines = ["# PuRL's convergence claim: dense against sparse rewards", "",
-             "Generated by `bench/reproduce.py purl-convergence` from [raw/](raw) (one folder per run) and "
-             "[provenance.json](provenance.json); per-run figures in [runs.csv](runs.csv). Do not edit by hand.", "",
-             "**The seed's claim** (PuRL, section 3.3.2 and Table 1 rows 1-2): rewarding the agent after every "
-             "layer instead of at the end of the episode makes DQN converge much faster, so PuRL trains in 55 "
-             "episodes where AMC needs 400; on CIFAR-10 dense rewards reach 91.8% +- 2.0% sparsity and 70.1% +- 2.3% "
-             "accuracy against 68.0% +- 13.9% and 66.1% +- 12.7% for sparse rewards (3 trials).", "",
-             f"**Here**: LeNet-300-100 on Fashion-MNIST (the seed: CIFAR-10, not packaged on this machine), DQN with "
-             f"PuRL's settings, seeds {prov['seeds'][0]}-{prov['seeds'][-1]}, 55 and 400 episodes. Every "
-             f"{GREEDY_EVERY} episodes the greedy policy runs one episode without learning; the convergence "
-             f"targets are accuracy >= {TARGET_ACCURACY:.0%} (validation, after the episode's 1000-image "
-             f"retraining steps, before fine-tuning) and sparsity >= {TARGET_SPARSITY:.0%}, chosen from two pilot "
-             "dense runs on seeds 100 and 101 ([pilot/](pilot)) before seeds 0-4 ran. Mean +- standard error over seeds. "
-             "Accuracy before fine-tuning is the final policy (each layer's mean action over 5 greedy episodes) "
-             "applied to the dense network with no retraining at all, hence lower than the greedy checks, which "
-             "retrain on 1000 images after every layer.", "",
-             "| episodes | rewards | test accuracy (fine-tuned) | sparsity | accuracy before fine-tuning | "
-             "greedy policy first meets the targets after | seeds meeting them |",
-             "|---|---|---|---|---|---|---|"]
-    for budget in (55, 400):
-        for variant in ("dense", "sparse"):
-            mine = [r for r in runs if r["budget"] == budget and r["variant"] == variant]
-            if not mine:
-                continue
-            acc, sp, bf = (mean_se([r[k] for r in mine]) for k in ("test_accuracy", "sparsity", "before_finetune"))
-            met = [r["greedy_first_meets"] for r in mine if r["greedy_first_meets"]]
-            when = f"{mean_se(met)[0]:.1f} +- {mean_se(met)[1]:.1f} episodes" if met else "never"
-            per_seed = ", ".join(str(r["greedy_first_meets"] or "never") for r in sorted(mine, key=lambda r: r["seed"]))
-            lines.append(f"| {budget} | {variant} | {fmt(*acc, digits=2)} | {fmt(*sp)} | {fmt(*bf)} | {when} "
-                         f"(per seed: {per_seed}) | {len(met)}/{len(mine)} |")
-    lines += ["", "**Verdicts** (rule: dense converges faster when its greedy policy meets the targets before the "
-              f"sparse one on at least 4 of 5 seeds; a run that never meets them counts as the budget + {GREEDY_EVERY}):", ""]
-    for budget in (55, 400):
-        lines.append(f"- {budget} episodes: {verdict(runs, budget)}.")
-    lines += ["", "![learning curves](curves.png)", "",
-              "Curves: total reward, accuracy and sparsity at the end of each training episode (exploring), mean over "
-              "seeds with a +-1 SE band; dots: the greedy checks; dashed: the targets. Total rewards are on different "
-              "scales (dense: the sum of one reward per layer; sparse: one reward at the end), so compare accuracy and "
-              "sparsity across the two.", "", "## Provenance", "",
-              f"- collected {prov['date']} on {prov['machine']['cores']} cores ({prov['machine']['cpu']}), "
-              f"{prov['machine']['memory_gib']} GiB; the runs:"]
-    for s in prov["sessions"]:
-        lines.append(f"- `{s['command']}` at commit `{s['commit'][:10]}`{' (dirty tree)' if s['dirty'] else ''}, "
-                     f"{s['date']}: {s['wall_seconds'] / 60:.1f} min wall time")
-    lines += [f"- data: {prov['data']['dataset']}: {prov['data']['train']:,} training, {prov['data']['validation']:,} "
-              f"validation, {prov['data']['test']:,} test images; {prov['data']['retrain_per_step']:,} retraining "
-              "images per step (as PuRL)",
-              "- budget: PuRL's 55 episodes and AMC's 400, PuRL's DQN settings; network and data are a stand-in "
-              "(LeNet-300-100 / Fashion-MNIST for ResNet-50 / CIFAR-10), so per-episode compute is far below the seed's"]
-    (out / "README.md").write_text("\n".join(lines) + "\n")
-    plot(runs, out / "curves.png")
-
-
-def plot(runs, path):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("curves.png skipped: matplotlib missing (python3-matplotlib)", file=sys.stderr)
-        return
-    fig, axes = plt.subplots(2, 3, figsize=(15, 7.5))
-    for row, budget in enumerate((55, 400)):
-        for col, (key, label) in enumerate((("rewards", "total reward"), ("accuracy", "accuracy"),
-                                            ("sparsity_curve", "sparsity"))):
-            ax = axes[row][col]
-            for variant, color in (("dense", "tab:blue"), ("sparse", "tab:orange")):
-                mine = [r for r in runs if r["budget"] == budget and r["variant"] == variant]
-                if not mine:
-                    continue
-                n = min(len(r[key]) for r in mine)
-                stats = [mean_se([r[key][e] for r in mine]) for e in range(n)]
-                m = [s[0] for s in stats]
-                se = [s[1] for s in stats]
-                xs = list(range(1, n + 1))
-                ax.plot(xs, m, color=color, label=variant)
-                ax.fill_between(xs, [a - b for a, b in zip(m, se)], [a + b for a, b in zip(m, se)], color=color, alpha=0.2)
-                if key != "rewards":
-                    gi = 1 if key == "accuracy" else 2
-                    for r in mine:
-                        ax.scatter([g[0] for g in r["greedy"]], [g[gi] for g in r["greedy"]], color=color, s=6, alpha=0.5)
-            if key == "accuracy":
-                ax.axhline(TARGET_ACCURACY, color="gray", linestyle="--", linewidth=0.8)
-            if key == "sparsity_curve":
-                ax.axhline(TARGET_SPARSITY, color="gray", linestyle="--", linewidth=0.8)
-            ax.set_title(f"{label}, {budget} episodes")
-            ax.set_xlabel("episode")
-            ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("experiment", choices=sorted(EXPERIMENTS))
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--render-only", action="store_true", help="regenerate README.md, runs.csv and the plot from raw/")
+    ap.add_argument("--max-seeds", type=int, help="run only the first N seeds in this session (resume later without it)")
+    ap.add_argument("--render-only", action="store_true", help="regenerate the tables and plots from raw/")
     ap.add_argument("--out", help="render into this folder (raw/ and provenance.json are read from the experiment's)")
     a = ap.parse_args()
     exp = EXPERIMENTS[a.experiment]
     if not a.render_only:
-        sessions = run_grids(exp, a.jobs)
-        collect(exp, sessions, " ".join(["bench/reproduce.py", a.experiment, "--jobs", str(a.jobs)]))
+        if not pathlib.Path(CLI).exists():
+            sys.exit(f"{CLI} is missing: build first (scripts/demo or cmake --build build), or set PRUNEGYM_CLI")
+        run_and_collect(exp, a.jobs, a.max_seeds, " ".join(["bench/reproduce.py", a.experiment, "--jobs", str(a.jobs)]))
     out = exp["out"]
     if a.out:
         target = pathlib.Path(a.out)
@@ -296,7 +130,7 @@ def main():
                 continue
             (target / name).symlink_to(src.resolve(), target_is_directory=src.is_dir())
         out = target
-    render(out)
+    MODULES[a.experiment].render(out)
     print(f"wrote {out / 'README.md'}", file=sys.stderr)
 
 

@@ -9,6 +9,7 @@
 #include <prunegym/experiments/episode_run.h>
 #include <prunegym/experiments/lottery_run.h>
 #include <prunegym/experiments/train_run.h>
+#include <prunegym/env/prune_env.h>
 
 #include <catch2/catch.hpp>
 
@@ -97,6 +98,63 @@ TEST_CASE("a train run in-process: results, stop-after, and a resume that matche
   again.agent = "sarsa";
   again.force = true;
   CHECK_THROWS_WITH(run_train(again), Contains("unknown agent 'sarsa'"));
+}
+
+TEST_CASE("seed 000's final network: train.final_train trains a fresh network whose rounds retrain with it",
+          "[experiments][train]") {
+  const auto dir = fs::path(test::scratch_dir("final-train"));
+  // A fixed 50% rate per round (the random agent over one action) to 70% sparsity: two rounds.
+  const json patch = json::parse(R"({
+    "env": {"episode": "rounds", "criterion": "magnitude_target", "actions": {"values": [0.5]},
+            "reward": {"name": "lottery_q", "target_sparsity": 0.7}},
+    "lottery": {"train": {"optimizer": "adam", "lr": 0.002, "batch_size": 64, "epochs": 1, "samples": 300}},
+    "agents": {"random": {"episodes": 1}},
+    "train": {"policy_episodes": 1, "final_train": {"epochs": 3, "samples": 0}, "finetune": {"epochs": 0}}
+  })");
+  TrainRunOptions o;
+  o.config = test::tiny_config(patch);
+  o.agent = "random";
+  o.plot = false;
+  o.out = (dir / "run").string();
+  const auto r = run_train(o);
+  REQUIRE(r.finished);
+  const auto& s = r.summary;
+  CHECK(s["final_values"] == json::array({0.5, 0.5}));
+  CHECK(s["sparsity"].get<double>() == Approx(0.75).margin(0.01));
+  // No fine-tuning: the network after the last round is the one reported.
+  CHECK(s["after_finetune"]["test_accuracy"] == s["before_finetune"]["test_accuracy"]);
+
+  // The rebuilt network is the one a config with pretraining = final_train settings gives.
+  json rebuilt = o.config.to_json();
+  rebuilt["network"]["pretrain"] = {{"optimizer", "adam"}, {"lr", 0.002}, {"batch_size", 64}, {"epochs", 3}};
+  PruneEnv reference(Config::from_json(rebuilt));
+  CHECK(s["final_network"]["dense_validation_accuracy"].get<double>() == reference.dense().validation_accuracy);
+  CHECK(s["final_network"]["rebuilt_with"]["epochs"] == 3);
+  CHECK(s["dense"]["validation_accuracy"].get<double>() == PruneEnv(o.config).dense().validation_accuracy);
+
+  // Per-class test accuracy adds up to the overall figure.
+  int64_t samples = 0, correct = 0;
+  for (const auto& c : s["after_finetune"]["test_classes"]) {
+    samples += c["samples"].get<int64_t>();
+    correct += c["correct"].get<int64_t>();
+  }
+  CHECK(samples == 400);
+  CHECK(static_cast<double>(correct) / 400.0 == Approx(s["after_finetune"]["test_accuracy"].get<double>()));
+  CHECK(s["after_finetune"]["train_accuracy"].get<double>() > 0.5);
+
+  // final_train belongs to rounds episodes, and its keys are checked.
+  TrainRunOptions bad = o;
+  bad.force = true;
+  json layerwise = patch;
+  layerwise["env"]["episode"] = "layerwise";
+  layerwise["env"]["criterion"] = "std_threshold";
+  layerwise["env"].erase("actions");
+  bad.config = test::tiny_config(layerwise);
+  CHECK_THROWS_WITH(run_train(bad), Contains("train.final_train") && Contains("rounds"));
+  json typo = patch;
+  typo["train"]["final_train"]["epoch"] = 9;
+  bad.config = test::tiny_config(typo);
+  CHECK_THROWS_WITH(run_train(bad), Contains("train.final_train.epoch"));
 }
 
 TEST_CASE("an episode run streams every step and checks all actions first", "[experiments][episode]") {

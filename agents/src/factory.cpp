@@ -25,6 +25,11 @@ TrainSettings parse_train_settings(const nlohmann::json& section) {
   r.get("policy_episodes", t.policy_episodes);
   r.get("greedy_every", t.greedy_every);
   read_train_options(r.child("finetune"), t.finetune, false);
+  if (section.is_object() && section.contains("final_train")) {
+    t.final_train = section.at("final_train");
+    TrainOptions check;  // validated here, applied over lottery.train by the train pipeline
+    read_train_options(r.child("final_train"), check, true);
+  }
   r.finish();
   if (t.episodes < 1) throw ConfigError("config key 'train.episodes' must be >= 1");
   if (t.policy_episodes < 1) throw ConfigError("config key 'train.policy_episodes' must be >= 1");

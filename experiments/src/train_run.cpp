@@ -118,8 +118,26 @@ RunState new_state(const TrainRunOptions& o) {
     throw UsageError("the folder " + s.out.string() + " already holds a run; continue it with --resume " + s.out.string() +
                      ", or pass --force to start over, or choose --out");
   }
-  s.episodes = agent_episodes(s.agent, s.config.agents, parse_train_settings(s.config.train));
+  const TrainSettings settings = parse_train_settings(s.config.train);
+  if (!settings.final_train.is_null() && s.config.env.episode != "rounds")
+    throw ConfigError("config key 'train.final_train' rebuilds the network of a rounds episode; env.episode is '" +
+                      s.config.env.episode + "' (set env.episode to \"rounds\" or drop train.final_train)");
+  s.episodes = agent_episodes(s.agent, s.config.agents, settings);
   return s;
+}
+
+/// Seed 000's final network: a fresh network trained with train.final_train (a merge patch over
+/// lottery.train), whose rounds then retrain with the same settings.
+Config final_train_config(const Config& c, const nlohmann::json& patch) {
+  nlohmann::json j = c.to_json();
+  j["lottery"]["train"].merge_patch(patch);
+  const auto& t = j["lottery"]["train"];
+  auto& pretrain = j["network"]["pretrain"];
+  for (const char* key : {"optimizer", "lr", "momentum", "weight_decay", "batch_size", "epochs"})
+    if (t.contains(key)) pretrain[key] = t[key];
+  if (t.value("samples", int64_t{0}) != 0)
+    throw ConfigError("config key 'train.final_train.samples' must be 0: the final network trains on the whole training split");
+  return Config::from_json(j);
 }
 
 /// One line per episode: a live bar on a terminal.
@@ -205,7 +223,7 @@ bool train_episodes(const TrainRunOptions& o, RunState& s, Env& env, Agent& agen
 struct FinalNetwork {
   std::vector<double> values;  ///< per layer (layerwise) or per round
   GreedyPolicy policy;
-  EvalResult before_val, before_test, after_val, after_test;
+  EvalResult before_val, before_test, after_val, after_test, after_train;
   double policy_seconds = 0.0, finetune_seconds = 0.0;
 };
 
@@ -235,6 +253,7 @@ FinalNetwork finalize(const TrainRunOptions& o, const RunState& s, Env& training
   });
   f.after_val = env.evaluate_split("validation");
   f.after_test = env.evaluate_split("test");
+  f.after_train = env.evaluate_split("train");
   f.finetune_seconds = seconds_since(t_ft);
   return f;
 }
@@ -252,7 +271,18 @@ nlohmann::json layer_rows(PruneEnv& env, const FinalNetwork& f) {
   return layers;
 }
 
-nlohmann::json summary_json(const RunState& s, PruneEnv& env, const FinalNetwork& f, const nlohmann::json& seconds) {
+nlohmann::json class_rows(const EvalResult& e) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (size_t c = 0; c < e.class_count.size(); ++c)
+    rows.push_back({{"class", c}, {"samples", e.class_count[c]}, {"correct", e.class_correct[c]},
+                    {"accuracy", e.class_count[c] ? static_cast<double>(e.class_correct[c]) / static_cast<double>(e.class_count[c]) : 0.0}});
+  return rows;
+}
+
+/// `dense` is the environment the agent trained on; `env` holds the final network (the same
+/// environment, or the rebuilt one of train.final_train).
+nlohmann::json summary_json(const RunState& s, const PruneEnv& dense, PruneEnv& env, const FinalNetwork& f,
+                            const nlohmann::json& seconds) {
   const auto& net = env.network();
   nlohmann::json greedy = nlohmann::json::array();
   for (const auto& r : f.policy.episodes) greedy.push_back(record_json(r));
@@ -273,9 +303,14 @@ nlohmann::json summary_json(const RunState& s, PruneEnv& env, const FinalNetwork
           {"sparsity", net.sparsity()},
           {"remaining", net.remaining_prunable()},
           {"total", net.total_prunable()},
-          {"dense", {{"validation_accuracy", env.dense().validation_accuracy}, {"test_accuracy", env.dense().test_accuracy}}},
+          {"dense", {{"validation_accuracy", dense.dense().validation_accuracy}, {"test_accuracy", dense.dense().test_accuracy}}},
+          {"final_network", &dense == &env ? nlohmann::json("the greedy episode on the training environment")
+                                           : nlohmann::json({{"rebuilt_with", parse_train_settings(c.train).final_train},
+                                                             {"dense_validation_accuracy", env.dense().validation_accuracy},
+                                                             {"dense_test_accuracy", env.dense().test_accuracy}})},
           {"before_finetune", {{"validation_accuracy", f.before_val.accuracy}, {"test_accuracy", f.before_test.accuracy}}},
-          {"after_finetune", {{"validation_accuracy", f.after_val.accuracy}, {"test_accuracy", f.after_test.accuracy}}},
+          {"after_finetune", {{"validation_accuracy", f.after_val.accuracy}, {"test_accuracy", f.after_test.accuracy},
+                              {"train_accuracy", f.after_train.accuracy}, {"test_classes", class_rows(f.after_test)}}},
           {"greedy_episodes", greedy},
           {"seconds", seconds},
           {"peak_rss_mib", peak_rss_mib()},
@@ -320,13 +355,18 @@ TrainRunResult run_train(const TrainRunOptions& o) {
   if (!complete) return result;
 
   if (!training.local) training.local = std::make_unique<PruneEnv>(s.config, PruneEnvHooks{log, nullptr});
-  PruneEnv& env = *training.local;
+  std::unique_ptr<PruneEnv> rebuilt;
+  if (const auto settings = parse_train_settings(s.config.train); !settings.final_train.is_null()) {
+    log("building the final network with train.final_train (a fresh network, then the greedy rounds)");
+    rebuilt = std::make_unique<PruneEnv>(final_train_config(s.config, settings.final_train), PruneEnvHooks{log, nullptr});
+  }
+  PruneEnv& env = rebuilt ? *rebuilt : *training.local;
   const FinalNetwork f = finalize(o, s, *training.env, env, *agent);
   env.save_network((s.out / "pruned_model.pt").string());
   const nlohmann::json seconds{{"environment", env_seconds},    {"training", train_seconds},
                                {"policy", f.policy_seconds},   {"finetune", f.finetune_seconds},
                                {"total", seconds_since(t_start)}};
-  result.summary = summary_json(s, env, f, seconds);
+  result.summary = summary_json(s, *training.local, env, f, seconds);
   write_atomic(s.out / "summary.json", result.summary.dump(2) + "\n");
   s.save(true);
   result.finished = true;

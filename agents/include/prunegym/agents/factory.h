@@ -19,6 +19,11 @@ struct TrainSettings {
   int64_t policy_episodes = 5;  ///< greedy episodes averaged into the final policy
   int64_t greedy_every = 0;     ///< every N training episodes, one greedy episode without learning (0 = none)
   TrainOptions finetune = TrainOptions().set_optimizer("adam").set_lr(1e-3).set_batch_size(128).set_epochs(3);
+  /// Rounds episodes only: when set (an object), the final network is built as seed 000 builds it:
+  /// a fresh network trained with these settings (a merge patch over lottery.train), then one
+  /// greedy episode whose rounds retrain with them too. Null: the greedy episode runs on the
+  /// training environment.
+  nlohmann::json final_train;
 };
 
 /// Parses the "train" section strictly (unknown keys name the key).

@@ -10,6 +10,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 namespace prunegym {
 
@@ -51,6 +52,8 @@ TrainStats train(NetworkImpl& net, torch::optim::Optimizer& optimizer, const Ten
 struct EvalResult {
   double accuracy = 0.0;  ///< fraction in [0, 1]
   double loss = 0.0;
+  std::vector<int64_t> class_count;    ///< samples of each class (index = label)
+  std::vector<int64_t> class_correct;  ///< correctly classified samples of each class
 };
 
 /// Accuracy and mean cross-entropy under inference mode, in batches of `batch_size` (0 = all).

