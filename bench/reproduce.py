@@ -42,12 +42,47 @@ EXPERIMENTS = {name: m.EXPERIMENT for name, m in MODULES.items()}
 # Running and collecting
 
 
+def bench_cmd(grid, seeds, jobs):
+    return [CLI, "bench", "--grid", str(ROOT / "configs/bench" / f"{grid}.json"), "--out", str(ROOT / "runs" / grid),
+            "--jobs", str(jobs), "--seeds", str(seeds)]
+
+
+def planned_runs(grid, seeds):
+    """The run folders (names under runs/<grid>/runs/) that the grid's current configs give: a
+    run whose config changed has a new name, so stale results are never collected or restored."""
+    proc = subprocess.run(bench_cmd(grid, seeds, 1) + ["--dry-run"], cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"prunegym bench --dry-run failed:\n{proc.stderr}")
+    return {pathlib.Path(line.split()[1]).name for line in (proc.stdout + proc.stderr).splitlines()
+            if line.startswith(("todo ", "cached "))}
+
+
+def restore(exp, grid, plan):
+    """Puts the committed raw files of finished runs back where the bench looks for them, so a
+    fresh clone resumes instead of recomputing (raw/ keeps each run's folder name in origin.txt)."""
+    restored = 0
+    grid_raw = exp["out"] / "raw" / grid
+    for run in sorted(grid_raw.iterdir()) if grid_raw.is_dir() else []:
+        origin = run / "origin.txt"
+        if not origin.exists() or origin.read_text().strip() not in plan:
+            continue
+        dest = ROOT / "runs" / grid / "runs" / origin.read_text().strip()
+        if (dest / "summary.json").exists():
+            continue
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in run.iterdir():
+            if f.name != "origin.txt":
+                shutil.copy(f, dest / f.name)
+        restored += 1
+    if restored:
+        print(f"restored {restored} finished runs of {grid} from {grid_raw.relative_to(ROOT)}", file=sys.stderr)
+
+
 def run_bench(grid, seeds, jobs):
     """One `prunegym bench` over the first `seeds` seeds of a grid (resuming whatever is unfinished);
     returns this session's record, or None when everything was cached."""
     out = ROOT / "runs" / grid
-    cmd = [CLI, "bench", "--grid", str(ROOT / "configs/bench" / f"{grid}.json"), "--out", str(out), "--jobs", str(jobs),
-           "--seeds", str(seeds)]
+    cmd = bench_cmd(grid, seeds, jobs)
     print("==>", " ".join(cmd), file=sys.stderr, flush=True)
     state = source_state()  # what the binaries and scripts were at the start
     t0 = time.time()
@@ -73,13 +108,17 @@ def run_and_collect(exp, jobs, max_seeds, command):
     seeds = min(exp["seeds"], max_seeds or exp["seeds"])
     steps = [(grid, k) for k in range(1, seeds + 1) for grid in exp["grids"]] if exp.get("seed_major") else \
         [(grid, seeds) for grid in exp["grids"]]
+    plans = {grid: planned_runs(grid, exp["seeds"]) for grid in exp["grids"]}
+    for grid in exp["grids"]:
+        restore(exp, grid, plans[grid])
     for grid, k in steps:
         session = run_bench(grid, k, jobs)
-        collect(exp, [session] if session else [], command)
+        collect(exp, [session] if session else [], command, plans)
 
 
-def collect(exp, sessions, command):
-    """Copies each finished run's raw files into the results folder and writes provenance.json."""
+def collect(exp, sessions, command, plans):
+    """Copies each finished run of the current plan into the results folder (with its folder name
+    in origin.txt) and writes provenance.json."""
     out = exp["out"]
     raw = out / "raw"
     if raw.exists():
@@ -87,7 +126,7 @@ def collect(exp, sessions, command):
     for grid in exp["grids"]:
         runs_dir = ROOT / "runs" / grid / "runs"
         for run in sorted(runs_dir.iterdir()) if runs_dir.is_dir() else []:
-            if not (run / "summary.json").exists():
+            if not (run / "summary.json").exists() or run.name not in plans[grid]:
                 continue
             summary = json.loads((run / "summary.json").read_text())
             variant = run.name.rsplit("-s", 1)[0]
@@ -95,6 +134,8 @@ def collect(exp, sessions, command):
             dest.mkdir(parents=True)
             for name in exp["files"]:
                 shutil.copy(run / name, dest / name)
+            if "run.json" in exp["files"]:  # enough to restore the run in a fresh clone
+                (dest / "origin.txt").write_text(run.name + "\n")
     earlier = []
     if (out / "provenance.json").exists():  # a run resumed over several sessions keeps every session's record
         earlier = json.loads((out / "provenance.json").read_text()).get("sessions", [])

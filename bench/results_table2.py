@@ -11,7 +11,7 @@ from results_common import ROOT, fmt, mean_se, provenance_lines, read_csv
 
 EXPERIMENT = {
     "grids": ["purl-table2-resnet50"], "seeds": 5, "seed_major": True,
-    "out": ROOT / "docs/results/purl-table2", "files": ("episodes.csv", "summary.json"),
+    "out": ROOT / "docs/results/purl-table2", "files": ("episodes.csv", "summary.json", "run.json"),
     "provenance": {
         "data": {"dataset": "Fashion-MNIST (Debian dataset-fashion-mnist, original IDX files)",
                  "train": 55000, "validation": 5000, "test": 10000, "retrain_per_step": 1000,
