@@ -8,6 +8,7 @@ files, their provenance, and tables generated from the raw files only.
 Experiments (one module each, bench/results_*.py, holding its grids, seeds and renderer):
   purl-convergence  PuRL's dense vs sparse rewards over 55 and 400 episodes (results_convergence.py)
   seed000           seed 000's Table 1 and Table 2 on the full MNIST (results_seed000.py)
+  seed001           seed 001's iterative and one-shot lottery tickets on the full MNIST (results_seed001.py)
   purl-table2       PuRL's 3-dim vs 108-dim state and PuRL vs uniform on ResNet-50 (results_table2.py)
 
 Runs land in runs/<grid>/ (resumable: rerun the same command after an interruption, in this or a
@@ -32,9 +33,11 @@ CLI = os.environ.get("PRUNEGYM_CLI", str(ROOT / "build/bin/prunegym"))
 
 import results_convergence  # noqa: E402  (bench/ is on sys.path: this script's folder)
 import results_seed000  # noqa: E402
+import results_seed001  # noqa: E402
 import results_table2  # noqa: E402
 
-MODULES = {"purl-convergence": results_convergence, "seed000": results_seed000, "purl-table2": results_table2}
+MODULES = {"purl-convergence": results_convergence, "seed000": results_seed000, "seed001": results_seed001,
+           "purl-table2": results_table2}
 EXPERIMENTS = {name: m.EXPERIMENT for name, m in MODULES.items()}
 
 
@@ -116,6 +119,80 @@ def run_and_collect(exp, jobs, max_seeds, command):
         collect(exp, [session] if session else [], command, plans)
 
 
+def run_commands(exp, name, jobs, max_seeds, command):
+    """Experiments made of resumable `prunegym` invocations other than bench grids (e.g. `prunegym
+    lottery`): exp["runs"](seed) lists (run name, arguments); each run writes
+    runs/<experiment>/<run>-s<seed>/ and is finished when exp["done_file"] is there. A run whose
+    committed raw copy holds the same arguments and config text is not run again."""
+    import concurrent.futures
+    seeds = min(exp["seeds"], max_seeds or exp["seeds"])
+    threads = max(1, (os.cpu_count() or 2) // jobs)
+    for seed in range(seeds):
+        todo = []
+        for run, args in exp["runs"](seed):
+            key = run_key(args)
+            origin = exp["out"] / "raw" / f"{run}-s{seed}" / "origin.json"
+            if origin.exists() and json.loads(origin.read_text()) == key:
+                continue
+            todo.append((run, args, key))
+        if not todo:
+            continue
+        state = source_state()
+        t0 = time.time()
+
+        def one(item):
+            run, args, key = item
+            out = ROOT / "runs" / name / f"{run}-s{seed}"
+            out.mkdir(parents=True, exist_ok=True)
+            argv = [CLI, *args, "--out", str(out), "--threads", str(threads)]
+            started = time.time()
+            with open(out / "log.txt", "a") as log:
+                proc = subprocess.run(argv, cwd=ROOT, stdout=log, stderr=log,
+                                      env=dict(os.environ, OMP_NUM_THREADS=str(threads)))
+            if proc.returncode != 0:
+                return f"{run}-s{seed} failed ({proc.returncode}): see {out / 'log.txt'}"
+            (out / "origin.json").write_text(json.dumps(key, indent=2) + "\n")
+            return f"{run}-s{seed} finished in {(time.time() - started) / 60:.1f} min"
+
+        print(f"==> seed {seed}: {len(todo)} runs, {jobs} at a time ({threads} threads each)", file=sys.stderr, flush=True)
+        failures = []
+        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+            for message in pool.map(one, todo):
+                print("   ", message, file=sys.stderr, flush=True)
+                if "failed" in message:
+                    failures.append(message)
+        session = {**state, "seed": seed, "runs": len(todo) - len(failures),
+                   "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                   "command": command, "wall_seconds": round(time.time() - t0, 1)}
+        collect_commands(exp, name, [session])
+        if failures:
+            sys.exit("some runs failed; rerun the same command to retry them")
+
+
+def run_key(args):
+    """What decides whether a committed run is still current: its arguments and its config's text."""
+    key = {"args": args}
+    if "--config" in args:
+        key["config_text"] = (ROOT / args[args.index("--config") + 1]).read_text()
+    return key
+
+
+def collect_commands(exp, name, sessions):
+    """Copies finished runs (those with origin.json and the done file) into raw/ and records the session."""
+    raw = exp["out"] / "raw"
+    runs_dir = ROOT / "runs" / name
+    for run in sorted(runs_dir.iterdir()) if runs_dir.is_dir() else []:
+        if not (run / exp["done_file"]).exists() or not (run / "origin.json").exists():
+            continue
+        dest = raw / run.name
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        for f in exp["files"] + ("origin.json",):
+            shutil.copy(run / f, dest / f)
+    write_provenance(exp, sessions, sessions[-1]["command"] if sessions else "")
+
+
 def collect(exp, sessions, command, plans):
     """Copies each finished run of the current plan into the results folder (with its folder name
     in origin.txt) and writes provenance.json."""
@@ -136,6 +213,12 @@ def collect(exp, sessions, command, plans):
                 shutil.copy(run / name, dest / name)
             if "run.json" in exp["files"]:  # enough to restore the run in a fresh clone
                 (dest / "origin.txt").write_text(run.name + "\n")
+    write_provenance(exp, sessions, command)
+
+
+def write_provenance(exp, sessions, command):
+    out = exp["out"]
+    out.mkdir(parents=True, exist_ok=True)
     earlier = []
     if (out / "provenance.json").exists():  # a run resumed over several sessions keeps every session's record
         earlier = json.loads((out / "provenance.json").read_text()).get("sessions", [])
@@ -160,7 +243,11 @@ def main():
     if not a.render_only:
         if not pathlib.Path(CLI).exists():
             sys.exit(f"{CLI} is missing: build first (scripts/demo or cmake --build build), or set PRUNEGYM_CLI")
-        run_and_collect(exp, a.jobs, a.max_seeds, " ".join(["bench/reproduce.py", a.experiment, "--jobs", str(a.jobs)]))
+        command = " ".join(["bench/reproduce.py", a.experiment, "--jobs", str(a.jobs)])
+        if "runs" in exp:
+            run_commands(exp, a.experiment, a.jobs, a.max_seeds, command)
+        else:
+            run_and_collect(exp, a.jobs, a.max_seeds, command)
     out = exp["out"]
     if a.out:
         target = pathlib.Path(a.out)

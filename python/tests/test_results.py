@@ -9,7 +9,7 @@ import pytest
 
 ROOT = pathlib.Path(os.environ.get("PRUNEGYM_SOURCE_DIR", pathlib.Path(__file__).resolve().parents[2]))
 EXPERIMENTS = {"purl-convergence": ROOT / "docs/results/purl-convergence", "seed000": ROOT / "docs/results/seed000",
-               "purl-table2": ROOT / "docs/results/purl-table2"}
+               "seed001": ROOT / "docs/results/seed001", "purl-table2": ROOT / "docs/results/purl-table2"}
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
