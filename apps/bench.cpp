@@ -96,7 +96,8 @@ void add_cluster_options(CLI::App& sub, BenchArgs& a) {
                                      "array tasks run this")
       ->type_name("I")
       ->check(CLI::NonNegativeNumber);
-  sub.add_option("--threads", a.threads, "with --cell: LibTorch threads (default $SLURM_CPUS_PER_TASK, else all cores)")
+  sub.add_option("--threads", a.threads, "LibTorch threads per run (default: cores / jobs; with --cell: $SLURM_CPUS_PER_TASK, else all "
+                                        "cores); e.g. --threads 1 beside another job that uses the cores")
       ->type_name("N")
       ->check(CLI::PositiveNumber);
 }

@@ -6,9 +6,11 @@ files, their provenance, and tables generated from the raw files only.
     bench/reproduce.py EXPERIMENT --render-only   regenerate the tables and plots from raw/
 
 Experiments (one module each, bench/results_*.py, holding its grids, seeds and renderer):
+  agents            DQN, Q, PPO against the uniform baseline on the default setup (results_agents.py)
   purl-convergence  PuRL's dense vs sparse rewards over 55 and 400 episodes (results_convergence.py)
   seed000           seed 000's Table 1 and Table 2 on the full MNIST (results_seed000.py)
   seed001           seed 001's iterative and one-shot lottery tickets on the full MNIST (results_seed001.py)
+  seed003           seed 003's CNN tables (iterative, winning ticket, re-init) on the full MNIST
   purl-table2       PuRL's 3-dim vs 108-dim state and PuRL vs uniform on ResNet-50 (results_table2.py)
 
 Runs land in runs/<grid>/ (resumable: rerun the same command after an interruption, in this or a
@@ -31,12 +33,14 @@ from provenance import ROOT, machine, source_state  # bench/provenance.py
 
 CLI = os.environ.get("PRUNEGYM_CLI", str(ROOT / "build/bin/prunegym"))
 
-import results_convergence  # noqa: E402  (bench/ is on sys.path: this script's folder)
+import results_agents  # noqa: E402  (bench/ is on sys.path: this script's folder)
+import results_convergence  # noqa: E402
 import results_seed000  # noqa: E402
 import results_seed001  # noqa: E402
+import results_seed003  # noqa: E402
 import results_table2  # noqa: E402
 
-MODULES = {"purl-convergence": results_convergence, "seed000": results_seed000, "seed001": results_seed001,
+MODULES = {"agents": results_agents, "purl-convergence": results_convergence, "seed000": results_seed000, "seed001": results_seed001, "seed003": results_seed003,
            "purl-table2": results_table2}
 EXPERIMENTS = {name: m.EXPERIMENT for name, m in MODULES.items()}
 
@@ -45,9 +49,16 @@ EXPERIMENTS = {name: m.EXPERIMENT for name, m in MODULES.items()}
 # Running and collecting
 
 
+THREADS = None  # --threads: LibTorch threads per run (default: cores / jobs)
+
+
 def bench_cmd(grid, seeds, jobs):
     return [CLI, "bench", "--grid", str(ROOT / "configs/bench" / f"{grid}.json"), "--out", str(ROOT / "runs" / grid),
-            "--jobs", str(jobs), "--seeds", str(seeds)]
+            "--jobs", str(jobs), "--seeds", str(seeds)] + (["--threads", str(THREADS)] if THREADS else [])
+
+
+def threads_per_run(jobs):
+    return THREADS or max(1, (os.cpu_count() or 2) // jobs)
 
 
 def planned_runs(grid, seeds):
@@ -89,7 +100,7 @@ def run_bench(grid, seeds, jobs):
     print("==>", " ".join(cmd), file=sys.stderr, flush=True)
     state = source_state()  # what the binaries and scripts were at the start
     t0 = time.time()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS=str(max(1, os.cpu_count() // jobs))),
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS=str(threads_per_run(jobs))),
                             stderr=subprocess.PIPE, text=True)
     tail = []
     for line in proc.stderr:  # the bench's progress, shown live and kept for the cache check
@@ -126,7 +137,7 @@ def run_commands(exp, name, jobs, max_seeds, command):
     committed raw copy holds the same arguments and config text is not run again."""
     import concurrent.futures
     seeds = min(exp["seeds"], max_seeds or exp["seeds"])
-    threads = max(1, (os.cpu_count() or 2) // jobs)
+    threads = threads_per_run(jobs)
     for seed in range(seeds):
         todo = []
         for run, args in exp["runs"](seed):
@@ -235,11 +246,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("experiment", choices=sorted(EXPERIMENTS))
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--threads", type=int, help="LibTorch threads per run (default: cores / jobs); e.g. --jobs 1 "
+                    "--threads 1 beside another experiment")
     ap.add_argument("--max-seeds", type=int, help="run only the first N seeds in this session (resume later without it)")
     ap.add_argument("--render-only", action="store_true", help="regenerate the tables and plots from raw/")
     ap.add_argument("--out", help="render into this folder (raw/ and provenance.json are read from the experiment's)")
     a = ap.parse_args()
     exp = EXPERIMENTS[a.experiment]
+    global THREADS
+    THREADS = a.threads
     if not a.render_only:
         if not pathlib.Path(CLI).exists():
             sys.exit(f"{CLI} is missing: build first (scripts/demo or cmake --build build), or set PRUNEGYM_CLI")

@@ -34,3 +34,23 @@ def provenance_lines(prov, extra):
         lines.append(f"- `{s['command']}` at commit `{s['commit'][:10]}`{' (dirty tree)' if s['dirty'] else ''}, "
                      f"{s['date']}: {s['wall_seconds'] / 60:.1f} min wall time")
     return lines + extra
+
+
+def load_lottery_runs(out):
+    """Every round of every `prunegym lottery` run under out/raw/<run>-s<seed>/lottery.csv."""
+    rows = []
+    for run in sorted((out / "raw").iterdir()):
+        name, seed = run.name.rsplit("-s", 1)
+        for r in read_csv(run / "lottery.csv"):
+            rows.append({"run": name, "seed": int(seed), "strategy": r["strategy"], "round": int(r["round"]),
+                         "target": float(r["target_sparsity"]), "remaining": float(r["remaining_total_pct"]),
+                         "test": float(r["early_stop_test_accuracy"]), "final_test": float(r["test_accuracy"]),
+                         "stop": int(r["early_stop_iteration"]), "iterations": int(r["iterations"]),
+                         "seconds": float(r["seconds"])})
+    return rows
+
+
+def lottery_seed_runs(configs_and_names, seed):
+    """(run name, `prunegym lottery` arguments) for one seed: seed and initialisation both set."""
+    common = ["--set", f"seed={seed}", "--set", f"network.init_seed={seed}"]
+    return [(name, ["lottery", "--config", config] + extra + common) for name, config, extra in configs_and_names]

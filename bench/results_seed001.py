@@ -8,7 +8,7 @@ import csv
 import json
 import sys
 
-from results_common import ROOT, fmt, mean_se, provenance_lines, read_csv
+from results_common import ROOT, fmt, lottery_seed_runs, load_lottery_runs, mean_se, provenance_lines
 
 ITERATIVE = "configs/seed001-lenet300-mnist.json"
 ONE_SHOT = "configs/seed001-oneshot-mnist.json"
@@ -19,11 +19,9 @@ SEEDS = 5
 
 
 def runs(seed):
-    common = ["--set", f"seed={seed}", "--set", f"network.init_seed={seed}"]
-    out = [(f"iterative-{s}", ["lottery", "--config", ITERATIVE, "--strategies", s] + common) for s in STRATEGIES]
-    out += [(f"oneshot-{level:g}", ["lottery", "--config", ONE_SHOT, "--set", f"lottery.one_shot={level}"] + common)
-            for level in ONE_SHOT_LEVELS]
-    return out
+    return lottery_seed_runs([(f"iterative-{s}", ITERATIVE, ["--strategies", s]) for s in STRATEGIES] +
+                             [(f"oneshot-{level:g}", ONE_SHOT, ["--set", f"lottery.one_shot={level}"])
+                              for level in ONE_SHOT_LEVELS], seed)
 
 
 EXPERIMENT = {
@@ -44,20 +42,8 @@ SEED_FASTER = (17.6, 67.5)   # winning tickets reach minimum validation loss ear
 SEED_HIGHER = (5.17, 95.0)   # winning tickets reach higher test accuracy than the original
 
 
-def load(out):
-    rows = []  # one per (run, seed, strategy, round)
-    for run in sorted((out / "raw").iterdir()):
-        name, seed = run.name.rsplit("-s", 1)
-        for r in read_csv(run / "lottery.csv"):
-            rows.append({"run": name, "seed": int(seed), "strategy": r["strategy"], "round": int(r["round"]),
-                         "remaining": float(r["remaining_total_pct"]), "test": float(r["early_stop_test_accuracy"]),
-                         "stop": int(r["early_stop_iteration"]), "iterations": int(r["iterations"]),
-                         "seconds": float(r["seconds"])})
-    return rows
-
-
 def render(out):
-    rows = load(out)
+    rows = load_lottery_runs(out)
     prov = json.loads((out / "provenance.json").read_text())
     with open(out / "rounds.csv", "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")

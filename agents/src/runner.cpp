@@ -9,7 +9,8 @@ uint64_t episode_seed(uint64_t seed, int64_t episode, bool greedy) {
   return seed * 1000003ULL + static_cast<uint64_t>(episode) + (greedy ? 0x9E3779B97F4A7C15ULL : 0ULL);
 }
 
-EpisodeRecord run_episode(Env& env, Agent& agent, bool learn, uint64_t seed, int64_t episode, int64_t total) {
+EpisodeRecord run_episode(Env& env, Agent& agent, bool learn, uint64_t seed, int64_t episode, int64_t total,
+                          const StepCallback& on_step) {
   const auto start = std::chrono::steady_clock::now();
   EpisodeRecord rec;
   rec.episode = episode;
@@ -30,6 +31,7 @@ EpisodeRecord run_episode(Env& env, Agent& agent, bool learn, uint64_t seed, int
     ++rec.steps;
     const bool done = r.terminated || r.truncated;
     if (learn) agent.observe({obs, action, r.reward, r.observation, r.terminated, r.truncated, r.info});
+    if (on_step) on_step(r);
     obs = std::move(r.observation);
     if (done) break;
   }

@@ -52,7 +52,7 @@ void run_pool(const BenchOptions& o, const Plan& plan, BenchResult& result) {
   const auto& todo = plan.todo;
   const fs::path& out = plan.out;
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  const int64_t threads = std::max<int64_t>(1, static_cast<int64_t>(cores) / o.jobs);
+  const int64_t threads = o.threads > 0 ? o.threads : std::max<int64_t>(1, static_cast<int64_t>(cores) / o.jobs);
   auto stopped = [&] { return o.stop && o.stop->load(); };
   std::map<pid_t, std::pair<size_t, Clock::time_point>> running;
   size_t next = 0, finished = 0;

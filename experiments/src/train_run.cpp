@@ -238,7 +238,17 @@ FinalNetwork finalize(const TrainRunOptions& o, const RunState& s, Env& training
   if (env.schedule().replays_by_values()) {
     env.apply_values(f.policy.mean_values);
   } else {
-    f.values = run_episode(env, agent, false, episode_seed(s.seed, 0, true)).values;
+    // One greedy episode; its rounds can take minutes each (seed 000 trains 9 epochs per round).
+    int64_t step = 0;
+    const auto t_episode = Clock::now();
+    f.values = run_episode(env, agent, false, episode_seed(s.seed, 0, true), 0, 1, [&](const StepResult& r) {
+                 if (!o.progress) return;
+                 std::ostringstream os;
+                 os << "final network, step " << ++step << ": value " << std::setprecision(3) << r.info.value
+                    << ", accuracy " << pct(r.info.accuracy) << ", sparsity " << pct(r.info.sparsity) << "  "
+                    << fmt_duration(seconds_since(t_episode));
+                 o.progress->line(os.str());
+               }).values;
   }
   f.before_val = env.evaluate_split("validation");
   f.before_test = env.evaluate_split("test");

@@ -4,12 +4,15 @@ Covers every results folder that bench/reproduce.py writes (raw/ + provenance.js
 import os
 import pathlib
 import subprocess
+import sys
 
 import pytest
 
 ROOT = pathlib.Path(os.environ.get("PRUNEGYM_SOURCE_DIR", pathlib.Path(__file__).resolve().parents[2]))
-EXPERIMENTS = {"purl-convergence": ROOT / "docs/results/purl-convergence", "seed000": ROOT / "docs/results/seed000",
-               "seed001": ROOT / "docs/results/seed001", "purl-table2": ROOT / "docs/results/purl-table2"}
+sys.path.insert(0, str(ROOT / "bench"))
+import reproduce  # noqa: E402  (bench/reproduce.py: every experiment and its results folder)
+
+EXPERIMENTS = {name: exp["out"] for name, exp in reproduce.EXPERIMENTS.items()}
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))

@@ -29,7 +29,7 @@ struct BenchOptions {
   bool plot = true;
   std::string backend = "local";  ///< "local" (process pool) or "slurm" (sbatch job array)
   std::optional<int64_t> cell;    ///< run only this cell (an index into the plan), as a Slurm array task does
-  int64_t threads = 0;            ///< with `cell`: LibTorch threads of the run (0 = $SLURM_CPUS_PER_TASK, else all cores)
+  int64_t threads = 0;            ///< LibTorch threads per run (0: cores/jobs; with `cell`: $SLURM_CPUS_PER_TASK, else all cores)
   std::vector<std::string> slurm_options;  ///< passed to sbatch ("partition=x" becomes --partition=x)
   bool wait = true;               ///< slurm: wait for the array, showing progress, then write the tables
   double poll_seconds = 10.0;     ///< slurm: how often squeue and the run folder are read
