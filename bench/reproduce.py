@@ -106,11 +106,10 @@ def run_bench(grid, seeds, jobs):
     for line in proc.stderr:  # the bench's progress, shown live and kept for the cache check
         sys.stderr.write(line)
         tail = (tail + [line])[-200:]
-    if proc.wait() != 0:
-        sys.exit(f"prunegym bench failed ({proc.returncode}); rerun the same command to resume")
-    if any(", 0 to run" in line for line in tail):
+    failed = proc.wait() != 0
+    if not failed and any(", 0 to run" in line for line in tail):
         return None  # everything was cached: no compute in this session
-    return {**state, "grid": f"configs/bench/{grid}.json", "out": str(out.relative_to(ROOT)), "seeds": seeds,
+    return {**state, "failed": failed, "grid": f"configs/bench/{grid}.json", "out": str(out.relative_to(ROOT)), "seeds": seeds,
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "command": " ".join(["prunegym"] + cmd[1:]).replace(str(ROOT) + "/", ""),
             "wall_seconds": round(time.time() - t0, 1)}
@@ -127,7 +126,10 @@ def run_and_collect(exp, jobs, max_seeds, command):
         restore(exp, grid, plans[grid])
     for grid, k in steps:
         session = run_bench(grid, k, jobs)
+        # Runs that finished are kept (with the session's wall time) even when others failed.
         collect(exp, [session] if session else [], command, plans)
+        if session and session["failed"]:
+            sys.exit("prunegym bench failed; the finished runs are collected; rerun the same command to resume")
 
 
 def run_commands(exp, name, jobs, max_seeds, command):

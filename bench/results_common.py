@@ -32,7 +32,8 @@ def provenance_lines(prov, extra):
              f"{prov['machine']['memory_gib']} GiB; the runs:"]
     for s in prov["sessions"]:
         lines.append(f"- `{s['command']}` at commit `{s['commit'][:10]}`{' (dirty tree)' if s['dirty'] else ''}, "
-                     f"{s['date']}: {s['wall_seconds'] / 60:.1f} min wall time")
+                     f"{s['date']}: {s['wall_seconds'] / 60:.1f} min wall time"
+                     f"{' (stopped: some runs failed; the finished ones are kept)' if s.get('failed') else ''}")
     return lines + extra
 
 

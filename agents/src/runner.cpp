@@ -10,7 +10,7 @@ uint64_t episode_seed(uint64_t seed, int64_t episode, bool greedy) {
 }
 
 EpisodeRecord run_episode(Env& env, Agent& agent, bool learn, uint64_t seed, int64_t episode, int64_t total,
-                          const StepCallback& on_step) {
+                          const EpisodeStepCallback& on_step) {
   const auto start = std::chrono::steady_clock::now();
   EpisodeRecord rec;
   rec.episode = episode;

@@ -30,11 +30,11 @@ struct EpisodeRecord {
 uint64_t episode_seed(uint64_t seed, int64_t episode, bool greedy = false);
 
 /// Called after every step of an episode (progress reports of long episodes).
-using StepCallback = std::function<void(const StepResult&)>;
+using EpisodeStepCallback = std::function<void(const StepResult&)>;
 
 /// Runs one episode. With `learn` the agent explores and observes every transition.
 EpisodeRecord run_episode(Env& env, Agent& agent, bool learn, uint64_t seed, int64_t episode = 0, int64_t total = 1,
-                          const StepCallback& on_step = nullptr);
+                          const EpisodeStepCallback& on_step = nullptr);
 
 struct RunOptions {
   int64_t episodes = 55;
