@@ -1,0 +1,70 @@
+"""bench/reproduce.py's bookkeeping: which runs belong to the current configs, collecting them into
+raw/ with their folder names, and putting them back in a fresh clone so the bench resumes instead
+of recomputing (with a stand-in for `prunegym bench --dry-run`)."""
+
+import json
+import os
+import pathlib
+import shutil
+import sys
+
+ROOT = pathlib.Path(os.environ.get("PRUNEGYM_SOURCE_DIR", pathlib.Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(ROOT / "bench"))
+import reproduce  # noqa: E402
+
+
+def fake_cli(tmp_path, lines):
+    cli = tmp_path / "prunegym"
+    cli.write_text("#!/bin/sh\ncat <<'EOF'\n" + "\n".join(lines) + "\nEOF\n")
+    cli.chmod(0o755)
+    return str(cli)
+
+
+def make_run(folder, seed, files=("summary.json", "episodes.csv", "run.json")):
+    folder.mkdir(parents=True)
+    for f in files:
+        (folder / f).write_text(json.dumps({"seed": seed}) if f == "summary.json" else f"{f} of {folder.name}\n")
+
+
+def test_collect_keeps_only_current_runs_and_restore_puts_them_back(tmp_path, monkeypatch):
+    monkeypatch.setattr(reproduce, "ROOT", tmp_path)
+    monkeypatch.setattr(reproduce, "CLI", fake_cli(tmp_path, [
+        "bench g.json: 2 variants x 1 seeds = 2 runs, 1 cached, 1 to run, 1 at a time",
+        f"cached {tmp_path}/runs/grid/runs/a-s0-1111", f"todo   {tmp_path}/runs/grid/runs/b-s0-2222"]))
+    plan = reproduce.planned_runs("grid", 1)
+    assert plan == {"a-s0-1111", "b-s0-2222"}
+
+    runs = tmp_path / "runs" / "grid" / "runs"
+    make_run(runs / "a-s0-1111", 0)
+    make_run(runs / "old-s0-9999", 0)  # a run of a config that has since changed
+    (runs / "b-s0-2222").mkdir()      # unfinished: no summary.json
+    exp = {"grids": ["grid"], "seeds": 1, "out": tmp_path / "results", "provenance": {},
+           "files": ("summary.json", "episodes.csv", "run.json")}
+    session = {"commit": "c0ffee", "dirty": False, "command": "x", "date": "today", "wall_seconds": 1.0}
+    reproduce.collect(exp, [session], "bench/reproduce.py test", {"grid": plan})
+    raw = tmp_path / "results" / "raw" / "grid"
+    assert sorted(p.name for p in raw.iterdir()) == ["a-s0"]
+    assert (raw / "a-s0" / "origin.txt").read_text().strip() == "a-s0-1111"
+    prov = json.loads((tmp_path / "results" / "provenance.json").read_text())
+    assert prov["sessions"] == [session] and prov["seeds"] == [0]
+
+    # A fresh clone: no runs/ at all. Restoring brings back the finished run, and nothing stale.
+    shutil.rmtree(tmp_path / "runs")
+    reproduce.restore(exp, "grid", plan)
+    assert (runs / "a-s0-1111" / "summary.json").exists()
+    assert (runs / "a-s0-1111" / "run.json").read_text() == "run.json of a-s0-1111\n"
+    assert not (runs / "old-s0-9999").exists() and not (runs / "a-s0-1111" / "origin.txt").exists()
+
+    # A second collect keeps the earlier session's record beside the new one.
+    reproduce.collect(exp, [dict(session, commit="beef")], "bench/reproduce.py test", {"grid": plan})
+    prov = json.loads((tmp_path / "results" / "provenance.json").read_text())
+    assert [s["commit"] for s in prov["sessions"]] == ["c0ffee", "beef"] and prov["commit"] == "beef"
+
+
+def test_command_runs_are_skipped_only_while_their_arguments_and_config_are_unchanged(tmp_path, monkeypatch):
+    monkeypatch.setattr(reproduce, "ROOT", tmp_path)
+    (tmp_path / "c.json").write_text("{}")
+    key = reproduce.run_key(["lottery", "--config", "c.json", "--set", "seed=0"])
+    assert key == {"args": ["lottery", "--config", "c.json", "--set", "seed=0"], "config_text": "{}"}
+    (tmp_path / "c.json").write_text('{"lottery": {}}')
+    assert reproduce.run_key(["lottery", "--config", "c.json", "--set", "seed=0"]) != key
