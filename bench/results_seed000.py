@@ -123,8 +123,8 @@ def verdicts(by_variant, seeds_done):
                  if r["seed"] in lth and abs(r["sparsity"] - lth[r["seed"]]["sparsity"]) < 1e-3]
         if pairs:
             below = sum(q < l for q, l in pairs)
-            lines.append(f"- *At matched sparsity* (the Q runs that end at the 50%-per-round loop's "
-                         f"{pct(by_variant['lth-50'][0]['sparsity'])}, same recipe, neither fine-tuned): the loop is "
+            lines.append(f"- *At matched sparsity* (the Q runs that end within 0.1 points of the 50%-per-round "
+                         f"loop's {pct(by_variant['lth-50'][0]['sparsity'])}, same recipe, neither fine-tuned): the loop is "
                          f"more accurate in {below} of {len(pairs)} such runs (mean gap "
                          f"{100 * sum(l - q for q, l in pairs) / len(pairs):.2f} points).")
     return lines
