@@ -70,7 +70,7 @@ def verdicts(runs, seeds, label):
     sp = sum(dqn[s]["sparsity"] >= uni[s]["sparsity"] for s in both)
     word = "holds on every seed" if acc == sp == len(both) else (
         "holds in accuracy, not always in sparsity" if acc == len(both) else "does not hold on every seed")
-    out.append(f"- {label}: *DQN is more accurate than the uniform baseline at at least its sparsity*: {word} "
+    out.append(f"- {label}: *DQN is more accurate than the uniform baseline and at least as sparse*: {word} "
                f"(more accurate on {acc} of {len(both)} seeds, at least as sparse on {sp}).")
     drops = [ctl[s]["test"] - dqn[s]["test"] for s in dqn if s in ctl]
     within = sum(d <= 0.01 for d in drops)
@@ -101,7 +101,9 @@ def render(out):
              "images, T_P = 90%, T_A = dense validation accuracy - 1 point), 55 episodes, the final policy is the "
              "mean alpha per layer over 5 greedy episodes, then 3 epochs of fine-tuning. The control prunes nothing "
              "and fine-tunes the same 3 epochs, so it shows what the extra epochs alone give. "
-             f"Dense test accuracy {fmt(*dense, digits=2)}. Mean +- standard error over seeds.", "",
+             f"Dense test accuracy {fmt(*dense, digits=2)}: every seed prunes the same pretrained network (as PuRL "
+             "prunes one pretrained model); the seed sets the agent's initialisation and exploration and the "
+             "retraining samples. Mean +- standard error over seeds.", "",
              "## Seeds 0-4", ""] + table(runs, REPORTED) + [
              "", "## Seeds 5-9 (held out: nothing was tuned on them)", ""] + table(runs, HELD_OUT) + [
              "", "## Verdicts", ""] + verdicts(runs, REPORTED, "Seeds 0-4") + verdicts(runs, HELD_OUT, "Seeds 5-9")

@@ -170,6 +170,9 @@ def render(out):
              "pipeline with a fixed rate (20%: the seed's row; 50%: the sparsity most Q policies reach), so all rows "
              "are built the same way and none is fine-tuned. "
              f"Dense network after 30 epochs: validation {fmt(*dense_v, digits=2)}, test {fmt(*dense_t, digits=2)}. "
+             "Every seed starts from the same initialisation W0 and dense network (the final network is a fresh "
+             "training of the same W0); the seed sets the Q-learning exploration, the retraining samples and the "
+             "batch order, so the spread below is that of the learning and the training, not of the initialisation. "
              f"Mean +- standard error over seeds {', '.join(map(str, seeds_listed)) or 'none yet'}.", ""]
     if seeds_done < SEEDS:
         lines += [f"**Unfinished**: {len(runs)} of {SEEDS * (len(SEED_ROWS) + 2)} runs are in; the table shows the "
