@@ -42,7 +42,7 @@ import results_table2  # noqa: E402
 
 MODULES = {"agents": results_agents, "purl-convergence": results_convergence, "seed000": results_seed000, "seed001": results_seed001, "seed003": results_seed003,
            "purl-table2": results_table2}
-EXPERIMENTS = {name: m.EXPERIMENT for name, m in MODULES.items()}
+EXPERIMENTS = {name: dict(m.EXPERIMENT, render=m.render) for name, m in MODULES.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -128,6 +128,7 @@ def run_and_collect(exp, jobs, max_seeds, command):
         session = run_bench(grid, k, jobs)
         # Runs that finished are kept (with the session's wall time) even when others failed.
         collect(exp, [session] if session else [], command, plans)
+        exp["render"](exp["out"])  # the tables as far as the runs go, after every bench
         if session and session["failed"]:
             sys.exit("prunegym bench failed; the finished runs are collected; rerun the same command to resume")
 
@@ -178,6 +179,7 @@ def run_commands(exp, name, jobs, max_seeds, command):
                    "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                    "command": command, "wall_seconds": round(time.time() - t0, 1)}
         collect_commands(exp, name, [session])
+        exp["render"](exp["out"])
         if failures:
             sys.exit("some runs failed; rerun the same command to retry them")
 
@@ -275,7 +277,7 @@ def main():
                 continue
             (target / name).symlink_to(src.resolve(), target_is_directory=src.is_dir())
         out = target
-    MODULES[a.experiment].render(out)
+    exp["render"](out)
     print(f"wrote {out / 'README.md'}", file=sys.stderr)
 
 
