@@ -28,7 +28,11 @@ TrainSettings parse_train_settings(const nlohmann::json& section) {
   if (section.is_object() && section.contains("final_train")) {
     t.final_train = section.at("final_train");
     TrainOptions check;  // validated here, applied over lottery.train by the train pipeline
+    check.samples = 0;
     read_train_options(r.child("final_train"), check, true);
+    if (check.samples != 0)
+      throw ConfigError("config key 'train.final_train.samples' must be 0: the final network trains on the whole "
+                        "training split");
   }
   r.finish();
   if (t.episodes < 1) throw ConfigError("config key 'train.episodes' must be >= 1");

@@ -135,8 +135,7 @@ Config final_train_config(const Config& c, const nlohmann::json& patch) {
   auto& pretrain = j["network"]["pretrain"];
   for (const char* key : {"optimizer", "lr", "momentum", "weight_decay", "batch_size", "epochs"})
     if (t.contains(key)) pretrain[key] = t[key];
-  if (t.value("samples", int64_t{0}) != 0)
-    throw ConfigError("config key 'train.final_train.samples' must be 0: the final network trains on the whole training split");
+  j["lottery"]["train"]["samples"] = 0;  // the whole training split (parse_train_settings checks the key)
   return Config::from_json(j);
 }
 
