@@ -33,7 +33,7 @@ def provenance_lines(prov, extra):
     for s in prov["sessions"]:
         lines.append(f"- `{s['command']}` at commit `{s['commit'][:10]}`{' (dirty tree)' if s['dirty'] else ''}, "
                      f"{s['date']}: {s['wall_seconds'] / 60:.1f} min wall time"
-                     f"{' (stopped: some runs failed; the finished ones are kept)' if s.get('failed') else ''}")
+                     f"{' (stopped before the end: failed runs or an interruption; the finished runs are kept)' if s.get('failed') else ''}")
     return lines + extra
 
 
