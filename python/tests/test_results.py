@@ -29,3 +29,33 @@ def test_tables_regenerate_from_the_committed_raw_files(name, tmp_path):
         assert (tmp_path / table).read_text() == (folder / table).read_text(), (
             f"{folder / table} differs from what bench/reproduce.py {name} --render-only generates from raw/: "
             "regenerate it instead of editing it")
+
+
+def test_the_status_index_regenerates_from_the_committed_raw_files(tmp_path):
+    index = ROOT / "docs/results/README.md"
+    assert index.exists(), "docs/results/README.md is missing: bench/reproduce.py --index writes it"
+    proc = subprocess.run(["/usr/bin/python3", str(ROOT / "bench/reproduce.py"), "--index", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "README.md").read_text() == index.read_text(), (
+        "docs/results/README.md differs from what bench/reproduce.py --index generates: regenerate it")
+
+
+def test_the_index_counts_a_seed_complete_only_when_all_its_runs_are_in(tmp_path, monkeypatch):
+    exp = dict(reproduce.EXPERIMENTS["seed001"], out=tmp_path / "seed001")
+    names = sorted(reproduce.planned_names(exp, 0))
+    for name in names[:-1]:
+        (exp["out"] / "raw" / name).mkdir(parents=True)
+    st = reproduce.status(exp)
+    assert st["complete"] == [] and st["runs"] == len(names) - 1
+    (exp["out"] / "raw" / names[-1]).mkdir(parents=True)
+    (exp["out"] / "raw" / "stale-run-s0").mkdir()  # not planned any more: not counted
+    st = reproduce.status(exp)
+    assert st["complete"] == [0] and st["runs"] == len(names)
+    assert st["planned"] == len(names) * exp["seeds"]
+
+
+def test_jsonc_comments_are_dropped_outside_strings_only(tmp_path):
+    path = tmp_path / "grid.json"
+    path.write_text('{\n  // a comment "with quotes"\n  "url": "http://x//y", // trailing\n  "q": "a\\"//b"\n}\n')
+    assert reproduce.load_jsonc(path) == {"url": "http://x//y", "q": 'a"//b'}
