@@ -110,7 +110,7 @@ def run_bench(grid, seeds, jobs):
     print("==>", " ".join(cmd), file=sys.stderr, flush=True)
     state = source_state()  # what the binaries and scripts were at the start
     t0 = time.time()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS=str(threads_per_run(jobs))),
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=run_env(threads_per_run(jobs)),
                             stderr=subprocess.PIPE, text=True)
     tail = []
     for line in proc.stderr:  # the bench's progress, shown live and kept for the cache check
@@ -147,51 +147,68 @@ def run_commands(exp, name, jobs, max_seeds, command):
     """Experiments made of resumable `prunegym` invocations other than bench grids (e.g. `prunegym
     lottery`): exp["runs"](seed) lists (run name, arguments); each run writes
     runs/<experiment>/<run>-s<seed>/ and is finished when exp["done_file"] is there. A run whose
-    committed raw copy holds the same arguments and config text is not run again."""
+    committed raw copy holds the same arguments and config text is not run again. Runs start in
+    seed-major order and `jobs` at a time across seeds (no core idles at the end of a seed); every
+    finished run is collected at once, with this session's record, so an interruption keeps it."""
     import concurrent.futures
+    import threading
     seeds = min(exp["seeds"], max_seeds or exp["seeds"])
     threads = threads_per_run(jobs)
+    todo = []
     for seed in range(seeds):
-        todo = []
         for run, args in exp["runs"](seed):
             key = run_key(args)
             origin = exp["out"] / "raw" / f"{run}-s{seed}" / "origin.json"
             if origin.exists() and json.loads(origin.read_text()) == key:
                 continue
-            todo.append((run, args, key))
-        if not todo:
-            continue
-        state = source_state()
-        t0 = time.time()
+            todo.append((seed, run, args, key))
+    if not todo:
+        print(f"{name}: every run of seeds 0-{seeds - 1} is committed and current; nothing to run", file=sys.stderr)
+        return
+    t0 = time.time()
+    session = {**source_state(), "id": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+               "seeds": sorted({seed for seed, *_ in todo}), "runs": 0, "command": command,
+               "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "wall_seconds": 0.0}
+    lock = threading.Lock()
 
-        def one(item):
-            run, args, key = item
-            out = ROOT / "runs" / name / f"{run}-s{seed}"
-            out.mkdir(parents=True, exist_ok=True)
-            argv = [CLI, *args, "--out", str(out), "--threads", str(threads)]
-            started = time.time()
-            with open(out / "log.txt", "a") as log:
-                proc = subprocess.run(argv, cwd=ROOT, stdout=log, stderr=log,
-                                      env=dict(os.environ, OMP_NUM_THREADS=str(threads)))
-            if proc.returncode != 0:
-                return f"{run}-s{seed} failed ({proc.returncode}): see {out / 'log.txt'}"
-            (out / "origin.json").write_text(json.dumps(key, indent=2) + "\n")
-            return f"{run}-s{seed} finished in {(time.time() - started) / 60:.1f} min"
+    def one(item):
+        seed, run, args, key = item
+        out = ROOT / "runs" / name / f"{run}-s{seed}"
+        out.mkdir(parents=True, exist_ok=True)
+        argv = [CLI, *args, "--out", str(out), "--threads", str(threads)]
+        started = time.time()
+        with open(out / "log.txt", "a") as log:
+            proc = subprocess.run(argv, cwd=ROOT, stdout=log, stderr=log, env=run_env(threads))
+        if proc.returncode != 0:
+            return f"{run}-s{seed} failed ({proc.returncode}): see {out / 'log.txt'}"
+        (out / "origin.json").write_text(json.dumps(key, indent=2) + "\n")
+        with lock:  # collect it now, so an interrupted session keeps it with its provenance
+            session["runs"] += 1
+            session["wall_seconds"] = round(time.time() - t0, 1)
+            collect_commands(exp, name, [session])
+            exp["render"](exp["out"])
+            render_index(INDEX)
+        return f"{run}-s{seed} finished in {(time.time() - started) / 60:.1f} min"
 
-        print(f"==> seed {seed}: {len(todo)} runs, {jobs} at a time ({threads} threads each)", file=sys.stderr, flush=True)
-        failures = []
-        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-            for message in pool.map(one, todo):
-                print("   ", message, file=sys.stderr, flush=True)
-                if "failed" in message:
-                    failures.append(message)
-        session = {**state, "seed": seed, "runs": len(todo) - len(failures),
-                   "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                   "command": command, "wall_seconds": round(time.time() - t0, 1)}
-        collect_commands(exp, name, [session])
-        exp["render"](exp["out"])
-        if failures:
-            sys.exit("some runs failed; rerun the same command to retry them")
+    print(f"==> {name}: {len(todo)} runs over seeds {session['seeds']}, {jobs} at a time ({threads} threads each)",
+          file=sys.stderr, flush=True)
+    failures = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        for message in pool.map(one, todo):
+            print("   ", message, file=sys.stderr, flush=True)
+            if "failed" in message:
+                failures.append(message)
+    if failures:
+        sys.exit("some runs failed; rerun the same command to retry them")
+
+
+def run_env(threads):
+    """The environment of every run: its OpenMP threads, and a glibc heap that keeps 256 MiB of
+    headroom instead of returning memory to the kernel after every batch (on the CNNs the grow /
+    trim cycle cost 4x in page faults: docs/performance.md)."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    env.setdefault("MALLOC_TOP_PAD_", str(256 << 20))
+    return env
 
 
 def run_key(args):
@@ -247,6 +264,8 @@ def write_provenance(exp, sessions, command):
     earlier = []
     if (out / "provenance.json").exists():  # a run resumed over several sessions keeps every session's record
         earlier = json.loads((out / "provenance.json").read_text()).get("sessions", [])
+    ids = {s["id"] for s in sessions if "id" in s}  # a session recorded again as it goes replaces its record
+    earlier = [s for s in earlier if s.get("id") not in ids]
     latest = (earlier + sessions)[-1] if earlier + sessions else dict(source_state(), dirty=True)
     provenance = {
         "command": command, "commit": latest["commit"], "dirty": latest["dirty"],
