@@ -59,3 +59,15 @@ def test_jsonc_comments_are_dropped_outside_strings_only(tmp_path):
     path = tmp_path / "grid.json"
     path.write_text('{\n  // a comment "with quotes"\n  "url": "http://x//y", // trailing\n  "q": "a\\"//b"\n}\n')
     assert reproduce.load_jsonc(path) == {"url": "http://x//y", "q": 'a"//b'}
+
+
+def test_the_heap_pad_table_regenerates_from_its_record(tmp_path):
+    folder = ROOT / "docs/results/heap-pad"
+    if not (folder / "heap-pad.json").exists():
+        pytest.skip("docs/results/heap-pad has no record yet (bench/heap_pad.py writes it)")
+    (tmp_path / "heap-pad.json").write_text((folder / "heap-pad.json").read_text())
+    proc = subprocess.run(["/usr/bin/python3", str(ROOT / "bench/heap_pad.py"), "--render-only", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "README.md").read_text() == (folder / "README.md").read_text(), (
+        "docs/results/heap-pad/README.md differs from what bench/heap_pad.py --render-only generates: regenerate it")
