@@ -53,7 +53,6 @@ def run_once(args, pad, threads):
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if proc.returncode != 0:
             sys.exit(f"{' '.join(argv)} failed:\n{proc.stderr[-2000:]}")
-        accuracy = None
         if args[0] == "lottery":
             rows = (pathlib.Path(tmp) / "out" / "lottery.csv").read_text().splitlines()
             accuracy = float(rows[1].split(",")[5])  # the dense run's test accuracy
@@ -72,7 +71,7 @@ def render(out):
              "`bench/reproduce.py` sets for every run), interleaved, "
              f"{record['repeats']} times each, {record['threads']} LibTorch thread(s). Whole-process figures "
              "(data loading included); minimum wall time over the repeats, mean page faults.", "",
-             "| run | heap | wall time (min) | user s | system s | minor page faults | test accuracy | speed-up |",
+             "| run | heap | wall time (fastest) | user s | system s | minor page faults | test accuracy | speed-up |",
              "|---|---|---|---|---|---|---|---|"]
     for case in record["cases"]:
         base = min(m["wall_seconds"] for m in case["settings"][0]["runs"])

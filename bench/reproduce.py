@@ -185,7 +185,7 @@ def run_commands(exp, name, jobs, max_seeds, command):
         with lock:  # collect it now, so an interrupted session keeps it with its provenance
             session["runs"] += 1
             session["wall_seconds"] = round(time.time() - t0, 1)
-            collect_commands(exp, name, [session])
+            collect_commands(exp, name, [session], only=out)
             exp["render"](exp["out"])
             render_index(INDEX)
         return f"{run}-s{seed} finished in {(time.time() - started) / 60:.1f} min"
@@ -221,11 +221,12 @@ def run_key(args):
     return key
 
 
-def collect_commands(exp, name, sessions):
-    """Copies finished runs (those with origin.json and the done file) into raw/ and records the session."""
+def collect_commands(exp, name, sessions, only=None):
+    """Copies finished runs (those with origin.json and the done file) into raw/ and records the
+    session; `only` (a run folder) copies just that one, the run that has just finished."""
     raw = exp["out"] / "raw"
     runs_dir = ROOT / "runs" / name
-    for run in sorted(runs_dir.iterdir()) if runs_dir.is_dir() else []:
+    for run in [only] if only else sorted(runs_dir.iterdir()) if runs_dir.is_dir() else []:
         if not (run / exp["done_file"]).exists() or not (run / "origin.json").exists():
             continue
         dest = raw / run.name
