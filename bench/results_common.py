@@ -55,3 +55,15 @@ def lottery_seed_runs(configs_and_names, seed):
     """(run name, `prunegym lottery` arguments) for one seed: seed and initialisation both set."""
     common = ["--set", f"seed={seed}", "--set", f"network.init_seed={seed}"]
     return [(name, ["lottery", "--config", config] + extra + common) for name, config, extra in configs_and_names]
+
+
+def share_verdict(held, total, complete, seeds=5):
+    """The verdict word for a claim that held in `held` of `total` cases (runs, seeds or (round, seed)
+    pairs): it holds only if it held in every case; until every seed is in it is inconclusive."""
+    if not complete:
+        return f"inconclusive until all {seeds} seeds are in"
+    if held == total:
+        return "holds (on every seed)"
+    if held >= 0.8 * total:
+        return "holds on most"
+    return "does not hold" if held <= total / 2 else "inconclusive"

@@ -4,7 +4,7 @@ seed. Rendered by bench/reproduce.py into docs/results/seed003/: README.md and r
 import csv
 import json
 
-from results_common import ROOT, fmt, load_lottery_runs, lottery_seed_runs, mean_se, provenance_lines
+from results_common import ROOT, fmt, load_lottery_runs, lottery_seed_runs, mean_se, provenance_lines, share_verdict
 
 CONFIG = "configs/seed003-cnn2-mnist.json"
 STRATEGIES = (("keep", "iterative (Table I)"), ("rewind_init", "winning ticket (Table II)"),
@@ -72,7 +72,6 @@ def render(out):
                 if r["strategy"] == strategy and abs(r["target"] * 100 - pruned) < 1e-6}
 
     lines += ["", "## Verdicts", ""]
-    tag = "" if complete else " (not all seeds in yet: inconclusive)"
     dense_by_seed = {r["seed"]: r["final_test"] for r in rows if r["round"] == 0 and r["strategy"] == "keep"}
     held = total = 0
     for s, _ in STRATEGIES:
@@ -82,20 +81,17 @@ def render(out):
                     total += 1
                     held += v >= dense_by_seed[seed] - 0.003
     def word(held, total):
-        if not complete:
-            return "inconclusive"
-        return ("holds (on every seed)" if held == total else "holds on most" if held >= 0.8 * total
-                else "does not hold")
+        return share_verdict(held, total, complete, SEEDS)
 
     dense_seeds = sorted(dense_by_seed)
     if dense_seeds:
         reached = sum(dense_by_seed[s] >= SEED_DENSE - 0.002 for s in dense_seeds)
         lines.append(f"- *The dense network reaches the seed's {100 * SEED_DENSE:.1f}% after 10 epochs* (within 0.2 "
                      f"points): {word(reached, len(dense_seeds))}: {reached} of {len(dense_seeds)} seeds, "
-                     f"{fmt(*mean_se(list(dense_by_seed.values())), digits=2)}{tag}.")
+                     f"{fmt(*mean_se(list(dense_by_seed.values())), digits=2)}.")
     if total:
         lines.append(f"- *Down to 96% pruned every strategy keeps the dense accuracy (within 0.3 points)*: "
-                     f"{word(held, total)}: {held} of {total} (strategy, round, seed) cases{tag}.")
+                     f"{word(held, total)}: {held} of {total} (strategy, round, seed) cases.")
     # The seed found the three strategies practically equal down to 96%: no lottery-ticket effect.
     diffs = []
     for pruned in (20, 52, 80, 96):
@@ -106,7 +102,7 @@ def render(out):
         m, se = mean_se(diffs)
         lines.append(f"- *Winning tickets and random re-initialisation are practically equal down to 96% pruned* "
                      f"(within 0.3 points): {word(close, len(diffs))}: {close} of {len(diffs)} (round, seed) pairs; "
-                     f"winning ticket minus re-init {100 * m:+.2f} +- {100 * se:.2f} points{tag}.")
+                     f"winning ticket minus re-init {100 * m:+.2f} +- {100 * se:.2f} points.")
     t, ri, it = at("rewind_init", 99.96), at("reinit", 99.96), at("keep", 99.96)
     both = sorted(set(t) & set(ri) & set(it))
     if both:
@@ -114,7 +110,7 @@ def render(out):
         lines.append(f"- *At 99.96% the winning ticket beats random re-init, which beats plain iterative pruning "
                      f"(seed: 51% > 42% > 11%)*: {word(order, len(both))}: that order on {order} of {len(both)} "
                      f"seeds; all three at chance (below 12%) on "
-                     f"{sum(max(t[s], ri[s], it[s]) < 0.12 for s in both)} of {len(both)}{tag}.")
+                     f"{sum(max(t[s], ri[s], it[s]) < 0.12 for s in both)} of {len(both)}.")
     lines += [""] + provenance_lines(prov, [
         f"- data: {prov['data']['dataset']}: {prov['data']['train']:,} training, {prov['data']['validation']:,} "
         f"validation, {prov['data']['test']:,} test digits ({prov['data']['note']})",
