@@ -7,7 +7,7 @@ import csv
 import json
 import sys
 
-from results_common import ROOT, fmt, mean_se, provenance_lines, read_csv
+from results_common import ROOT, fmt, mean_se, provenance_lines, read_csv, share_verdict
 
 EXPERIMENT = {
     "grids": ["purl-table2-resnet50"], "seeds": 5, "seed_major": True,
@@ -50,9 +50,7 @@ def paired(by_variant, a, b, key):
 
 
 def word(wins, n, complete):
-    if not complete:
-        return "inconclusive"
-    return "holds" if wins >= n - 1 and n else ("does not hold" if wins <= n // 2 else "inconclusive")
+    return share_verdict(wins, n, complete, SEEDS) if n else "no paired seeds yet"
 
 
 def render(out):
@@ -104,12 +102,11 @@ def render(out):
                      f"| {seed_cell} |")
 
     lines += ["", "## Verdicts", ""]
-    tag = "" if complete else " (not all seeds in yet)"
     acc_wins, n = paired(by_variant, "per-layer", "compact", "test")
     sp_wins, _ = paired(by_variant, "per-layer", "compact", "sparsity")
     lines.append(f"- *The 108-dim state gives higher accuracy than the 3-dim one*: {word(acc_wins, n, complete)}: "
-                 f"higher on {acc_wins} of {n} seeds{' (on every seed)' if n and acc_wins == n else ''}; it is also "
-                 f"sparser on {sp_wins} of {n} (the seed's 108-dim runs were less sparse){tag}.")
+                 f"higher on {acc_wins} of {n} seeds; it is also "
+                 f"sparser on {sp_wins} of {n} (the seed's 108-dim runs were less sparse).")
     for dqn in ("per-layer", "compact"):
         a, n = paired(by_variant, dqn, "uniform", "test")
         s, _ = paired(by_variant, dqn, "uniform", "sparsity")
@@ -120,7 +117,7 @@ def render(out):
                 both += 1
         lines.append(f"- *PuRL ({dqn} state) beats the uniform threshold on accuracy and sparsity*: "
                      f"{word(both, n, complete)}: more accurate on {a} of {n} seeds, at least as sparse on {s}, "
-                     f"both on {both}{tag}.")
+                     f"both on {both}.")
     lines += ["", "![accuracy against sparsity, one dot per run](tradeoff.png)", ""]
     lines += provenance_lines(prov, [
         f"- data: {prov['data']['dataset']}: {prov['data']['train']:,} training, {prov['data']['validation']:,} "
