@@ -381,7 +381,9 @@ def main():
     if not a.render_only:
         if not pathlib.Path(CLI).exists():
             sys.exit(f"{CLI} is missing: build first (scripts/demo or cmake --build build), or set PRUNEGYM_CLI")
-        command = " ".join(["bench/reproduce.py", a.experiment, "--jobs", str(a.jobs)])
+        command = " ".join(["bench/reproduce.py", a.experiment, "--jobs", str(a.jobs)]
+                           + (["--threads", str(a.threads)] if a.threads else [])
+                           + (["--max-seeds", str(a.max_seeds)] if a.max_seeds else []))
         if "runs" in exp:
             run_commands(exp, a.experiment, a.jobs, a.max_seeds, command)
         else:

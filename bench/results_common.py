@@ -66,4 +66,4 @@ def share_verdict(held, total, complete, seeds=5):
         return "holds (on every seed)"
     if held >= 0.8 * total:
         return "holds on most"
-    return "does not hold" if held <= total / 2 else "inconclusive"
+    return "does not hold" if held <= total / 2 else "partly holds"
