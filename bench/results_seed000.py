@@ -8,7 +8,7 @@ import json
 import sys
 from collections import Counter
 
-from results_common import ROOT, fmt, mean_se, provenance_lines, read_csv
+from results_common import ROOT, fmt, mean_se, provenance_lines, read_csv, share_verdict
 
 EXPERIMENT = {
     "grids": ["seed000-table1"], "seeds": 5, "seed_major": True,
@@ -105,11 +105,11 @@ def verdicts(by_variant, seeds_done):
         lth = {r["seed"]: r["valid"] for r in by_variant["lth-20"]}
         wins = [s for s in lth if all(r["valid"] < lth[s] for v in q_names for r in by_variant[v] if r["seed"] == s)]
         n = len(lth)
-        word = "holds" if len(wins) == n else ("does not hold" if len(wins) <= n // 2 else "inconclusive")
+        word = share_verdict(len(wins), n, True, SEEDS)
         best = max(q_names, key=lambda v: mean_se([r["valid"] for r in by_variant[v]])[0])
         lines.append(f"- *The lottery-ticket loop (20% per round) beats every Q-learning setting*: "
                      f"{word if complete else 'inconclusive'}: its validation accuracy is above every Q row's on "
-                     f"{len(wins)} of {n} seeds{' (on every seed)' if wins and len(wins) == n else ''}; best Q row "
+                     f"{len(wins)} of {n} seeds; best Q row "
                      f"{best} at {fmt(*mean_se([r['valid'] for r in by_variant[best]]), digits=2)} against "
                      f"{fmt(*mean_se(list(lth.values())), digits=2)}{tag}.")
     lth_runs = [r for v in ("lth-20", "lth-50") for r in by_variant.get(v, [])]
