@@ -460,8 +460,11 @@ TEST_CASE("make refuses configs that ask for more work than the server allows", 
   CHECK_THAT(refused("env.actions.step", 1e-9), Contains("action_values"));
   CHECK_THAT(refused("data.synthetic.train", 1000000), Contains("data.synthetic.train"));
   CHECK_THAT(refused("env.retrain.epochs", 1000), Contains("retrain_epochs"));
-  // Within the limits the same server makes the session.
-  CHECK(raw_call(ts.endpoint, {json{{"cmd", "make"}, {"config", test::tiny_json()}}.dump()}).at("ok") == true);
+  // Within the limits the same server makes the session. Making it pretrains the tiny network, which
+  // can take longer than the default 5 s reply timeout on a loaded machine.
+  const auto made = raw_call(ts.endpoint, {json{{"cmd", "make"}, {"config", test::tiny_json()}}.dump()}, 60000);
+  INFO(made.dump());
+  CHECK(made.value("ok", false) == true);
   const auto hello = raw_call(ts.endpoint, {R"({"cmd": "hello"})"});
   CHECK(hello["limits"]["work"]["pretrain_epochs"] == 10);
   WorkLimits l;
