@@ -194,7 +194,9 @@ def run_commands(exp, name, jobs, max_seeds, command):
           file=sys.stderr, flush=True)
     failures = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        for message in pool.map(one, todo):
+        # Report each run when it ends (not in submission order, which hid short runs behind long ones).
+        for future in concurrent.futures.as_completed([pool.submit(one, item) for item in todo]):
+            message = future.result()
             print("   ", message, file=sys.stderr, flush=True)
             if "failed" in message:
                 failures.append(message)
