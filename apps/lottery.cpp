@@ -34,7 +34,8 @@ the config's "lottery" section (docs/config.md):
   scope            "layerwise" (each layer to the target) or "global" (one threshold over the
                    pruned layers, seed 003)
   rate, rounds     prune rate of the survivors per round (default 0.2 for 5 rounds); with
-  output_rate      a separate rate for the output layer (the lottery-ticket paper: rate / 2)
+  output_rate      a separate rate for the output layer (the lottery-ticket paper: rate / 2);
+                   with one_shot, the output layer's sparsity
   sparsities       or an explicit cumulative schedule, e.g. [0.2, 0.52, 0.8, 0.96, 0.9996]
   one_shot         or one round straight to this sparsity
   layers           the layers to prune (default: all), e.g. ["conv1.weight", "conv2.weight"]

@@ -126,6 +126,22 @@ TEST_CASE("the output layer can be pruned at its own rate", "[lottery]") {
   CHECK(pruned(layers[2]) == std::llround((1 - std::pow(0.9, 3)) * static_cast<double>(layers[2].numel())));
 }
 
+TEST_CASE("one-shot pruning can prune the output layer at its own rate", "[lottery]") {
+  auto net = trained_like(mlp());
+  LotteryOptions o;
+  o.one_shot = 0.9;
+  o.output_rate = 0.45;
+  prune_to_target(*net, round_target(*net, o, 1));
+  const auto& layers = net->prunable_layers();
+  CHECK(pruned(layers[0]) == std::llround(0.9 * static_cast<double>(layers[0].numel())));
+  CHECK(pruned(layers[2]) == std::llround(0.45 * static_cast<double>(layers[2].numel())));
+  // Through a config too; with an explicit sparsity list it is refused (rate per round is ambiguous there).
+  const auto c = test::tiny_config({{"lottery", {{"one_shot", 0.9}, {"output_rate", 0.45}}}});
+  CHECK(c.lottery.output_rate.value_or(0) == 0.45);
+  CHECK_THROWS_WITH(test::tiny_config({{"lottery", {{"sparsities", {0.2, 0.5}}, {"output_rate", 0.1}}}}),
+                    Contains("one_shot"));
+}
+
 TEST_CASE("each reset strategy resets exactly what it should", "[lottery]") {
   const auto opts = mlp();
   auto init_net = build_network(opts, kShape, 10);

@@ -66,6 +66,7 @@ json lottery_json(const LotteryOptions& o) {
     j["sparsities"] = o.sparsities;
   } else if (o.one_shot) {
     j["one_shot"] = *o.one_shot;
+    if (o.output_rate) j["output_rate"] = *o.output_rate;
   } else {
     j["rate"] = o.rate;
     j["rounds"] = o.rounds;
@@ -226,7 +227,9 @@ void read_lottery_section(ObjectReader& root, Config& c) {
   l.get("strategies", o.strategies);
   l.get("strategy", o.strategy);
   l.get("scope", o.scope);
-  const bool has_rate = l.find("rate") || l.find("rounds") || l.find("output_rate");
+  // output_rate goes with either per-round schedule: rate/rounds, or one_shot (a single round, so the
+  // output layer's rate is its sparsity).
+  const bool has_rate = l.find("rate") || l.find("rounds");
   l.get("rate", o.rate);
   l.get("output_rate", o.output_rate);
   l.get("rounds", o.rounds);
@@ -255,6 +258,9 @@ void read_lottery_section(ObjectReader& root, Config& c) {
     prev = v;
   }
   if (o.one_shot && !(*o.one_shot > 0 && *o.one_shot < 1)) throw ConfigError("config key 'lottery.one_shot' must be in (0, 1)");
+  if (o.output_rate && !o.sparsities.empty())
+    throw ConfigError("config key 'lottery.output_rate' goes with rate/rounds or one_shot, not with 'sparsities' (give the "
+                      "output layer's rate per round, or use one_shot with output_rate as its sparsity)");
   if (o.output_rate && o.scope != "layerwise")
     throw ConfigError("config key 'lottery.output_rate' applies to the layerwise scope only");
   if (o.eval_every < 1) throw ConfigError("config key 'lottery.eval_every' must be >= 1");
