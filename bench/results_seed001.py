@@ -97,6 +97,8 @@ def render(out):
              f"**Here**: [{ITERATIVE}](../../../{ITERATIVE}) and [{ONE_SHOT}](../../../{ONE_SHOT}): the lottery-ticket "
              "paper's LeNet-300-100 protocol (Adam 1.2e-3, batch 60, 20% of each hidden layer and 10% of the output "
              "layer per round, 16 rounds) with 20 epochs per training run (0.37 of the paper's 50,000 iterations). "
+             "One-shot runs train the dense network once and prune it in a single round to the per-layer sparsities "
+             "of iterative rounds 3, 7, 12 and 15, so each is compared with an iterative ticket of the same shape. "
              "Test accuracy at the early-stop iteration (minimum validation loss, checked every 100 iterations). "
              "Mean +- standard error over the seeds each row has "
              f"({', '.join(f'{s}: {len(v)}' for s, v in seeds_per_strategy.items())}).", ""]
