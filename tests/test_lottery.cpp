@@ -244,6 +244,31 @@ TEST_CASE("a training run records its early-stop iteration and accuracies", "[lo
   CHECK_FALSE(same(at_k[0], net->parameters()[0]));
 }
 
+TEST_CASE("the early-stop and final test accuracies are those of the networks at those checks", "[lottery]") {
+  // train_round evaluates the test set only where the validation loss reaches a new minimum and at
+  // the end; a callback that evaluates both sets at every check must find the same figures.
+  const auto config = test::tiny_config();
+  const auto data = load_data(config.data);
+  auto net = build_network(config.network, data.shape, data.classes);
+  TrainOptions t = TrainOptions().set_optimizer("adam").set_lr(2e-3).set_batch_size(50).set_epochs(2);
+  std::mt19937_64 rng(0);
+  double min_loss = std::numeric_limits<double>::infinity(), at_min = -1, last = -1;
+  int64_t min_it = -1;
+  const auto r = train_round(*net, data, t, 5, rng, [&](int64_t it, int64_t) {
+    const auto v = evaluate(*net, data.validation);
+    last = evaluate(*net, data.test).accuracy;
+    if (v.loss < min_loss) {
+      min_loss = v.loss;
+      min_it = it;
+      at_min = last;
+    }
+  });
+  CHECK(r.early_stop_iteration == min_it);
+  CHECK(r.early_stop_test_accuracy == at_min);
+  CHECK(r.test_accuracy == last);
+  CHECK(r.min_validation_loss == min_loss);
+}
+
 TEST_CASE("lottery config errors name the key", "[lottery][errors]") {
   CHECK_THROWS_WITH(test::tiny_config({{"lottery", {{"strategies", {"rewind", "keep"}}}}}), Contains("lottery.strategies"));
   CHECK_THROWS_WITH(test::tiny_config({{"lottery", {{"rate", 0.2}, {"sparsities", {0.2, 0.5}}}}}), Contains("one schedule"));
