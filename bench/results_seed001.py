@@ -149,9 +149,6 @@ def verdicts(rows, complete):
     """One line per claim of the seed. The two Pm ranges come from the seed's one-shot section, so they
     are judged on the one-shot runs (and, as an extra, on the iterative rounds); each pruned network is
     compared with the dense network of its own run (same seed, same initialisation)."""
-    def word(held, total):
-        return share_verdict(held, total, complete, SEEDS)
-
     def cases(run_prefix, strategy, key, better, window=(0, 101), rnd_filter=lambda rnd: rnd > 0):
         """(held, total) over (run, round, seed): `better(pruned value, dense value)`, for the rounds whose
         mean weights-left lies inside the open window."""
@@ -172,7 +169,7 @@ def verdicts(rows, complete):
 
     def claim(text, held, total, unit="(level or round, seed) pairs"):
         if total:
-            lines.append(f"- *{text}*: {word(held, total)}: {held} of {total} {unit}.")
+            lines.append(f"- *{text}*: {share_verdict(held, total, complete, SEEDS)}: {held} of {total} {unit}.")
         else:
             lines.append(f"- *{text}*: no runs in that range yet.")
 
