@@ -206,10 +206,9 @@ def run_commands(exp, name, jobs, max_seeds, command):
 
 def run_env(threads):
     """The environment of every run: its OpenMP threads, and 256 MiB of glibc heap headroom
-    (MALLOC_TOP_PAD_) unless set already. Measured by hand on seed 003's CNN: with glibc's
-    defaults the heap grows and is trimmed around every batch, and one epoch took 42 s instead
-    of 11 s (4.2 million page faults instead of 0.15 million), with the same results; LeNet-300-100
-    and ResNet-50 were unchanged. bench/heap_pad.py measures it."""
+    (MALLOC_TOP_PAD_) unless set already. With glibc's defaults seed 003's CNN grows and trims the
+    heap around every batch; bench/heap_pad.py measures the difference (record and table in
+    docs/results/heap-pad/)."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     env.setdefault("MALLOC_TOP_PAD_", str(256 << 20))
     return env
