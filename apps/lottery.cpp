@@ -36,6 +36,8 @@ the config's "lottery" section (docs/config.md):
   rate, rounds     prune rate of the survivors per round (default 0.2 for 5 rounds); with
   output_rate      a separate rate for the output layer (the lottery-ticket paper: rate / 2);
                    with one_shot, the output layer's sparsity
+  conv_rate        a separate rate for the convolution layers (the lottery-ticket paper: 0.1
+                   for Conv-2/4, 0.15 for Conv-6); with one_shot, their sparsity
   sparsities       or an explicit cumulative schedule, e.g. [0.2, 0.52, 0.8, 0.96, 0.9996]
   one_shot         or one round straight to this sparsity
   layers           the layers to prune (default: all), e.g. ["conv1.weight", "conv2.weight"]

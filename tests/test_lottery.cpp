@@ -142,6 +142,52 @@ TEST_CASE("one-shot pruning can prune the output layer at its own rate", "[lotte
                     Contains("one_shot"));
 }
 
+TEST_CASE("convolution layers can be pruned at their own rate (Conv-2/4/6 schedules)", "[lottery]") {
+  NetworkOptions cnn;
+  cnn.name = "custom";
+  cnn.layers = {"conv:4:3:1", "relu", "conv:4:3:1", "relu", "flatten", "linear:20", "relu", "linear"};
+  cnn.init_seed = 5;
+  auto net = trained_like(cnn);
+  LotteryOptions o;
+  o.rate = 0.2;
+  o.conv_rate = 0.1;
+  o.output_rate = 0.1;
+  o.rounds = 4;
+  const auto& layers = net->prunable_layers();
+  REQUIRE(layers.size() == 4);
+  for (int64_t round = 1; round <= 4; ++round) {
+    prune_to_target(*net, round_target(*net, o, round));
+    const auto expect = [&](size_t i, double rate) {
+      return std::llround((1 - std::pow(1 - rate, static_cast<double>(round))) * static_cast<double>(layers[i].numel()));
+    };
+    CHECK(pruned(layers[0]) == expect(0, 0.1));  // convolutions at conv_rate
+    CHECK(pruned(layers[1]) == expect(1, 0.1));
+    CHECK(pruned(layers[2]) == expect(2, 0.2));  // the hidden linear layer at rate
+    CHECK(pruned(layers[3]) == expect(3, 0.1));  // the output layer at output_rate
+  }
+  // An agent's per-round rate scales every layer's own rate alike.
+  auto fresh = trained_like(cnn);
+  const auto t = rate_target(*fresh, o, 0.4);
+  REQUIRE(t.sparsity.size() == 4);
+  CHECK(t.sparsity[0] == Approx(0.2));
+  CHECK(t.sparsity[2] == Approx(0.4));
+  CHECK(t.sparsity[3] == Approx(0.2));
+  // One shot: conv_rate is the convolutions' sparsity. Refused with an explicit list or the global scope.
+  o = LotteryOptions();
+  o.one_shot = 0.8;
+  o.conv_rate = 0.5;
+  prune_to_target(*fresh, round_target(*fresh, o, 1));
+  const auto& once = fresh->prunable_layers();
+  CHECK(pruned(once[0]) == std::llround(0.5 * static_cast<double>(once[0].numel())));
+  CHECK(pruned(once[2]) == std::llround(0.8 * static_cast<double>(once[2].numel())));
+  const auto c = test::tiny_config({{"lottery", {{"rate", 0.2}, {"conv_rate", 0.15}}}});
+  CHECK(c.lottery.conv_rate.value_or(0) == 0.15);
+  CHECK_THROWS_WITH(test::tiny_config({{"lottery", {{"sparsities", {0.2, 0.5}}, {"conv_rate", 0.1}}}}),
+                    Contains("conv_rate") && Contains("one_shot"));
+  CHECK_THROWS_WITH(test::tiny_config({{"lottery", {{"scope", "global"}, {"conv_rate", 0.1}}}}), Contains("layerwise"));
+  CHECK_THROWS_WITH(test::tiny_config({{"lottery", {{"conv_rate", 1.0}}}}), Contains("[0, 1)"));
+}
+
 TEST_CASE("each reset strategy resets exactly what it should", "[lottery]") {
   const auto opts = mlp();
   auto init_net = build_network(opts, kShape, 10);

@@ -7,6 +7,7 @@
 #include <prunegym/core/errors.h>
 
 #include <algorithm>
+#include <utility>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -67,10 +68,12 @@ json lottery_json(const LotteryOptions& o) {
   } else if (o.one_shot) {
     j["one_shot"] = *o.one_shot;
     if (o.output_rate) j["output_rate"] = *o.output_rate;
+    if (o.conv_rate) j["conv_rate"] = *o.conv_rate;
   } else {
     j["rate"] = o.rate;
     j["rounds"] = o.rounds;
     if (o.output_rate) j["output_rate"] = *o.output_rate;
+    if (o.conv_rate) j["conv_rate"] = *o.conv_rate;
   }
   return j;
 }
@@ -227,11 +230,12 @@ void read_lottery_section(ObjectReader& root, Config& c) {
   l.get("strategies", o.strategies);
   l.get("strategy", o.strategy);
   l.get("scope", o.scope);
-  // output_rate goes with either per-round schedule: rate/rounds, or one_shot (a single round, so the
-  // output layer's rate is its sparsity).
+  // output_rate and conv_rate go with either per-round schedule: rate/rounds, or one_shot (a single
+  // round, so the layer's rate is its sparsity).
   const bool has_rate = l.find("rate") || l.find("rounds");
   l.get("rate", o.rate);
   l.get("output_rate", o.output_rate);
+  l.get("conv_rate", o.conv_rate);
   l.get("rounds", o.rounds);
   l.get("sparsities", o.sparsities);
   l.get("one_shot", o.one_shot);
@@ -246,8 +250,6 @@ void read_lottery_section(ObjectReader& root, Config& c) {
   require_one_of("lottery.strategy", o.strategy, {"keep", "rewind_init", "rewind_iter", "reinit", "random_mask"});
   require_one_of("lottery.scope", o.scope, {"layerwise", "global"});
   if (!(o.rate > 0 && o.rate < 1)) throw ConfigError("config key 'lottery.rate' must be in (0, 1)");
-  if (o.output_rate && !(*o.output_rate >= 0 && *o.output_rate < 1))
-    throw ConfigError("config key 'lottery.output_rate' must be in [0, 1)");
   if (o.rounds < 1) throw ConfigError("config key 'lottery.rounds' must be >= 1");
   const int schedules = int(!o.sparsities.empty()) + int(o.one_shot.has_value()) + int(has_rate);
   if (schedules > 1)
@@ -258,11 +260,15 @@ void read_lottery_section(ObjectReader& root, Config& c) {
     prev = v;
   }
   if (o.one_shot && !(*o.one_shot > 0 && *o.one_shot < 1)) throw ConfigError("config key 'lottery.one_shot' must be in (0, 1)");
-  if (o.output_rate && !o.sparsities.empty())
-    throw ConfigError("config key 'lottery.output_rate' goes with rate/rounds or one_shot, not with 'sparsities' (give the "
-                      "output layer's rate per round, or use one_shot with output_rate as its sparsity)");
-  if (o.output_rate && o.scope != "layerwise")
-    throw ConfigError("config key 'lottery.output_rate' applies to the layerwise scope only");
+  for (const auto& [key, value] : {std::pair{"output_rate", o.output_rate}, std::pair{"conv_rate", o.conv_rate}}) {
+    if (!value) continue;
+    const std::string k = key;
+    if (!(*value >= 0 && *value < 1)) throw ConfigError("config key 'lottery." + k + "' must be in [0, 1)");
+    if (!o.sparsities.empty())
+      throw ConfigError("config key 'lottery." + k + "' goes with rate/rounds or one_shot, not with 'sparsities' (give "
+                        "the layers' rate per round, or use one_shot with " + k + " as their sparsity)");
+    if (o.scope != "layerwise") throw ConfigError("config key 'lottery." + k + "' applies to the layerwise scope only");
+  }
   if (o.eval_every < 1) throw ConfigError("config key 'lottery.eval_every' must be >= 1");
   if (o.rewind_iteration < 0) throw ConfigError("config key 'lottery.rewind_iteration' must be >= 0");
 }

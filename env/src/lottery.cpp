@@ -150,6 +150,18 @@ std::vector<size_t> lottery_layers(const NetworkImpl& net, const LotteryOptions&
   return out;
 }
 
+namespace {
+
+/// The per-round rate a layer is pruned at: the output layer's own rate, else the convolutions' own
+/// rate, else the schedule's.
+std::optional<double> own_rate(const NetworkImpl& net, const LotteryOptions& o, size_t i) {
+  if (o.output_rate && i == net.prunable_layers().size() - 1) return o.output_rate;
+  if (o.conv_rate && net.prunable_layers()[i].weight.dim() > 2) return o.conv_rate;
+  return std::nullopt;
+}
+
+}  // namespace
+
 RoundTarget round_target(const NetworkImpl& net, const LotteryOptions& o, int64_t round) {
   const auto schedule = o.schedule();
   if (round < 1 || round > static_cast<int64_t>(schedule.size()))
@@ -158,11 +170,9 @@ RoundTarget round_target(const NetworkImpl& net, const LotteryOptions& o, int64_
   t.layers = lottery_layers(net, o);
   t.global_scope = o.scope == "global";
   t.global = schedule[static_cast<size_t>(round - 1)];
-  const size_t output = net.prunable_layers().size() - 1;
   for (size_t i : t.layers) {
-    double s = t.global;
-    if (o.output_rate && i == output) s = 1.0 - std::pow(1.0 - *o.output_rate, static_cast<double>(round));
-    t.sparsity.push_back(s);
+    const auto own = own_rate(net, o, i);
+    t.sparsity.push_back(own ? 1.0 - std::pow(1.0 - *own, static_cast<double>(round)) : t.global);
   }
   return t;
 }
@@ -172,11 +182,11 @@ RoundTarget rate_target(const NetworkImpl& net, const LotteryOptions& o, double 
   RoundTarget t;
   t.layers = lottery_layers(net, o);
   t.global_scope = o.scope == "global";
-  const size_t output = net.prunable_layers().size() - 1;
   int64_t total = 0, remaining = 0;
   for (size_t i : t.layers) {
     const auto& l = net.prunable_layers()[i];
-    const double r = o.output_rate && i == output ? rate * *o.output_rate / o.rate : rate;
+    const auto own = own_rate(net, o, i);
+    const double r = own ? rate * *own / o.rate : rate;
     t.sparsity.push_back(1.0 - (1.0 - l.sparsity()) * (1.0 - r));
     total += l.numel();
     remaining += l.remaining();

@@ -45,6 +45,7 @@ struct LotteryOptions {
   std::string scope = "layerwise";      ///< "layerwise" (p% of each layer) or "global" (one threshold)
   double rate = 0.2;                     ///< fraction of the survivors pruned per round
   std::optional<double> output_rate;     ///< layerwise: rate of the output layer (LTH: rate / 2)
+  std::optional<double> conv_rate;       ///< layerwise: rate of the convolution layers (LTH Conv-2/4: 0.1)
   int64_t rounds = 5;                    ///< rounds of the rate schedule
   std::vector<double> sparsities;        ///< explicit cumulative sparsities (replaces rate/rounds)
   std::optional<double> one_shot;        ///< a single round to this sparsity
