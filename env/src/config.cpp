@@ -7,13 +7,13 @@
 #include <prunegym/core/errors.h>
 
 #include <algorithm>
-#include <utility>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <utility>
 
 namespace prunegym {
 
