@@ -25,6 +25,13 @@ def fmt(m, se, scale=100, digits=1, unit="%"):
     return f"{m * scale:.{digits}f}{unit} +- {se * scale:.{digits}f}{unit}"
 
 
+def cell(values, scale=100, digits=1, unit="%"):
+    """A table cell: mean +- SE of `values`, the value alone for one (no spread to show), empty for none."""
+    if len(values) == 1:
+        return f"{values[0] * scale:.{digits}f}{unit}"
+    return fmt(*mean_se(values), scale=scale, digits=digits, unit=unit) if values else ""
+
+
 def provenance_lines(prov, extra):
     """The Provenance section: machine, every session's command/commit/wall time, then `extra`."""
     lines = ["## Provenance", "",

@@ -8,7 +8,8 @@ import csv
 import json
 import sys
 
-from results_common import ROOT, fmt, lottery_seed_runs, load_lottery_runs, mean_se, provenance_lines, share_verdict
+from results_common import (ROOT, cell, lottery_seed_runs, load_lottery_runs, mean_se, provenance_lines,
+                            share_verdict)
 
 ITERATIVE = "configs/seed001-lenet300-mnist.json"
 ONE_SHOT = "configs/seed001-oneshot-mnist.json"
@@ -53,9 +54,7 @@ SEED_HIGHER = (5.17, 95.0)   # winning tickets reach higher test accuracy than t
 
 def acc(vals):
     """A table cell: mean +- SE of accuracies (fractions), the value alone for one seed, empty for none."""
-    if len(vals) == 1:
-        return f"{100 * vals[0]:.2f}%"
-    return fmt(*mean_se(vals), digits=2) if vals else ""
+    return cell(vals, digits=2)
 
 
 def count(vals):
