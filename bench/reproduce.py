@@ -11,6 +11,7 @@ Experiments (one module each, bench/results_*.py, holding its grids, seeds and r
   seed000           seed 000's Table 1 and Table 2 on the full MNIST (results_seed000.py)
   seed001           seed 001's iterative and one-shot lottery tickets on the full MNIST (results_seed001.py)
   seed003           seed 003's CNN tables (iterative, winning ticket, re-init) on the full MNIST
+  purl-table1       PuRL's Table 1 (MDP ablations) and the seeds' rewards on LeNet-300-100 (results_table1.py)
   purl-table2       PuRL's 3-dim vs 108-dim state and PuRL vs uniform on ResNet-50 (results_table2.py)
 
 Runs land in runs/<grid>/ (resumable: rerun the same command after an interruption, in this or a
@@ -38,9 +39,11 @@ import results_convergence  # noqa: E402
 import results_seed000  # noqa: E402
 import results_seed001  # noqa: E402
 import results_seed003  # noqa: E402
+import results_table1  # noqa: E402
 import results_table2  # noqa: E402
 
-MODULES = {"agents": results_agents, "purl-convergence": results_convergence, "seed000": results_seed000, "seed001": results_seed001, "seed003": results_seed003,
+MODULES = {"agents": results_agents, "purl-convergence": results_convergence, "seed000": results_seed000,
+           "seed001": results_seed001, "seed003": results_seed003, "purl-table1": results_table1,
            "purl-table2": results_table2}
 EXPERIMENTS = {name: dict(m.EXPERIMENT, render=m.render) for name, m in MODULES.items()}
 # What each experiment reproduces (the index's first column; the experiment's README has the detail).
@@ -50,6 +53,8 @@ CLAIMS = {
     "seed001": "seed 001: winning tickets, re-init and random masks, iterative and one-shot, LeNet-300-100, full MNIST",
     "seed003": "seed 003: its CNN's iterative, winning-ticket and re-init tables, full MNIST",
     "agents": "the built-in agents against PuRL's uniform baseline on the default setup",
+    "purl-table1": "PuRL Table 1 (dense/sparse rewards, magnitude target, rewards 2/3, action step, state) and "
+                   "the seeds' rewards, LeNet-300-100",
     "purl-table2": "PuRL Table 2 (108-dim against 3-dim state) and PuRL against a uniform threshold, ResNet-50",
 }
 INDEX = ROOT / "docs/results/README.md"
