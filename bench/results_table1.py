@@ -61,7 +61,8 @@ def by_variant(runs, grid):
 
 def pareto(rows):
     """Variants whose mean (accuracy, sparsity) no other variant's mean beats on both."""
-    means = {v: (mean_se([r["test"] for r in rs])[0], mean_se([r["sparsity"] for r in rs])[0]) for v, rs in rows.items()}
+    means = {v: (mean_se([r["test"] for r in rs])[0], mean_se([r["sparsity"] for r in rs])[0])
+             for v, rs in rows.items()}
     return {v for v, (a, s) in means.items()
             if not any(a2 >= a and s2 >= s and (a2, s2) != (a, s) for w, (a2, s2) in means.items() if w != v)}
 
@@ -99,8 +100,12 @@ def verdicts(rows, complete):
         pairs = paired(rows, a, b)
         held = sum(test(x, y) for _, x, y in pairs)
         word = share_verdict(held, len(pairs), complete, SEEDS) if pairs else "no paired seeds yet"
-        return (f"- *{claim}*: {word}: {held} of {len(pairs)} seeds; accuracy {gap(pairs, 'test')}, "
-                f"sparsity {gap(pairs, 'sparsity')} ({seed_text}).") if pairs else f"- *{claim}*: {word}."
+        if not pairs:
+            return f"- *{claim}*: {word}."
+        acc, sp = (sum(x[k] > y[k] for _, x, y in pairs) for k in ("test", "sparsity"))
+        return (f"- *{claim}*: {word}: {held} of {len(pairs)} seeds; accuracy {gap(pairs, 'test')} (higher on "
+                f"{acc} of {len(pairs)}), sparsity {gap(pairs, 'sparsity')} (higher on {sp} of {len(pairs)}); "
+                f"{seed_text}.")
 
     def both_above(x, y):
         return x["test"] > y["test"] and x["sparsity"] > y["sparsity"]
@@ -111,7 +116,8 @@ def verdicts(rows, complete):
 
     return [
         line("Dense rewards beat sparse rewards on accuracy and sparsity", "dense-rewards", "sparse-rewards",
-             both_above, "the seed: +23.8 and +4.0 points"),
+             both_above, "the seed: +23.8 and +4.0 points (differences are the first row minus the second; "
+             "how fast each converges: [purl-convergence](../purl-convergence/README.md))"),
         line("Std-based pruning beats a per-layer magnitude target on accuracy and sparsity", "dense-rewards",
              "magnitude-target", both_above, "the seed: +5.2 and +9.8 points"),
         line("The baseline outperforms reward 2 on accuracy and sparsity", "dense-rewards", "reward-2", both_above,
@@ -121,8 +127,8 @@ def verdicts(rows, complete):
         line("Action step 0.2 Pareto-dominates the baseline", "action-0.2", "dense-rewards", dominates,
              "the seed: +0.4 and +0.5 points, so PuRL keeps step 0.2"),
         line("The per-layer state is less accurate than the baseline", "dense-rewards", "state-2",
-             lambda x, y: x["test"] > y["test"], "the seed on CIFAR-10: +12.9 and -2.1 points for the baseline; "
-             "shown here as baseline minus state 2"),
+             lambda x, y: x["test"] > y["test"], "the seed on CIFAR-10: +12.9 and -2.1 points; on ResNet-50 "
+             "with 108 dimensions: [purl-table2](../purl-table2/README.md)"),
     ]
 
 
@@ -165,7 +171,11 @@ def render(out):
     lines += ["## Table 1 ([configs/bench/purl-table1.json](../../../configs/bench/purl-table1.json))", ""]
     lines += table(t1, TABLE1, True)
     lines += ["", "## Verdicts", ""] + verdicts(t1, complete)
-    lines += ["", "Accuracy inside an episode is measured after a 1,000-image retraining step; 3 epochs of "
+    front = pareto(t1)
+    lines += ["", f"{len(front)} of {len(t1)} rows lie on the Pareto front of the row means: here the MDP "
+              "choices move the agent along one accuracy-sparsity trade-off rather than beat one another.", ""
+              ] if len(front) == len(t1) and complete else [""]
+    lines += ["Accuracy inside an episode is measured after a 1,000-image retraining step; 3 epochs of "
               "fine-tuning then recover most of it, which is why rows far apart before fine-tuning end close "
               "together.", "",
               "## The seeds' rewards ([configs/bench/rewards.json](../../../configs/bench/rewards.json))", "",
