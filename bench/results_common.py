@@ -32,6 +32,14 @@ def cell(values, scale=100, digits=1, unit="%"):
     return fmt(*mean_se(values), scale=scale, digits=digits, unit=unit) if values else ""
 
 
+def dense_cell(values, digits=2):
+    """The dense network's accuracy over runs: one value when every run prunes the same pretrained
+    network (the bench caches it), mean +- SE otherwise."""
+    if values and len(set(values)) == 1:
+        return f"{values[0] * 100:.{digits}f}% (the same pretrained network in every run)"
+    return cell(values, digits=digits)
+
+
 def provenance_lines(prov, extra):
     """The Provenance section: machine, every session's command/commit/wall time, then `extra`."""
     lines = ["## Provenance", "",

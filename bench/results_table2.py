@@ -7,7 +7,7 @@ import csv
 import json
 import sys
 
-from results_common import ROOT, cell, provenance_lines, read_csv, share_verdict
+from results_common import ROOT, cell, dense_cell, provenance_lines, read_csv, share_verdict
 
 EXPERIMENT = {
     "grids": ["purl-table2-resnet50"], "seeds": 5, "seed_major": True,
@@ -82,7 +82,7 @@ def render(out):
              "[configs/bench/purl-table2-resnet50.json](../../../configs/bench/purl-table2-resnet50.json)), DQN with "
              "PuRL's settings, 55 episodes, alpha step 0.2, retraining on 1,000 images after each layer, one epoch "
              "of fine-tuning; the uniform baseline bisects one alpha for all layers to the 90% target. "
-             f"Dense test accuracy {cell([r['dense_test'] for r in runs], digits=2)}. Mean +- standard error over the seeds each row has.", ""]
+             f"Dense test accuracy {dense_cell([r['dense_test'] for r in runs])}. Mean +- standard error over the seeds each row has.", ""]
     if not complete:
         lines += [f"**Unfinished**: {len(runs)} of {SEEDS * len(ROWS)} runs are in; the verdicts wait for all "
                   f"{SEEDS} seeds. `bench/reproduce.py purl-table2` resumes the rest.", ""]
