@@ -1,6 +1,7 @@
 """Helpers shared by the experiment modules of bench/reproduce.py (results_*.py)."""
 import csv
 import math
+import json
 
 from provenance import ROOT  # noqa: F401  (re-exported for the experiment modules)
 
@@ -50,6 +51,22 @@ def provenance_lines(prov, extra):
                      f"{s['date']}: {s['wall_seconds'] / 60:.1f} min wall time"
                      f"{' (stopped before the end: failed runs or an interruption; the finished runs are kept)' if s.get('failed') else ''}")
     return lines + extra
+
+
+def load_bench_runs(out):
+    """One dict per `prunegym bench` run in out/raw/<grid>/<variant>-s<seed>/ (its summary.json):
+    grid, variant, seed, fine-tuned and before-fine-tuning test accuracy, sparsity, dense test
+    accuracy, alpha per layer, seconds, and the run folder."""
+    runs = []
+    for grid_dir in sorted((out / "raw").iterdir()) if (out / "raw").is_dir() else []:
+        for run in sorted(grid_dir.iterdir()):
+            s = json.loads((run / "summary.json").read_text())
+            runs.append({"grid": grid_dir.name, "variant": run.name.rsplit("-s", 1)[0], "seed": int(s["seed"]),
+                         "test": s["after_finetune"]["test_accuracy"], "before": s["before_finetune"]["test_accuracy"],
+                         "sparsity": s["sparsity"], "dense_test": s["dense"]["test_accuracy"],
+                         "alphas": [layer.get("alpha") for layer in s["layers"]], "seconds": s["seconds"]["total"],
+                         "dir": run})
+    return runs
 
 
 def load_lottery_runs(out):

@@ -7,7 +7,7 @@ import csv
 import json
 import sys
 
-from results_common import ROOT, cell, dense_cell, mean_se, provenance_lines, share_verdict
+from results_common import ROOT, cell, dense_cell, load_bench_runs, mean_se, provenance_lines, share_verdict
 
 EXPERIMENT = {
     "grids": ["purl-table1", "rewards"], "seeds": 5, "seed_major": True,
@@ -38,18 +38,6 @@ REWARDS = [("purl", "purl (Eq. 3, the baseline)"), ("purl-upside", "purl_upside 
            ("amc-log", "amc_log (AMC-style: -(1 - A) * log(remaining))"),
            ("balanced", "balanced (plugin, examples/reward_plugin.cpp)")]
 SEEDS = 5
-
-
-def load_runs(out):
-    runs = []
-    for grid_dir in sorted((out / "raw").iterdir()) if (out / "raw").is_dir() else []:
-        for run in sorted(grid_dir.iterdir()):
-            s = json.loads((run / "summary.json").read_text())
-            runs.append({"grid": grid_dir.name, "variant": run.name.rsplit("-s", 1)[0], "seed": int(s["seed"]),
-                         "test": s["after_finetune"]["test_accuracy"], "before": s["before_finetune"]["test_accuracy"],
-                         "sparsity": s["sparsity"], "dense_test": s["dense"]["test_accuracy"],
-                         "alphas": [layer.get("alpha") for layer in s["layers"]], "seconds": s["seconds"]["total"]})
-    return runs
 
 
 def by_variant(runs, grid):
@@ -133,7 +121,7 @@ def verdicts(rows, complete):
 
 
 def render(out):
-    runs = load_runs(out)
+    runs = load_bench_runs(out)
     prov = json.loads((out / "provenance.json").read_text())
     t1, rw = by_variant(runs, "purl-table1"), by_variant(runs, "rewards")
     complete = all(len(t1.get(v, [])) >= SEEDS for v, _ in TABLE1) and all(len(rw.get(v, [])) >= SEEDS

@@ -7,7 +7,7 @@ import csv
 import json
 import sys
 
-from results_common import ROOT, cell, dense_cell, provenance_lines, read_csv, share_verdict
+from results_common import ROOT, cell, dense_cell, load_bench_runs, provenance_lines, read_csv, share_verdict
 
 EXPERIMENT = {
     "grids": ["purl-table2-resnet50"], "seeds": 5, "seed_major": True,
@@ -29,16 +29,9 @@ SEEDS = 5
 
 
 def load_runs(out):
-    runs = []
-    for grid_dir in sorted((out / "raw").iterdir()):
-        for run in sorted(grid_dir.iterdir()):
-            s = json.loads((run / "summary.json").read_text())
-            episodes = read_csv(run / "episodes.csv")
-            runs.append({"variant": run.name.rsplit("-s", 1)[0], "seed": int(s["seed"]),
-                         "test": s["after_finetune"]["test_accuracy"], "before": s["before_finetune"]["test_accuracy"],
-                         "sparsity": s["sparsity"], "dense_test": s["dense"]["test_accuracy"],
-                         "episodes": len(episodes), "seconds": s["seconds"]["total"],
-                         "alphas": [layer.get("alpha") for layer in s["layers"]]})
+    runs = load_bench_runs(out)
+    for r in runs:
+        r["episodes"] = len(read_csv(r["dir"] / "episodes.csv"))
     return runs
 
 
