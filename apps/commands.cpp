@@ -101,48 +101,81 @@ example:
   };
 }
 
+namespace {
+
+/// The dense model's line: its accuracy when cached, else how to train it.
+std::string dense_line(const PruneEnv& env, const ConfigArgs& args) {
+  const auto& d = env.dense();
+  if (d.trained)
+    return "validation " + pct(d.validation_accuracy) + ", test " + pct(d.test_accuracy) + " (cached: " + d.cache_file + ")";
+  const auto& p = env.config().pretrain;
+  return "not trained yet: `prunegym pretrain --config " + args.path + "` trains it (" + std::to_string(p.epochs) +
+         " epochs on " + std::to_string(env.data().train.size()) + " samples) and caches it as " + d.cache_file;
+}
+
+int64_t parameter_count(const NetworkImpl& net) {
+  int64_t n = 0;
+  for (const auto& p : net.parameters()) n += p.numel();
+  return n;
+}
+
+void print_info(const PruneEnv& env, const ConfigArgs& args) {
+  const Config& config = env.config();
+  const auto& net = env.dense().network;
+  std::cout << "data:        " << env.data().description << " (train " << env.data().train.size() << ", validation "
+            << env.data().validation.size() << ", test " << env.data().test.size() << ")\n"
+            << "network:     " << config.network.name << ", " << parameter_count(*net) << " parameters, "
+            << net->total_prunable() << " of them prunable\n"
+            << "dense:       " << dense_line(env, args) << "\nlayers:\n";
+  size_t width = 14;
+  for (const auto& l : net->prunable_layers()) width = std::max(width, l.name.size() + 2);
+  for (const auto& l : net->prunable_layers())
+    std::cout << "  " << std::left << std::setw(static_cast<int>(width)) << l.name << std::right << std::setw(9)
+              << l.numel() << "  " << l.weight.sizes() << "\n";
+  const auto& rs = env.reward_setup();
+  const std::string target_accuracy =
+      env.dense().trained || config.env.reward.target_accuracy
+          ? pct(rs.target_accuracy)
+          : "dense - " + pct(config.env.reward.target_accuracy_drop) + " points";
+  std::cout << "episode:     " << config.env.episode << ", " << env.episode_length() << " steps, timing "
+            << config.env.timing << "\n"
+            << "criterion:   " << config.env.criterion << "\n"
+            << "actions:     " << env.action_space().to_json().dump() << "\n"
+            << "observation: " << config.env.observation << " " << env.observation_space().to_json().dump() << "\n"
+            << "reward:      " << config.env.reward.name << " (T_A " << target_accuracy << ", T_P "
+            << pct(rs.target_sparsity) << ", beta " << rs.beta << ")\n"
+            << "registered:\n"
+            << "  rewards       " << names_of(RewardRegistry::instance().names()) << "\n"
+            << "  criteria      " << names_of(CriterionRegistry::instance().names()) << "\n"
+            << "  observations  " << names_of(ObservationRegistry::instance().names()) << "\n"
+            << "  schedules     " << names_of(ScheduleRegistry::instance().names()) << "\n"
+            << "  networks      " << names_of(NetworkRegistry::instance().names()) << "\n"
+            << "  agents        " << names_of(AgentRegistry::instance().names()) << "\n";
+}
+
+}  // namespace
+
 void add_info(CLI::App& app, Commands& commands) {
-  auto* sub = app.add_subcommand("info", "show a config's network, layers, spaces and reward");
+  auto* sub = app.add_subcommand("info", "show a config's network, layers, spaces and reward (in seconds, no training)");
   auto args = std::make_shared<ConfigArgs>();
   add_config_args(*sub, *args);
   sub->footer(R"(
 Prints what an environment built from the config looks like: data, network and its prunable
 layers with their sizes, the episode schedule, the action and observation spaces, the reward and
-its targets, and everything registered (with --plugin, yours too). Pretrains (or loads) the dense
-model to report its accuracy.
+its targets, and everything registered (with --plugin, yours too). It reads the architecture
+only and never trains: when the dense model is cached it reports its accuracy, otherwise it says
+how `prunegym pretrain` would train it.
 
 example:
   prunegym info --config configs/lenet300-fashion.json --set env.observation=per_layer
 )");
   commands["info"] = [args] {
     const Config config = config_with_threads(*args);
-    PruneEnv env(config, {log_stderr, nullptr});
-    const auto& net = env.network();
-    std::cout << "data:        " << env.data().description << " (train " << env.data().train.size() << ", validation "
-              << env.data().validation.size() << ", test " << env.data().test.size() << ")\n"
-              << "network:     " << config.network.name << ", " << net.total_prunable() << " prunable weights\n"
-              << "dense:       validation " << pct(env.dense().validation_accuracy) << ", test "
-              << pct(env.dense().test_accuracy) << "\nlayers:\n";
-    size_t width = 14;
-    for (const auto& l : net.prunable_layers()) width = std::max(width, l.name.size() + 2);
-    for (const auto& l : net.prunable_layers())
-      std::cout << "  " << std::left << std::setw(static_cast<int>(width)) << l.name << std::right << std::setw(9)
-                << l.numel() << "  " << l.weight.sizes() << "\n";
-    const auto& rs = env.reward_setup();
-    std::cout << "episode:     " << config.env.episode << ", " << env.episode_length() << " steps, timing "
-              << config.env.timing << "\n"
-              << "criterion:   " << config.env.criterion << "\n"
-              << "actions:     " << env.action_space().to_json().dump() << "\n"
-              << "observation: " << config.env.observation << " " << env.observation_space().to_json().dump() << "\n"
-              << "reward:      " << config.env.reward.name << " (T_A " << pct(rs.target_accuracy) << ", T_P "
-              << pct(rs.target_sparsity) << ", beta " << rs.beta << ")\n"
-              << "registered:\n"
-              << "  rewards       " << names_of(RewardRegistry::instance().names()) << "\n"
-              << "  criteria      " << names_of(CriterionRegistry::instance().names()) << "\n"
-              << "  observations  " << names_of(ObservationRegistry::instance().names()) << "\n"
-              << "  schedules     " << names_of(ScheduleRegistry::instance().names()) << "\n"
-              << "  networks      " << names_of(NetworkRegistry::instance().names()) << "\n"
-              << "  agents        " << names_of(AgentRegistry::instance().names()) << "\n";
+    PruneEnvHooks hooks;
+    hooks.log = log_stderr;
+    hooks.pretrain = PretrainPolicy::cached_only;
+    const PruneEnv env(config, hooks);
+    print_info(env, *args);
     return 0;
   };
 }

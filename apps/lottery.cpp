@@ -32,7 +32,7 @@ strategies (--strategies, default: the config's lottery.strategies = rewind_init
 const char* const kLotteryTail = R"(
 the config's "lottery" section (docs/config.md):
   scope            "layerwise" (each layer to the target) or "global" (one threshold over the
-                   pruned layers, seed 003)
+                   pruned layers, as in the iterative-pruning study of CNNs and GCNs)
   rate, rounds     prune rate of the survivors per round (default 0.2 for 5 rounds); with
   output_rate      a separate rate for the output layer (the lottery-ticket paper: rate / 2);
                    with one_shot, the output layer's sparsity

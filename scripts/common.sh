@@ -16,9 +16,10 @@ PRUNEGYM_PACKAGES=(
   python3-zmq python3-numpy python3-torch python3-torchvision python3-matplotlib python3-pytest
 )
 
-# What only scripts/test needs: clang and libFuzzer for the bridge's fuzz target; Slurm and munge
+# What only scripts/test needs: clang and libFuzzer for the bridge's fuzz target, clang-format for
+# the style check; Slurm and munge
 # for the single-node cluster the Slurm back-end test starts.
-PRUNEGYM_TEST_PACKAGES=(clang libclang-rt-dev slurmctld slurmd slurm-client munge)
+PRUNEGYM_TEST_PACKAGES=(clang clang-format libclang-rt-dev slurmctld slurmd slurm-client munge)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -51,13 +52,16 @@ install_missing() {
   fi
 }
 
+# build_project [TARGET...]: configures once, then builds the named targets (all when none): the
+# demo builds only the command-line tool, the tests build everything.
 build_project() {
-  local jobs
+  local jobs targets=()
   jobs="$(nproc 2>/dev/null || echo 2)"
   if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
     log "configuring (Release) in $BUILD_DIR"
-    cmake -S "$PRUNEGYM_ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release "$@"
+    cmake -S "$PRUNEGYM_ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
   fi
-  log "building (the first build takes several minutes: LibTorch headers are heavy)"
-  cmake --build "$BUILD_DIR" -j "$jobs"
+  if [ $# -gt 0 ]; then targets=(--target "$@"); fi
+  log "building ${*:-everything} (the first build takes several minutes: LibTorch headers are heavy)"
+  cmake --build "$BUILD_DIR" -j "$jobs" "${targets[@]}"
 }

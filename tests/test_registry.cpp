@@ -39,7 +39,7 @@ class AllAtOnce : public EpisodeSchedule {
   int64_t length() const override { return 1; }
   int64_t step_limit() const override { return 0; }
   ActionGrid default_grid() const override { return grid_; }
-  ScheduleStep step(EnvCore& core, int64_t, double value, double, std::vector<float>& per_layer) override {
+  ScheduleStep step(EnvCore& core, const EpisodeState&, double value, double) override {
     ScheduleStep s;
     s.info.prune_ms = core.prune(layers_, value);
     s.info.retrain_ms = core.retrain();
@@ -53,10 +53,7 @@ class AllAtOnce : public EpisodeSchedule {
     s.info.value = value;
     s.info.step_sparsity = counts.sparsity;
     s.info.evaluated = true;
-    for (size_t k = 0; k < layers_.size(); ++k) {
-      per_layer[2 * k] = static_cast<float>(core.accuracy());
-      per_layer[2 * k + 1] = static_cast<float>(counts.layer_sparsities[layers_[k]]);
-    }
+    for (size_t k = 0; k < layers_.size(); ++k) s.pruned.push_back(k);
     s.observed_sparsity = counts.sparsity;
     s.finished = true;
     return s;
@@ -86,7 +83,7 @@ class FirstHalf : public PruningCriterion {
 class SparsityOnly : public ObservationBuilder {
  public:
   Space space(const ObservationShape&) const override { return Space::box({0.0}, {1.0}); }
-  Observation build(const ObservationInput& in) const override { return {static_cast<float>(in.sparsity)}; }
+  Observation build(const EpisodeState& e, const NetworkImpl&) const override { return {static_cast<float>(e.sparsity)}; }
 };
 
 /// Always the first action.

@@ -2,6 +2,7 @@
 // clients, idle expiry, clean shutdown - and agents running unchanged against RemoteEnv.
 
 #include "helpers.h"
+#include "server_helpers.h"
 
 #include <prunegym/agents/factory.h>
 #include <prunegym/agents/runner.h>
@@ -21,27 +22,9 @@
 using namespace prunegym;
 using Catch::Matchers::Contains;
 using json = nlohmann::json;
+using test::TestServer;
 
 namespace {
-
-/// A server on a free loopback port, served from a background thread.
-struct TestServer {
-  explicit TestServer(ServerOptions o = {}) {
-    o.bind = "tcp://127.0.0.1:*";
-    o.handle_signals = false;
-    o.cache_dir = test::scratch_dir("server-cache");
-    server = std::make_unique<EnvServer>(o);
-    endpoint = server->bind();
-    thread = std::thread([this] { server->run(); });
-  }
-  ~TestServer() {
-    server->stop();
-    thread.join();
-  }
-  std::unique_ptr<EnvServer> server;
-  std::string endpoint;
-  std::thread thread;
-};
 
 /// Raw DEALER exchange: sends frames, returns the reply JSON.
 json raw_call(const std::string& endpoint, const std::vector<std::string>& frames, int timeout_ms = 5000) {

@@ -57,8 +57,9 @@ int64_t agent_episodes(const std::string& name, const nlohmann::json& agents, co
       throw ConfigError("config key 'agents." + name + ".episodes' must be a positive integer");
     return s["episodes"].get<int64_t>();
   }
-  // The uniform baseline's bisection over a 23-value grid settles within 5-6 episodes.
-  if (name == "uniform") return std::min<int64_t>(train.episodes, 8);
+  // An agent may cap its own budget (registered trait "max_episodes"; the uniform baseline's is 8).
+  const auto& traits = AgentRegistry::instance().traits(name);
+  if (traits.contains("max_episodes")) return std::min<int64_t>(train.episodes, traits.at("max_episodes").get<int64_t>());
   return train.episodes;
 }
 

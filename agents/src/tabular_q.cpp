@@ -125,6 +125,6 @@ std::unique_ptr<Agent> make_tabular_q(const AgentContext& c) {
 
 }  // namespace
 
-PRUNEGYM_REGISTER(AgentRegistry, "q", make_tabular_q, "tabular Q-learning over discretised observations (seed 000)");
+PRUNEGYM_REGISTER(AgentRegistry, "q", make_tabular_q, "tabular Q-learning over binned observations, epsilon-greedy (the lottery-round agent)");
 
 }  // namespace prunegym

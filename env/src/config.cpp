@@ -50,6 +50,36 @@ json train_json(const TrainOptions& t, bool with_samples) {
   return j;
 }
 
+/// A config slot that names a registered part: "criterion": "x" or {"name": "x", ...options}.
+/// The options are validated once, here, by the part's parser (or, for parts without one, by
+/// building it when `probe` is set), and kept in canonical form.
+template <class R>
+void read_part(ObjectReader& parent, const std::string& key, const R& registry, std::string& name, json& options) {
+  const std::string path = parent.key_path(key);
+  if (const json* v = parent.find(key)) {
+    if (v->is_string()) {
+      name = v->get<std::string>();
+      options = json::object();
+    } else if (v->is_object() && v->contains("name") && (*v)["name"].is_string()) {
+      name = (*v)["name"].get<std::string>();
+      options = *v;
+      options.erase("name");
+    } else {
+      throw ConfigError("config key '" + path + "' must be a name or an object {\"name\": ..., options}, got " + v->dump());
+    }
+  }
+  registry.check(name);
+  options = registry.parse(name, options, path);
+}
+
+/// The slot as written back: the bare name when the part has no options, else the object form.
+json part_json(const std::string& name, const json& options) {
+  if (options.empty()) return name;
+  json j = options;
+  j["name"] = name;
+  return j;
+}
+
 void require_one_of(const std::string& key, const std::string& value, std::initializer_list<const char*> allowed) {
   std::string list;
   for (const char* a : allowed) {
@@ -169,18 +199,21 @@ void read_network_section(ObjectReader& root, Config& c) {
 void read_env_section(ObjectReader& root, Config& c) {
   auto e = root.child("env");
   auto& o = c.env;
-  e.get("episode", o.episode);
+  // Episode schedules, criteria and observations come from registries (plugins may add some);
+  // each slot is a name or {"name", ...options}.
+  const auto& criteria = CriterionRegistry::instance();
+  const auto& observations = ObservationRegistry::instance();
+  read_part(e, "episode", ScheduleRegistry::instance(), o.episode, o.episode_options);
+  read_part(e, "criterion", criteria, o.criterion, o.criterion_options);
+  read_part(e, "observation", observations, o.observation, o.observation_options);
   e.get("timing", o.timing);
-  e.get("criterion", o.criterion);
-  e.get("observation", o.observation);
   e.get("early_stop_accuracy", o.early_stop_accuracy);
   e.get("max_steps", o.max_steps);
   e.get("layers", o.layers);
-  // Episode schedules, criteria and observations come from registries (plugins may add some).
-  ScheduleRegistry::instance().check(o.episode);
   require_one_of("env.timing", o.timing, {"dense", "sparse"});
-  CriterionRegistry::instance().make(o.criterion, json::object());
-  ObservationRegistry::instance().make(o.observation, json::object());
+  // Parts without a parser check their options when built; both build without the network.
+  if (!criteria.has_parser(o.criterion)) criteria.make(o.criterion, o.criterion_options);
+  if (!observations.has_parser(o.observation)) observations.make(o.observation, o.observation_options);
   if (o.max_steps < 0) throw ConfigError("config key 'env.max_steps' must be >= 0 (0 = no limit)");
 
   auto a = e.child("actions");
@@ -198,14 +231,17 @@ void read_env_section(ObjectReader& root, Config& c) {
     throw ConfigError("config key 'env.actions.values' excludes low/high/step: give a list or a grid, not both");
 
   auto r = e.child("reward");
-  if (!r.find("name") && o.episode == "rounds") o.reward.name = "lottery_q";  // seed 000's reward
+  // A schedule may name the reward that suits it (rounds: seed 000's lottery_q).
+  if (!r.find("name")) o.reward.name = ScheduleRegistry::instance().traits(o.episode).value("default_reward", o.reward.name);
   r.get("name", o.reward.name);
   r.get("beta", o.reward.beta);
   r.get("target_accuracy", o.reward.target_accuracy);
   r.get("target_accuracy_drop", o.reward.target_accuracy_drop);
   r.get("target_sparsity", o.reward.target_sparsity);
-  o.reward.params = r.rest();  // the reward's own keys, checked by its factory
-  RewardRegistry::instance().make(o.reward.name, o.reward.params);
+  // The reward's own keys: canonical from its parser, or checked by building it.
+  const auto& rewards = RewardRegistry::instance();
+  o.reward.params = rewards.parse(o.reward.name, r.rest(), "env.reward");
+  if (!rewards.has_parser(o.reward.name)) rewards.make(o.reward.name, o.reward.params);
   if (o.reward.target_accuracy && !(*o.reward.target_accuracy > 0 && *o.reward.target_accuracy <= 1))
     throw ConfigError("config key 'env.reward.target_accuracy' must be in (0, 1]");
   if (!(o.reward.target_sparsity > 0 && o.reward.target_sparsity <= 1))
@@ -310,10 +346,10 @@ Config Config::load(const std::string& path) {
 }
 
 json Config::to_json() const {
-  json ej{{"episode", env.episode},
+  json ej{{"episode", part_json(env.episode, env.episode_options)},
            {"timing", env.timing},
-           {"criterion", env.criterion},
-           {"observation", env.observation},
+           {"criterion", part_json(env.criterion, env.criterion_options)},
+           {"observation", part_json(env.observation, env.observation_options)},
            {"early_stop_accuracy", env.early_stop_accuracy},
            {"max_steps", env.max_steps},
            {"layers", env.layers},

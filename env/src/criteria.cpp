@@ -106,8 +106,8 @@ CriterionRegistry& CriterionRegistry::instance() {
   return registry;
 }
 
-std::unique_ptr<PruningCriterion> make_criterion(const std::string& name) {
-  return CriterionRegistry::instance().make(name, nlohmann::json::object());
+std::unique_ptr<PruningCriterion> make_criterion(const std::string& name, const nlohmann::json& options) {
+  return CriterionRegistry::instance().make(name, options);
 }
 
 }  // namespace prunegym

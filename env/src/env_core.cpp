@@ -3,6 +3,7 @@
 #include <prunegym/env/env_core.h>
 #include <prunegym/networks/train.h>
 
+#include <limits>
 #include <sstream>
 
 namespace prunegym {
@@ -35,16 +36,18 @@ std::shared_ptr<const DataSplits> on_device(std::shared_ptr<const DataSplits> da
 
 }  // namespace
 
-EnvCore::EnvCore(const Config& config, std::shared_ptr<const DataSplits> data, const LogFn& log)
+EnvCore::EnvCore(const Config& config, std::shared_ptr<const DataSplits> data, const LogFn& log,
+                 PretrainPolicy policy)
     : config_(config), device_(parse_device(config.device)) {
   data_ = on_device(data ? std::move(data) : std::make_shared<const DataSplits>(load_data(config_.data)), device_);
-  dense_ = load_or_pretrain(config_, *data_, log);
+  dense_ = load_or_pretrain(config_, *data_, log, policy);
   network_ = dense_.network;
-  criterion_ = make_criterion(config_.env.criterion);
+  criterion_ = make_criterion(config_.env.criterion, config_.env.criterion_options);
   const auto& evaluation = config_.env.evaluation;
   eval_set_ = (evaluation.split == "test" ? data_->test : data_->validation).head(evaluation.samples);
   if (eval_set_.size() == 0) throw ConfigError("env.evaluation: the " + evaluation.split + " split is empty");
-  dense_accuracy_ = prunegym::evaluate(*network_, eval_set_, evaluation.batch_size).accuracy;
+  dense_accuracy_ = dense_.trained ? prunegym::evaluate(*network_, eval_set_, evaluation.batch_size).accuracy
+                                    : std::numeric_limits<double>::quiet_NaN();
   accuracy_ = dense_accuracy_;
 }
 

@@ -11,8 +11,8 @@ class CompactObservation : public ObservationBuilder {
   Space space(const ObservationShape& s) const override {
     return Space::box({0.0, 0.0, 0.0}, {static_cast<double>(s.episode_length), 1.0, 1.0});
   }
-  Observation build(const ObservationInput& in) const override {
-    return {static_cast<float>(in.step), static_cast<float>(in.accuracy), static_cast<float>(in.sparsity)};
+  Observation build(const EpisodeState& e, const NetworkImpl&) const override {
+    return {static_cast<float>(e.step), static_cast<float>(e.accuracy), static_cast<float>(e.sparsity)};
   }
 };
 
@@ -23,7 +23,15 @@ class PerLayerObservation : public ObservationBuilder {
     const auto n = static_cast<size_t>(2 * s.layers);
     return Space::box(std::vector<double>(n, 0.0), std::vector<double>(n, 1.0));
   }
-  Observation build(const ObservationInput& in) const override { return *in.per_layer; }
+  Observation build(const EpisodeState& e, const NetworkImpl&) const override {
+    Observation out;
+    out.reserve(2 * e.layers.size());
+    for (const auto& l : e.layers) {
+      out.push_back(static_cast<float>(l.accuracy));
+      out.push_back(static_cast<float>(l.sparsity));
+    }
+    return out;
+  }
 };
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <limits>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -120,7 +121,7 @@ nlohmann::json pretrain_key(const Config& c, const DataSplits& data, const Netwo
   return key;
 }
 
-DenseModel load_or_pretrain(const Config& c, const DataSplits& data, const LogFn& log) {
+DenseModel load_or_pretrain(const Config& c, const DataSplits& data, const LogFn& log, PretrainPolicy policy) {
   DenseModel dense;
   const auto device = data.train.x.device();
   dense.network = build_network(c.network, data.shape, data.classes);
@@ -148,9 +149,16 @@ DenseModel load_or_pretrain(const Config& c, const DataSplits& data, const LogFn
         why = "unreadable weights";
       }
     }
-    log_to(log, "warning: ignoring cache file " + dense.cache_file + " (" + why + "); retraining the dense model");
+    log_to(log, "warning: ignoring cache file " + dense.cache_file + " (" + why + "); " +
+                    (policy == PretrainPolicy::train ? "retraining the dense model" : "`prunegym pretrain` rebuilds it"));
     dense.network = build_network(c.network, data.shape, data.classes);
     dense.network->to(device);
+  }
+  if (policy == PretrainPolicy::cached_only) {
+    dense.trained = false;
+    dense.validation_accuracy = dense.test_accuracy = std::numeric_limits<double>::quiet_NaN();
+    dense.state = clone_state(*dense.network);
+    return dense;
   }
 
   const auto start = std::chrono::steady_clock::now();

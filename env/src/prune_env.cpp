@@ -4,16 +4,17 @@
 
 namespace prunegym {
 
-PruneEnv::PruneEnv(const Config& config, PruneEnvHooks hooks) : core_(config, std::move(hooks.data), hooks.log) {
+PruneEnv::PruneEnv(const Config& config, PruneEnvHooks hooks)
+    : core_(config, std::move(hooks.data), hooks.log, hooks.pretrain) {
   const auto& opt = config.env;
-  schedule_ = ScheduleRegistry::instance().make(opt.episode, nlohmann::json::object(), core_);
-  observation_builder_ = ObservationRegistry::instance().make(opt.observation, nlohmann::json::object());
+  schedule_ = ScheduleRegistry::instance().make(opt.episode, opt.episode_options, core_);
+  observation_builder_ = ObservationRegistry::instance().make(opt.observation, opt.observation_options);
   reward_prototype_ = RewardRegistry::instance().make(opt.reward.name, opt.reward.params);
   build_action_space();
   const auto layers = static_cast<int64_t>(schedule_->layers().size());
   observation_space_ = observation_builder_->space({schedule_->length(), layers});
   build_reward_setup();
-  per_layer_.assign(static_cast<size_t>(2 * layers), 0.0f);
+  episode_.restart(schedule_->layers(), core_.accuracy(), 0.0);
 }
 
 PruneEnv::~PruneEnv() = default;
@@ -46,6 +47,7 @@ void PruneEnv::build_reward_setup() {
   reward_setup_.dense_accuracy = dense;
   reward_setup_.total_weights = core_.network().total_prunable();
   reward_setup_.episode_length = episode_length();
+  if (!core_.dense().trained) return;  // describe only: the accuracy target waits for the dense model
   if (!(reward_setup_.target_accuracy > 0)) {
     throw ConfigError("env.reward: the accuracy target " + std::to_string(reward_setup_.target_accuracy) +
                       " is not positive (dense accuracy " + std::to_string(dense) +
@@ -68,12 +70,26 @@ nlohmann::json PruneEnv::describe() const {
           {"target_sparsity", reward_setup_.target_sparsity}};
 }
 
-Observation PruneEnv::observe(double sparsity) const {
-  return observation_builder_->build({step_, core_.accuracy(), sparsity, &per_layer_});
+Observation PruneEnv::observe() const { return observation_builder_->build(episode_, core_.network()); }
+
+void PruneEnv::record(const ScheduleStep& s, double value) {
+  ++episode_.step;
+  episode_.accuracy = core_.accuracy();
+  episode_.sparsity = s.observed_sparsity;
+  episode_.last_value = value;
+  for (size_t k : s.pruned) {
+    auto& l = episode_.layers.at(k);
+    l.accuracy = core_.accuracy();
+    l.sparsity = s.info.layer_sparsities.at(l.index);
+    l.pruned = true;
+  }
 }
 
 ResetResult PruneEnv::reset(const ResetOptions& options) {
   // Validate everything before touching state, so a rejected reset changes nothing.
+  if (!core_.dense().trained)
+    throw EpisodeError("this environment was built to describe its config (no dense model was cached); build it "
+                       "with PretrainPolicy::train, or run `prunegym pretrain` first");
   RewardSetup setup = reward_setup_;
   if (!options.options.is_object()) throw ConfigError("reset options must be a JSON object");
   for (auto it = options.options.begin(); it != options.options.end(); ++it) {
@@ -92,41 +108,41 @@ ResetResult PruneEnv::reset(const ResetOptions& options) {
   reward_->reset(setup);
   started_ = true;
   done_ = false;
-  step_ = 0;
-  std::fill(per_layer_.begin(), per_layer_.end(), 0.0f);
   StepInfo info = core_.counts();
-  observation_ = observe(info.sparsity);
+  episode_.restart(schedule_->layers(), core_.accuracy(), info.sparsity);
+  observation_ = observe();
   return {observation_, info};
 }
 
 StepResult PruneEnv::step(const Action& action) {
   if (!started_) throw EpisodeError("step() called before reset(): call reset() to start an episode");
   if (done_) {
-    throw EpisodeError("step() called after the episode ended at step " + std::to_string(step_) +
+    throw EpisodeError("step() called after the episode ended at step " + std::to_string(episode_.step) +
                        "; call reset() to start a new episode");
   }
   const double value = action_space_.value_of(action);  // throws ActionError, state untouched
-  ScheduleStep s = schedule_->step(core_, step_, value, reward_->setup().target_sparsity, per_layer_);
-  ++step_;
+  ScheduleStep s = schedule_->step(core_, episode_, value, reward_->setup().target_sparsity);
+  record(s, value);
+  const int64_t step = episode_.step;
   StepResult result;
   StepInfo& info = s.info;
-  info.step = step_;
+  info.step = step;
   info.early_stop = info.evaluated && core_.accuracy() < config().env.early_stop_accuracy;
   result.terminated = s.finished || info.early_stop;
   const int64_t limit = schedule_->step_limit();
-  result.truncated = !result.terminated && limit > 0 && step_ >= limit;
+  result.truncated = !result.terminated && limit > 0 && step >= limit;
   if (info.evaluated) {
     RewardInput in;
     in.accuracy = core_.accuracy();
     in.sparsity = info.sparsity;
     in.remaining = info.remaining;
     in.total = info.total;
-    in.step = step_;
+    in.step = step;
     in.last = result.terminated || result.truncated;
     result.reward = reward_->compute(in);
   }
   done_ = result.terminated || result.truncated;
-  observation_ = observe(s.observed_sparsity);
+  observation_ = observe();
   result.observation = observation_;
   result.info = std::move(info);
   return result;
@@ -159,23 +175,21 @@ EnvSnapshot PruneEnv::snapshot() const {
   if (reward_) s.reward = std::shared_ptr<RewardFn>(reward_->clone());
   s.started = started_;
   s.done = done_;
-  s.step = step_;
+  s.episode = episode_;
   s.observation = observation_;
-  s.per_layer = per_layer_;
   return s;
 }
 
 void PruneEnv::restore(const EnvSnapshot& s) {
-  if (s.per_layer.size() != per_layer_.size() || s.core.network.empty()) {
+  if (s.episode.layers.size() != episode_.layers.size() || s.core.network.empty()) {
     throw ConfigError("restore(): the snapshot was taken from a different environment configuration");
   }
   core_.load(s.core);
   reward_ = s.reward ? s.reward->clone() : nullptr;
   started_ = s.started;
   done_ = s.done;
-  step_ = s.step;
+  episode_ = s.episode;
   observation_ = s.observation;
-  per_layer_ = s.per_layer;
 }
 
 std::shared_ptr<const EnvState> PruneEnv::save_state() const { return std::make_shared<EnvSnapshot>(snapshot()); }

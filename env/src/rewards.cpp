@@ -70,7 +70,7 @@ void add_builtin_rewards(RewardRegistry& r) {
               "PuRL Eq. 5: -beta*((1-(A/T_A)^3) + max(1-P/T_P,0))");
   add_formula(r, "lottery_q",
               [](const RewardInput& in, const RewardSetup&) { return lottery_q_reward(in.accuracy, in.remaining, in.total); },
-              "seed 000: -(1-A)*remaining/total");
+              "Q-learning over lottery rounds: -(1-A)*remaining/total");
   add_formula(r, "amc_log",
               [](const RewardInput& in, const RewardSetup&) { return amc_log_reward(in.accuracy, in.remaining); },
               "AMC-style: -(1-A)*log(remaining weights)");

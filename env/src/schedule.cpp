@@ -37,8 +37,8 @@ class LayerwiseSchedule : public EpisodeSchedule {
   ActionGrid default_grid() const override { return grid_; }
   bool replays_by_values() const override { return true; }
 
-  ScheduleStep step(EnvCore& core, int64_t index, double value, double, std::vector<float>& per_layer) override {
-    const auto k = static_cast<size_t>(index);
+  ScheduleStep step(EnvCore& core, const EpisodeState& episode, double value, double) override {
+    const auto k = static_cast<size_t>(episode.step);
     const size_t layer = layers_[k];
     const double prune_ms = core.prune({layer}, value);
     const bool last = k + 1 == layers_.size();
@@ -51,8 +51,7 @@ class LayerwiseSchedule : public EpisodeSchedule {
     ScheduleStep s;
     s.info = core.counts();
     const double layer_sparsity = s.info.layer_sparsities[layer];
-    per_layer[2 * k] = static_cast<float>(core.accuracy());
-    per_layer[2 * k + 1] = static_cast<float>(layer_sparsity);
+    s.pruned = {k};
     s.info.layer = core.network().prunable_layers()[layer].name;
     s.info.layer_index = static_cast<int64_t>(layer);
     s.info.value = value;
@@ -81,7 +80,7 @@ class RoundsSchedule : public EpisodeSchedule {
     const auto& config = core.config();
     if (!config.env.layers.empty()) options_.layers = config.env.layers;
     threshold_ = core.criterion().meaning() == ActionMeaning::alpha;
-    if (config.env.criterion == "global_magnitude") options_.scope = "global";  // one ranking over the layers
+    if (core.criterion().ranks_globally()) options_.scope = "global";  // one ranking over the layers
     strategy_ = parse_strategy(options_.strategy);
     max_rounds_ = config.env.max_steps > 0 ? config.env.max_steps : 15;
     build_references(core);
@@ -93,8 +92,7 @@ class RoundsSchedule : public EpisodeSchedule {
   /// A magnitude criterion's action is the round's pruning rate here.
   ActionGrid default_grid() const override { return threshold_ ? ActionGrid{} : ActionGrid{0.1, 0.5, 0.1}; }
 
-  ScheduleStep step(EnvCore& core, int64_t index, double value, double target_sparsity,
-                    std::vector<float>& per_layer) override {
+  ScheduleStep step(EnvCore& core, const EpisodeState& episode, double value, double target_sparsity) override {
     auto& net = core.network();
     auto t0 = Clock::now();
     prune_and_reset(net, round_target(core, value), strategy_, refs_, core.rng()(), core.rng());
@@ -105,11 +103,8 @@ class RoundsSchedule : public EpisodeSchedule {
     ScheduleStep s;
     s.info = core.counts();
     const double group = group_sparsity(net, s.info);
-    for (size_t k = 0; k < layers_.size(); ++k) {
-      per_layer[2 * k] = static_cast<float>(core.accuracy());
-      per_layer[2 * k + 1] = static_cast<float>(s.info.layer_sparsities[layers_[k]]);
-    }
-    s.info.round = index + 1;
+    for (size_t k = 0; k < layers_.size(); ++k) s.pruned.push_back(k);
+    s.info.round = episode.step + 1;
     s.info.value = value;
     s.info.step_sparsity = group;
     s.info.evaluated = true;
@@ -189,7 +184,9 @@ ScheduleRegistry& ScheduleRegistry::instance() {
     r.add("layerwise", without_options<LayerwiseSchedule, EpisodeSchedule, EnvCore&>("episode schedule 'layerwise'"),
           "one step per prunable layer (PuRL)");
     r.add("rounds", without_options<RoundsSchedule, EpisodeSchedule, EnvCore&>("episode schedule 'rounds'"),
-          "one lottery-ticket round per step (seed 000)");
+          "one lottery-ticket round per step (prune, reset the survivors, retrain), with tabular Q-learning's "
+          "lottery_q reward by default",
+          {}, {{"default_reward", "lottery_q"}});
     return r;
   }();
   return registry;

@@ -26,12 +26,14 @@ ResetResult ToyEnv::reset(const ResetOptions&) {
   t_ = 0;
   correct_ = 0;
   done_ = false;
+  started_ = true;
   StepInfo info;
   return {Observation(static_cast<size_t>(options_.observation_size), 0.0f), info};
 }
 
 StepResult ToyEnv::step(const Action& action) {
-  if (done_) throw EpisodeError("ToyEnv: step() after the end; call reset()");
+  if (!started_) throw EpisodeError("ToyEnv: step() called before reset(): call reset() to start an episode");
+  if (done_) throw EpisodeError("ToyEnv: step() called after the episode ended; call reset() to start a new one");
   const double value = action_space_.value_of(action);
   const bool right = action.index == best_action(t_);
   correct_ += right ? 1 : 0;
@@ -49,7 +51,6 @@ StepResult ToyEnv::step(const Action& action) {
   r.observation[1] = right ? 1.0f : 0.0f;
   r.info.step = t_;
   r.info.value = value;
-  r.info.accuracy = static_cast<double>(correct_) / static_cast<double>(options_.steps);
   return r;
 }
 

@@ -107,3 +107,23 @@ def test_an_unknown_command_lists_the_commands():
     assert "unknown command 'prune'" in proc.stderr and "train" in proc.stderr and proc.stdout == ""
     proc = subprocess.run([CLI], capture_output=True, text=True)
     assert proc.returncode == 2 and "Subcommands" in proc.stdout  # no command: the overview, exit 2
+
+
+def test_info_describes_a_config_without_training_then_reports_the_cached_accuracy():
+    # ResNet-50 would pretrain for 30 epochs: info must read its architecture alone.
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, PRUNEGYM_CACHE=cache, OMP_NUM_THREADS="2")
+        proc = run(["info", "--config", str(ROOT / "configs" / "resnet50-fashion.json")], env)
+        assert proc.returncode == 0, proc.stderr
+        assert "not trained yet" in proc.stdout and "prunegym pretrain" in proc.stdout
+        assert "pretraining" not in proc.stderr
+        assert list(pathlib.Path(cache).iterdir()) == []  # nothing trained, nothing cached
+        layers = [line for line in proc.stdout.splitlines() if line.startswith("  ") and ".weight" in line]
+        assert len(layers) == 54
+        actions = next(line for line in proc.stdout.splitlines() if line.startswith("actions:"))
+        assert json.loads(actions.split(":", 1)[1])["n"] == 23  # the shipped grid: 0.0..2.2 by 0.1
+        # Once the dense model is cached, info reports its accuracy from the cache.
+        assert run(["pretrain", "--config", TINY], env).returncode == 0
+        proc = run(["info", "--config", TINY], env)
+        assert proc.returncode == 0, proc.stderr
+        assert "cached:" in proc.stdout and "validation" in proc.stdout and "not trained yet" not in proc.stdout

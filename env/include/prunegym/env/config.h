@@ -58,12 +58,17 @@ struct LotteryOptions {
   std::vector<double> schedule() const;
 };
 
+/// The three part slots (episode, criterion, observation) each take a registered name or
+/// {"name": ..., options}; the options are kept as the part's parser returns them (canonical).
 struct EnvOptions {
   std::string episode = "layerwise";   ///< one step per prunable layer, or "rounds" (one step per round)
+  nlohmann::json episode_options = nlohmann::json::object();
   std::string timing = "dense";        ///< "dense": retrain+reward every step; "sparse": at the end
   std::string criterion = "std_threshold";
+  nlohmann::json criterion_options = nlohmann::json::object();
   ActionOptions actions;
   std::string observation = "compact";  ///< "compact" (layer, accuracy, sparsity) or "per_layer"
+  nlohmann::json observation_options = nlohmann::json::object();
   RewardOptions reward;
   TrainOptions retrain = TrainOptions().set_optimizer("adam").set_lr(1e-3).set_batch_size(100).set_epochs(1).set_samples(1000);
   EvaluationOptions evaluation;

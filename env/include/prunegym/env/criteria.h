@@ -32,6 +32,9 @@ class PruningCriterion {
   /// The meaning as a word, for help texts and the wire ("alpha", "sparsity").
   std::string value_name() const { return meaning() == ActionMeaning::alpha ? "alpha" : "sparsity"; }
   virtual ActionGrid default_grid() const = 0;
+  /// True when the criterion ranks weights over all the listed layers together (one threshold),
+  /// so lottery rounds prune them as one group.
+  virtual bool ranks_globally() const { return false; }
   /// Prunes the listed layers for action value `value`, updating masks and zeroing weights.
   virtual void apply(NetworkImpl& net, const std::vector<size_t>& layers, double value) const = 0;
 };
@@ -61,15 +64,18 @@ class GlobalMagnitudeCriterion : public PruningCriterion {
   std::string name() const override { return "global_magnitude"; }
   ActionMeaning meaning() const override { return ActionMeaning::sparsity; }
   ActionGrid default_grid() const override { return {0.0, 1.0, 0.05}; }
+  bool ranks_globally() const override { return true; }
   void apply(NetworkImpl& net, const std::vector<size_t>& layers, double sparsity) const override;
 };
 
-/// Criteria by name (config key env.criterion); the factory gets the criterion's options ({} today).
+/// Criteria by name (config key env.criterion); the factory gets the criterion's canonical options.
 using CriterionRegistry = Registry<PruningCriterion, const nlohmann::json&>;
 template <>
 CriterionRegistry& CriterionRegistry::instance();
 
-/// Builds a registered criterion by name; throws ConfigError listing the registered names.
-std::unique_ptr<PruningCriterion> make_criterion(const std::string& name);
+/// Builds a registered criterion by name with its canonical options; throws ConfigError listing
+/// the registered names.
+std::unique_ptr<PruningCriterion> make_criterion(const std::string& name,
+                                                 const nlohmann::json& options = nlohmann::json::object());
 
 }  // namespace prunegym

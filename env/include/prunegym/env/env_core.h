@@ -19,8 +19,11 @@ namespace prunegym {
 
 class EnvCore {
  public:
-  /// Loads (or takes) the data, then pretrains or loads the dense model.
-  EnvCore(const Config& config, std::shared_ptr<const DataSplits> data, const LogFn& log);
+  /// Loads (or takes) the data, then pretrains or loads the dense model. With
+  /// PretrainPolicy::cached_only and no cached model, the core describes the architecture only:
+  /// dense_accuracy() is NaN and nothing may be run on it.
+  EnvCore(const Config& config, std::shared_ptr<const DataSplits> data, const LogFn& log,
+          PretrainPolicy policy = PretrainPolicy::train);
 
   const Config& config() const { return config_; }
   const torch::Device& device() const { return device_; }

@@ -55,9 +55,12 @@ void prune_random_to_counts(NetworkImpl& net, const std::vector<size_t>& layers,
 
 /// The layers a lottery config prunes (its `layers`, else all), as prunable-layer indices.
 std::vector<size_t> lottery_layers(const NetworkImpl& net, const LotteryOptions& options);
-/// The targets of round `round` (1-based) of the schedule; `rate_override` replaces the schedule
-/// by one rate-based round from the current sparsities (the rounds MDP's action).
+/// The targets of round `round` (1-based) of the configured schedule (rate/rounds, sparsities or
+/// one_shot).
 RoundTarget round_target(const NetworkImpl& net, const LotteryOptions& options, int64_t round);
+/// One rate-based round from the current sparsities: each layer loses `rate` of its survivors
+/// (output_rate and conv_rate apply as configured). The rounds episodes' action with a magnitude
+/// criterion.
 RoundTarget rate_target(const NetworkImpl& net, const LotteryOptions& options, double rate);
 
 /// The reference states a reset strategy needs, captured once per experiment.

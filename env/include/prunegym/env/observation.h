@@ -4,6 +4,7 @@
 /// (108 dims on ResNet-50). Add your own with PRUNEGYM_REGISTER(ObservationRegistry, ...).
 
 #include <prunegym/core/registry.h>
+#include <prunegym/env/episode_state.h>
 #include <prunegym/env/spaces.h>
 
 #include <nlohmann/json.hpp>
@@ -19,22 +20,18 @@ struct ObservationShape {
   int64_t layers = 0;          ///< layers the episode prunes
 };
 
-/// The episode's state after a reset or a step.
-struct ObservationInput {
-  int64_t step = 0;                ///< steps taken
-  double accuracy = 0.0;           ///< last measured accuracy on the state/reward split
-  double sparsity = 0.0;           ///< the schedule's sparsity (global, or of the pruned group)
-  const std::vector<float>* per_layer = nullptr;  ///< (a_i, p_i) per episode layer
-};
+class NetworkImpl;
 
 class ObservationBuilder {
  public:
   virtual ~ObservationBuilder() = default;
   virtual Space space(const ObservationShape& shape) const = 0;
-  virtual Observation build(const ObservationInput& in) const = 0;
+  /// The agent's view after a reset or a step: computed from the episode so far and the network
+  /// (its layers, shapes and masks as they are now).
+  virtual Observation build(const EpisodeState& episode, const NetworkImpl& network) const = 0;
 };
 
-/// Builders by name (config key env.observation); the factory gets the builder's options ({}).
+/// Builders by name (config key env.observation); the factory gets the builder's canonical options.
 using ObservationRegistry = Registry<ObservationBuilder, const nlohmann::json&>;
 template <>
 ObservationRegistry& ObservationRegistry::instance();

@@ -22,7 +22,14 @@ struct DenseModel {
   std::string cache_file;
   bool from_cache = false;
   double train_seconds = 0.0;  ///< 0 when loaded from the cache
+  /// False when the cache had no model and training was not asked for: the network then holds its
+  /// initial weights and the accuracies are NaN (PretrainPolicy::cached_only).
+  bool trained = true;
 };
+
+/// Whether a missing dense model is trained (every command that runs episodes) or left untrained
+/// (`prunegym info`, which describes a config from its architecture in seconds).
+enum class PretrainPolicy { train, cached_only };
 
 /// The key that decides whether a cached dense model can be reused.
 /// `built`: the config's network if the caller has built it already (saves building it again).
@@ -30,6 +37,7 @@ nlohmann::json pretrain_key(const Config& config, const DataSplits& data, const 
 
 /// Loads the cached dense model, or trains and caches it. A corrupt or mismatching cache file is
 /// reported through `log`, discarded and rebuilt.
-DenseModel load_or_pretrain(const Config& config, const DataSplits& data, const LogFn& log = {});
+DenseModel load_or_pretrain(const Config& config, const DataSplits& data, const LogFn& log = {},
+                             PretrainPolicy policy = PretrainPolicy::train);
 
 }  // namespace prunegym

@@ -8,6 +8,7 @@
 #include <prunegym/env/criteria.h>
 #include <prunegym/env/env.h>
 #include <prunegym/env/env_core.h>
+#include <prunegym/env/episode_state.h>
 #include <prunegym/env/lottery.h>
 #include <prunegym/env/observation.h>
 #include <prunegym/env/pretrain.h>
@@ -29,14 +30,16 @@ struct EnvSnapshot : EnvState {
   std::shared_ptr<RewardFn> reward;
   bool started = false;
   bool done = false;
-  int64_t step = 0;
+  EpisodeState episode;
   Observation observation;
-  std::vector<float> per_layer;
 };
 
 struct PruneEnvHooks {
   LogFn log;                                ///< progress and warnings (pretraining, cache)
   std::shared_ptr<const DataSplits> data;   ///< preloaded data to share between envs
+  /// cached_only: describe the config without training a dense model that is not cached yet
+  /// (dense().trained tells; such an env refuses reset()).
+  PretrainPolicy pretrain = PretrainPolicy::train;
 };
 
 class PruneEnv : public Env {
@@ -68,6 +71,8 @@ class PruneEnv : public Env {
   /// Steps of a full episode: the layer count, or the round limit of "rounds" episodes.
   int64_t episode_length() const { return schedule_->length(); }
   bool episode_over() const { return done_; }
+  /// The episode so far: steps taken, the last accuracy and sparsity, one record per layer.
+  const EpisodeState& episode() const { return episode_; }
   /// Accuracy of the current network on the test split.
   double test_accuracy() { return core_.evaluate_split("test").accuracy; }
   /// Accuracy and loss of the current network on "train", "validation" or "test".
@@ -84,7 +89,8 @@ class PruneEnv : public Env {
  private:
   void build_action_space();
   void build_reward_setup();
-  Observation observe(double sparsity) const;
+  Observation observe() const;
+  void record(const ScheduleStep& step, double value);
 
   EnvCore core_;
   std::unique_ptr<EpisodeSchedule> schedule_;
@@ -96,9 +102,8 @@ class PruneEnv : public Env {
   Space observation_space_;
   bool started_ = false;
   bool done_ = false;
-  int64_t step_ = 0;
+  EpisodeState episode_;
   Observation observation_;
-  std::vector<float> per_layer_;  ///< (a_i, p_i) for every episode layer
 };
 
 }  // namespace prunegym

@@ -8,6 +8,7 @@
 #include <prunegym/env/criteria.h>
 #include <prunegym/env/env.h>
 #include <prunegym/env/env_core.h>
+#include <prunegym/env/episode_state.h>
 
 #include <nlohmann/json.hpp>
 
@@ -23,6 +24,9 @@ struct ScheduleStep {
   StepInfo info;
   double observed_sparsity = 0.0;  ///< the sparsity the compact observation shows
   bool finished = false;           ///< the schedule's natural end: its last layer, or the target
+  /// Positions (in layers() order) of the episode layers this step pruned: PruneEnv records
+  /// their accuracy and sparsity in the EpisodeState.
+  std::vector<size_t> pruned;
 };
 
 class EpisodeSchedule {
@@ -36,10 +40,9 @@ class EpisodeSchedule {
   virtual int64_t step_limit() const = 0;
   /// The action grid when the config gives none.
   virtual ActionGrid default_grid() const = 0;
-  /// Step `index` (0-based) with action value `value`: prunes, retrains and evaluates when the step
-  /// measures, and updates `per_layer` ((a_i, p_i) per episode layer). `target_sparsity` is T_P.
-  virtual ScheduleStep step(EnvCore& core, int64_t index, double value, double target_sparsity,
-                            std::vector<float>& per_layer) = 0;
+  /// The next step of `episode` (episode.step steps are done) with action value `value`: prunes,
+  /// retrains and evaluates when the step measures, and says what it did. `target_sparsity` is T_P.
+  virtual ScheduleStep step(EnvCore& core, const EpisodeState& episode, double value, double target_sparsity) = 0;
   /// True when a final policy is one value per episode layer applied to the dense model
   /// (PruneEnv::apply_values); false when it is replayed by stepping.
   virtual bool replays_by_values() const { return false; }
@@ -48,7 +51,8 @@ class EpisodeSchedule {
   std::vector<size_t> layers_;
 };
 
-/// Schedules by name (config key env.episode); the factory gets its options ({}) and the core.
+/// Schedules by name (config key env.episode); the factory gets its canonical options and the core.
+/// Traits a schedule may register: "default_reward" (the reward when env.reward.name is not given).
 using ScheduleRegistry = Registry<EpisodeSchedule, const nlohmann::json&, EnvCore&>;
 template <>
 ScheduleRegistry& ScheduleRegistry::instance();

@@ -19,7 +19,9 @@ struct ToyEnvOptions {
 };
 
 /// At step t the correct action is (2t + 1) mod actions; a correct action earns 1 (dense), a
-/// wrong one 0. The optimal return is `steps` (dense) or 1 (sparse).
+/// wrong one 0. The optimal return is `steps` (dense) or 1 (sparse). Deterministic: it has no
+/// randomness, so a reset seed changes nothing. Its info sets step and value only (it has no
+/// accuracy or masks).
 class ToyEnv : public Env {
  public:
   explicit ToyEnv(ToyEnvOptions options = {});
@@ -34,6 +36,7 @@ class ToyEnv : public Env {
   ToyEnvOptions options_;
   Space action_space_, observation_space_;
   int64_t t_ = 0, correct_ = 0;
+  bool started_ = false;
   bool done_ = true;
 };
 

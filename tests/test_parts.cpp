@@ -1,0 +1,69 @@
+// Parts that own their options (tests/parts/: one file each, registered there) used through
+// config keys: a slot takes a name or {"name", ...options}; options are validated when the config
+// loads, with errors naming the full key path, and written back in canonical form.
+
+#include "helpers.h"
+
+#include <prunegym/core/errors.h>
+#include <prunegym/env/prune_env.h>
+
+#include <catch2/catch.hpp>
+
+using namespace prunegym;
+using Catch::Matchers::Contains;
+using json = nlohmann::json;
+
+TEST_CASE("a criterion and an observation with their own options work through config keys", "[parts][config]") {
+  const Config config = test::tiny_config(json::parse(R"({"env": {
+      "criterion": {"name": "test_scaled_magnitude", "scale": 0.5},
+      "observation": {"name": "test_progress", "with_accuracy": true}}})"));
+  CHECK(config.env.criterion == "test_scaled_magnitude");
+  CHECK(config.env.criterion_options == json{{"scale", 0.5}});
+  CHECK(config.env.observation_options == json{{"with_accuracy", true}});
+  const json written = config.to_json();
+  CHECK(written["env"]["criterion"] == json{{"name", "test_scaled_magnitude"}, {"scale", 0.5}});
+  CHECK(Config::from_json(written).to_json() == written);  // the canonical form reads back as itself
+
+  PruneEnv env(config);
+  CHECK(env.observation_space().shape() == std::vector<int64_t>{2});
+  const auto start = env.reset({0});
+  CHECK(start.observation == Observation{0.0f, static_cast<float>(env.dense_accuracy())});
+  const auto& values = env.action_space().values();
+  const auto it = std::find(values.begin(), values.end(), 1.0);
+  REQUIRE(it != values.end());
+  const auto r = env.step(Action(it - values.begin()));  // sparsity 1.0, scaled to 0.5
+  CHECK(r.info.layer_sparsities[0] == Approx(0.5).margin(0.01));
+  CHECK(r.observation[0] == Approx(1.0 / 3.0));
+  CHECK(r.observation[1] == static_cast<float>(r.info.accuracy));
+}
+
+TEST_CASE("a part named without options takes its defaults, written back in full", "[parts][config]") {
+  const Config config = test::tiny_config(json{{"env", {{"criterion", "test_scaled_magnitude"}}}});
+  CHECK(config.env.criterion_options == json{{"scale", 1.0}});
+  CHECK(config.to_json()["env"]["criterion"] == json{{"name", "test_scaled_magnitude"}, {"scale", 1.0}});
+  // Built-ins without options keep the bare name, so every shipped document stays as it was.
+  CHECK(test::tiny_config().to_json()["env"]["criterion"] == "std_threshold");
+}
+
+TEST_CASE("part options are checked when the config loads, naming the key path", "[parts][config][errors]") {
+  auto load = [](const json& env) { return test::tiny_config(json{{"env", env}}); };
+  CHECK_THROWS_WITH(load(json{{"criterion", {{"name", "test_scaled_magnitude"}, {"scal", 0.5}}}}),
+                    Contains("env.criterion.scal"));
+  CHECK_THROWS_WITH(load(json{{"criterion", {{"name", "test_scaled_magnitude"}, {"scale", 2.0}}}}),
+                    Contains("env.criterion.scale") && Contains("(0, 1]"));
+  CHECK_THROWS_WITH(load(json{{"observation", {{"name", "test_progress"}, {"with_accuracy", 1}}}}),
+                    Contains("env.observation.with_accuracy"));
+  CHECK_THROWS_WITH(load(json{{"criterion", {{"scale", 0.5}}}}), Contains("env.criterion") && Contains("name"));
+  CHECK_THROWS_WITH(load(json{{"criterion", 3}}), Contains("env.criterion"));
+  CHECK_THROWS_WITH(load(json{{"criterion", {{"name", "nope"}}}}), Contains("nope") && Contains("std_threshold"));
+  // A built-in without options refuses any.
+  CHECK_THROWS_WITH(load(json{{"criterion", {{"name", "std_threshold"}, {"alpha", 1}}}}), Contains("takes no options"));
+}
+
+TEST_CASE("a schedule's registered default reward applies when the config names none", "[parts][config]") {
+  // The tiny config names its reward; null removes the key (a JSON merge patch).
+  const json unnamed = {{"name", nullptr}};
+  CHECK(test::tiny_config(json{{"env", {{"episode", "rounds"}, {"reward", unnamed}}}}).env.reward.name == "lottery_q");
+  CHECK(test::tiny_config(json{{"env", {{"episode", "layerwise"}, {"reward", unnamed}}}}).env.reward.name == "purl");
+  CHECK(ScheduleRegistry::instance().traits("rounds").at("default_reward") == "lottery_q");
+}
