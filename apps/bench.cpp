@@ -66,8 +66,9 @@ int run(const BenchArgs& a) {
     return 130;
   }
   if (r.interrupted) {
-    std::cerr << "interrupted: rerun the same command to continue (finished runs are kept, interrupted ones resume from "
-                 "their last episode)\n";
+    std::cerr
+        << "interrupted: rerun the same command to continue (finished runs are kept, interrupted ones resume from "
+           "their last episode)\n";
     return 130;
   }
   if (!r.plot_message.empty()) std::cerr << r.plot_message << "\n";
@@ -82,7 +83,8 @@ int run(const BenchArgs& a) {
 
 /// --backend and what goes with it (Slurm options, waiting, one cell).
 void add_cluster_options(CLI::App& sub, BenchArgs& a) {
-  sub.add_option("--backend", a.backend, "where runs execute: local (a process pool, default) or slurm (sbatch --array)")
+  sub.add_option("--backend", a.backend,
+                 "where runs execute: local (a process pool, default) or slurm (sbatch --array)")
       ->type_name("B")
       ->check(CLI::IsMember({"local", "slurm"}));
   add_repeatable(sub, "--slurm-opt", a.slurm_options,
@@ -92,12 +94,14 @@ void add_cluster_options(CLI::App& sub, BenchArgs& a) {
   sub.add_option("--poll", a.poll, "slurm: seconds between progress checks (default 10)")
       ->type_name("S")
       ->check(CLI::PositiveNumber);
-  sub.add_option("--cell", a.cell, "run one cell (0-based index in the grid's run order) in the foreground; Slurm "
-                                     "array tasks run this")
+  sub.add_option("--cell", a.cell,
+                 "run one cell (0-based index in the grid's run order) in the foreground; Slurm "
+                 "array tasks run this")
       ->type_name("I")
       ->check(CLI::NonNegativeNumber);
-  sub.add_option("--threads", a.threads, "LibTorch threads per run (default: cores / jobs; with --cell: $SLURM_CPUS_PER_TASK, else all "
-                                        "cores); e.g. --threads 1 beside another job that uses the cores")
+  sub.add_option("--threads", a.threads,
+                 "LibTorch threads per run (default: cores / jobs; with --cell: $SLURM_CPUS_PER_TASK, else all "
+                 "cores); e.g. --threads 1 beside another job that uses the cores")
       ->type_name("N")
       ->check(CLI::PositiveNumber);
 }

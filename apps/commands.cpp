@@ -34,7 +34,8 @@ std::string names_of(const std::vector<std::string>& names) {
 
 }  // namespace
 
-CLI::Option* add_repeatable(CLI::App& sub, const std::string& name, std::vector<std::string>& into, const std::string& help) {
+CLI::Option* add_repeatable(CLI::App& sub, const std::string& name, std::vector<std::string>& into,
+                            const std::string& help) {
   return sub.add_option(name, into, help)->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 }
 
@@ -85,16 +86,11 @@ example:
     const auto t0 = Clock::now();
     const DataSplits data = load_data(config.data);
     const DenseModel dense = load_or_pretrain(config, data, log_stderr);
-    const nlohmann::json out{{"network", config.network.name},
-                             {"data", data.description},
-                             {"train_samples", data.train.size()},
-                             {"validation_samples", data.validation.size()},
-                             {"test_samples", data.test.size()},
-                             {"validation_accuracy", dense.validation_accuracy},
-                             {"test_accuracy", dense.test_accuracy},
-                             {"from_cache", dense.from_cache},
-                             {"cache_file", dense.cache_file},
-                             {"train_seconds", dense.train_seconds},
+    const nlohmann::json out{{"network", config.network.name},       {"data", data.description},
+                             {"train_samples", data.train.size()},   {"validation_samples", data.validation.size()},
+                             {"test_samples", data.test.size()},     {"validation_accuracy", dense.validation_accuracy},
+                             {"test_accuracy", dense.test_accuracy}, {"from_cache", dense.from_cache},
+                             {"cache_file", dense.cache_file},       {"train_seconds", dense.train_seconds},
                              {"wall_seconds", seconds_since(t0)}};
     std::cout << out.dump() << "\n";
     return 0;
@@ -107,7 +103,8 @@ namespace {
 std::string dense_line(const PruneEnv& env, const ConfigArgs& args) {
   const auto& d = env.dense();
   if (d.trained)
-    return "validation " + pct(d.validation_accuracy) + ", test " + pct(d.test_accuracy) + " (cached: " + d.cache_file + ")";
+    return "validation " + pct(d.validation_accuracy) + ", test " + pct(d.test_accuracy) + " (cached: " + d.cache_file +
+           ")";
   const auto& p = env.config().pretrain;
   return "not trained yet: `prunegym pretrain --config " + args.path + "` trains it (" + std::to_string(p.epochs) +
          " epochs on " + std::to_string(env.data().train.size()) + " samples) and caches it as " + d.cache_file;
@@ -133,10 +130,9 @@ void print_info(const PruneEnv& env, const ConfigArgs& args) {
     std::cout << "  " << std::left << std::setw(static_cast<int>(width)) << l.name << std::right << std::setw(9)
               << l.numel() << "  " << l.weight.sizes() << "\n";
   const auto& rs = env.reward_setup();
-  const std::string target_accuracy =
-      env.dense().trained || config.env.reward.target_accuracy
-          ? pct(rs.target_accuracy)
-          : "dense - " + pct(config.env.reward.target_accuracy_drop) + " points";
+  const std::string target_accuracy = env.dense().trained || config.env.reward.target_accuracy
+                                          ? pct(rs.target_accuracy)
+                                          : "dense - " + pct(config.env.reward.target_accuracy_drop) + " points";
   std::cout << "episode:     " << config.env.episode << ", " << env.episode_length() << " steps, timing "
             << config.env.timing << "\n"
             << "criterion:   " << config.env.criterion << "\n"
@@ -156,7 +152,8 @@ void print_info(const PruneEnv& env, const ConfigArgs& args) {
 }  // namespace
 
 void add_info(CLI::App& app, Commands& commands) {
-  auto* sub = app.add_subcommand("info", "show a config's network, layers, spaces and reward (in seconds, no training)");
+  auto* sub =
+      app.add_subcommand("info", "show a config's network, layers, spaces and reward (in seconds, no training)");
   auto args = std::make_shared<ConfigArgs>();
   add_config_args(*sub, *args);
   sub->footer(R"(

@@ -29,7 +29,8 @@ void add_config_args(CLI::App& sub, ConfigArgs& args);
 /// Loads the file and applies every --set (value parsed as JSON, else taken as a string).
 Config load_config(const ConfigArgs& args);
 /// A repeatable option that takes one value per use (--set a=1 --set b=2).
-CLI::Option* add_repeatable(CLI::App& sub, const std::string& name, std::vector<std::string>& into, const std::string& help);
+CLI::Option* add_repeatable(CLI::App& sub, const std::string& name, std::vector<std::string>& into,
+                            const std::string& help);
 
 void add_pretrain(CLI::App& app, Commands& commands);
 void add_info(CLI::App& app, Commands& commands);

@@ -26,28 +26,31 @@ void print_table_row(const StepResult& r) {
   const auto& i = r.info;
   const std::string what = i.round > 0 ? "round " + std::to_string(i.round) : i.layer;
   std::cout << std::left << std::setw(5) << i.step << std::setw(24) << what << std::right << std::fixed
-            << std::setprecision(2) << std::setw(7) << i.value << std::setw(11) << pct(i.step_sparsity, 1) << std::setw(10)
-            << pct(i.sparsity, 1) << std::setw(10) << (i.evaluated ? pct(i.accuracy) : std::string("-")) << std::setw(10)
-            << std::setprecision(4) << r.reward << std::setw(11) << std::setprecision(1) << i.retrain_ms << std::setw(9)
-            << i.eval_ms << (i.early_stop ? "  early stop" : "") << "\n";
+            << std::setprecision(2) << std::setw(7) << i.value << std::setw(11) << pct(i.step_sparsity, 1)
+            << std::setw(10) << pct(i.sparsity, 1) << std::setw(10)
+            << (i.evaluated ? pct(i.accuracy) : std::string("-")) << std::setw(10) << std::setprecision(4) << r.reward
+            << std::setw(11) << std::setprecision(1) << i.retrain_ms << std::setw(9) << i.eval_ms
+            << (i.early_stop ? "  early stop" : "") << "\n";
 }
 
 void print_table_summary(const EpisodeRunResult& r) {
   const auto& s = r.summary;
   const auto& last = r.steps.back();
   std::cout << "\nsummary\n"
-            << "  sparsity            " << pct(s["sparsity"].get<double>()) << " (" << s["remaining"] << " of " << s["total"]
-            << " weights remain)\n"
+            << "  sparsity            " << pct(s["sparsity"].get<double>()) << " (" << s["remaining"] << " of "
+            << s["total"] << " weights remain)\n"
             << "  accuracy            " << r.env["split"].get<std::string>() << " " << pct(s["accuracy"].get<double>())
             << ", test " << pct(s["test_accuracy"].get<double>()) << " (dense test "
             << pct(s["dense_test_accuracy"].get<double>()) << ")\n"
             << "  total reward        " << std::fixed << std::setprecision(4) << s["total_reward"].get<double>() << "\n"
             << "  end                 "
-            << (last.info.early_stop ? "early stop (accuracy collapse)" : last.terminated ? "terminated" : "truncated")
+            << (last.info.early_stop ? "early stop (accuracy collapse)"
+                : last.terminated    ? "terminated"
+                                     : "truncated")
             << " after " << last.info.step << " steps\n"
             << std::setprecision(1) << "  median step         " << s["median_step_ms"].get<double>() << " ms (prune "
-            << s["median_prune_ms"].get<double>() << ", retrain " << s["median_retrain_ms"].get<double>() << ", evaluate "
-            << s["median_eval_ms"].get<double>() << ")\n"
+            << s["median_prune_ms"].get<double>() << ", retrain " << s["median_retrain_ms"].get<double>()
+            << ", evaluate " << s["median_eval_ms"].get<double>() << ")\n"
             << std::setprecision(3) << "  reset               " << s["reset_ms"].get<double>() << " ms\n"
             << std::setprecision(0) << "  peak memory         " << s["peak_rss_mib"].get<double>() << " MiB, "
             << s["threads"] << " threads\n";
@@ -64,20 +67,25 @@ int run(const EpisodeArgs& a) {
   const bool table = a.format == "table";
   auto on_start = [&](const EpisodeRunResult& r) {
     if (!table) {
-      std::cout << nlohmann::json{{"reset", {{"observation", r.start.observation}, {"info", r.start.info}}}}.dump() << "\n";
+      std::cout << nlohmann::json{{"reset", {{"observation", r.start.observation}, {"info", r.start.info}}}}.dump()
+                << "\n";
       return;
     }
     std::cout << "dense model: validation " << pct(r.env["dense_validation_accuracy"].get<double>()) << ", test "
               << pct(r.env["dense_test_accuracy"].get<double>()) << "; state/reward accuracy on "
               << r.env["split"].get<std::string>() << ": " << pct(r.start.info.accuracy) << "\n"
-              << std::left << std::setw(5) << "step" << std::setw(24) << "layer" << std::right << std::setw(7) << "value"
-              << std::setw(11) << "step sp." << std::setw(10) << "sparsity" << std::setw(10) << "accuracy" << std::setw(10)
-              << "reward" << std::setw(11) << "retrain ms" << std::setw(9) << "eval ms" << "\n";
+              << std::left << std::setw(5) << "step" << std::setw(24) << "layer" << std::right << std::setw(7)
+              << "value" << std::setw(11) << "step sp." << std::setw(10) << "sparsity" << std::setw(10) << "accuracy"
+              << std::setw(10) << "reward" << std::setw(11) << "retrain ms" << std::setw(9) << "eval ms"
+              << "\n";
   };
   auto on_step = [&](const StepResult& s) {
     if (table) return print_table_row(s);
-    std::cout << nlohmann::json{{"observation", s.observation}, {"reward", s.reward}, {"terminated", s.terminated},
-                                {"truncated", s.truncated},     {"info", s.info}}
+    std::cout << nlohmann::json{{"observation", s.observation},
+                                {"reward", s.reward},
+                                {"terminated", s.terminated},
+                                {"truncated", s.truncated},
+                                {"info", s.info}}
                      .dump()
               << "\n";
   };

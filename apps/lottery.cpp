@@ -88,7 +88,8 @@ int run(const LotteryArgs& a) {
 }  // namespace
 
 void add_lottery(CLI::App& app, Commands& commands) {
-  auto* sub = app.add_subcommand("lottery", "lottery-ticket rounds: iterative pruning with rewinding, re-init and controls");
+  auto* sub =
+      app.add_subcommand("lottery", "lottery-ticket rounds: iterative pruning with rewinding, re-init and controls");
   auto a = std::make_shared<LotteryArgs>();
   add_config_args(*sub, a->config);
   sub->add_option("--strategies", a->strategies, "strategies to compare, e.g. rewind_init,reinit,keep")

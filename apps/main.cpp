@@ -48,7 +48,8 @@ void load_plugins(int argc, char** argv) {
 /// CLI11's parse errors as one line in the project's words.
 std::string parse_message(const CLI::ParseError& e, bool in_command) {
   std::string what = e.what();
-  for (const std::string prefix : {"The following arguments were not expected: ", "The following argument was not expected: "}) {
+  for (const std::string prefix :
+       {"The following arguments were not expected: ", "The following argument was not expected: "}) {
     if (what.rfind(prefix, 0) == 0) {
       const std::string rest = what.substr(prefix.size());
       if (rest.rfind("--", 0) == 0) return "unknown option " + rest;

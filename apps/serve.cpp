@@ -29,7 +29,8 @@ struct ServeArgs {
   bool quiet = false;
 };
 
-/// Whitespace-separated words of a key file (lines starting with "#" are comments); UsageError naming the file when it cannot be read.
+/// Whitespace-separated words of a key file (lines starting with "#" are comments); UsageError naming the file when it
+/// cannot be read.
 std::vector<std::string> read_key_words(const std::string& path, const std::string& option) {
   std::ifstream in(path);
   if (!in) throw UsageError(option + ": cannot read " + path);

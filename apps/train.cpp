@@ -22,7 +22,8 @@ struct TrainArgs {
 int run(const TrainArgs& a) {
   TrainRunOptions o;
   if (a.resume.empty()) {
-    if (a.config.path.empty() || a.agent.empty()) throw UsageError("a new run needs --config and --agent (or --resume DIR)");
+    if (a.config.path.empty() || a.agent.empty())
+      throw UsageError("a new run needs --config and --agent (or --resume DIR)");
     o.config = load_config(a.config);
     o.config_path = a.config.path;
     o.agent = a.agent;
@@ -44,8 +45,8 @@ int run(const TrainArgs& a) {
   o.progress = &progress;
   const TrainRunResult r = run_train(o);
   if (!r.finished) {
-    std::cerr << (r.stopped_by_option ? "stopped (--stop-after)" : "interrupted") << " after " << r.episodes_done << " of "
-              << r.episodes << " episodes; everything is saved in " << r.out
+    std::cerr << (r.stopped_by_option ? "stopped (--stop-after)" : "interrupted") << " after " << r.episodes_done
+              << " of " << r.episodes << " episodes; everything is saved in " << r.out
               << "\ncontinue with: prunegym train --resume " << r.out << "\n";
     return r.stopped_by_option ? 0 : 130;
   }
@@ -61,8 +62,10 @@ void add_train(CLI::App& app, Commands& commands) {
   auto a = std::make_shared<TrainArgs>();
   add_config_args(*sub, a->config);
   sub->get_option("--config")->required(false);
-  sub->add_option("--agent", a->agent, "a registered agent: dqn, q, ppo, random, uniform, or a plugin's")->type_name("NAME");
-  sub->add_option("--episodes", a->episodes, "training episodes (default: agents.NAME.episodes, else train.episodes = 55)")
+  sub->add_option("--agent", a->agent, "a registered agent: dqn, q, ppo, random, uniform, or a plugin's")
+      ->type_name("NAME");
+  sub->add_option("--episodes", a->episodes,
+                  "training episodes (default: agents.NAME.episodes, else train.episodes = 55)")
       ->type_name("N")
       ->check(CLI::PositiveNumber);
   sub->add_option("--seed", a->seed, "seed of the agent and of every episode (default: the config's seed)")
@@ -73,18 +76,21 @@ void add_train(CLI::App& app, Commands& commands) {
   sub->add_option("--stop-after", a->stop_after, "stop (as Ctrl-C would, but exit 0) after N more episodes")
       ->type_name("N")
       ->check(CLI::PositiveNumber);
-  sub->add_option("--remote", a->remote, "train against a prunegym server (prunegym serve), or one server of an endpoints file (seed S uses "
+  sub->add_option("--remote", a->remote,
+                  "train against a prunegym server (prunegym serve), or one server of an endpoints file (seed S uses "
                   "line S mod N; scripts/slurm-serve writes one); fine-tuning runs locally")
       ->type_name("ENDPOINT|FILE");
   sub->add_flag("--force", a->force, "overwrite a finished or interrupted run in --out");
   sub->footer([] {
     std::string agents;
     for (const auto& n : AgentRegistry::instance().names())
-      agents += "  " + n + std::string(n.size() < 10 ? 10 - n.size() : 1, ' ') + AgentRegistry::instance().description(n) + "\n";
+      agents += "  " + n + std::string(n.size() < 10 ? 10 - n.size() : 1, ' ') +
+                AgentRegistry::instance().description(n) + "\n";
     return "\nTrains an agent on the pruning environment, then, as PuRL does, takes the mean action value per\n"
            "layer over a few greedy episodes as the final policy, applies it to the dense model and fine-tunes\n"
            "on the whole training set. Ctrl-C stops after the current episode and saves everything.\n\n"
-           "agents (registered; --plugin LIB adds yours, see examples/agent_plugin.cpp):\n" + agents +
+           "agents (registered; --plugin LIB adds yours, see examples/agent_plugin.cpp):\n" +
+           agents +
            R"(
 writes to DIR:
   episodes.csv     one row per training episode (reward, accuracy, sparsity, epsilon, alphas)

@@ -128,7 +128,10 @@ int main(int argc, char** argv) {
   // Message sizes of one step exchange, for the transport floor.
   local.reset();
   const auto sample = local.step(prunegym::Action(1));
-  const size_t request_bytes = nlohmann::json{{"cmd", "step"}, {"session", std::string(32, 'f')}, {"action", 1}, {"id", 1}, {"v", 1}}.dump().size();
+  const size_t request_bytes =
+      nlohmann::json{{"cmd", "step"}, {"session", std::string(32, 'f')}, {"action", 1}, {"id", 1}, {"v", 1}}
+          .dump()
+          .size();
   const size_t json_reply = prunegym::to_wire(sample).dump().size();
   const size_t f32_reply = prunegym::to_wire(sample, prunegym::ObservationEncoding::f32).dump().size();
 
@@ -155,11 +158,11 @@ int main(int argc, char** argv) {
   s = remote_run(0, n, obs, episode, rate, spin_client);
   rows.push_back({"inline, f32+spin", s, rate});
 
-  std::printf("bridge latency: %lld steps, %lld-dim observation, loopback tcp, 1 client\n",
-              static_cast<long long>(n), static_cast<long long>(obs));
+  std::printf("bridge latency: %lld steps, %lld-dim observation, loopback tcp, 1 client\n", static_cast<long long>(n),
+              static_cast<long long>(obs));
   std::printf("step reply: %zu bytes as json, %zu as f32; request %zu bytes\n", json_reply, f32_reply, request_bytes);
-  std::printf("%-22s %9s %9s %9s %12s %14s %14s %12s\n", "", "p50 us", "p99 us", "mean us", "overhead p50", "vs 50us goal",
-              "round trips/s", "vs 20k goal");
+  std::printf("%-22s %9s %9s %9s %12s %14s %14s %12s\n", "", "p50 us", "p99 us", "mean us", "overhead p50",
+              "vs 50us goal", "round trips/s", "vs 20k goal");
   std::printf("%-22s %9.1f %9.1f %9.1f\n", "in-process step", in_process.p50, in_process.p99, in_process.mean);
   for (const auto& r : rows) {
     const double over = r.s.p50 - in_process.p50;
@@ -169,7 +172,8 @@ int main(int argc, char** argv) {
   // Serialisation alone, for a PruneEnv-like observation (values in [0, 1] with full float precision,
   // unlike the toy env's round numbers): encode on the server, decode on the client.
   prunegym::StepResult real = sample;
-  for (size_t i = 0; i < real.observation.size(); ++i) real.observation[i] = static_cast<float>(std::sin(1.0 + i) * 0.5 + 0.5);
+  for (size_t i = 0; i < real.observation.size(); ++i)
+    real.observation[i] = static_cast<float>(std::sin(1.0 + i) * 0.5 + 0.5);
   for (const auto enc : {prunegym::ObservationEncoding::json, prunegym::ObservationEncoding::f32}) {
     const int reps = 5000;
     size_t bytes = 0;

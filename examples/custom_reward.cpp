@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
       "sparsity_bonus",
       [](const nlohmann::json& params) -> std::unique_ptr<prunegym::RewardFn> {
         for (auto it = params.begin(); it != params.end(); ++it)
-          if (it.key() != "bonus") throw prunegym::ConfigError("env.reward." + it.key() + ": unknown key (known: bonus)");
+          if (it.key() != "bonus")
+            throw prunegym::ConfigError("env.reward." + it.key() + ": unknown key (known: bonus)");
         return std::make_unique<SparsityBonusReward>(params.value("bonus", 1.0));
       },
       "PuRL penalty plus bonus * (sparsity above target)");

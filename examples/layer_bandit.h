@@ -10,7 +10,9 @@ class LayerBanditAgent : public prunegym::Agent {
  public:
   /// `layers`: steps of an episode (the compact observation's first entry indexes them).
   LayerBanditAgent(const prunegym::Space& actions, int64_t layers, double exploration = 2.0)
-      : n_(actions.n()), c_(exploration), sums_(static_cast<size_t>(layers), std::vector<double>(static_cast<size_t>(n_), 0.0)),
+      : n_(actions.n()),
+        c_(exploration),
+        sums_(static_cast<size_t>(layers), std::vector<double>(static_cast<size_t>(n_), 0.0)),
         counts_(sums_) {}
 
   std::string name() const override { return "layer_bandit"; }

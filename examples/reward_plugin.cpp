@@ -7,8 +7,8 @@
 //
 // "balanced": accuracy and sparsity weighted equally, each as its gap to the target, with an
 // optional weight `w` on the sparsity gap (env.reward.w in the config).
-#include <prunegym/env/rewards.h>
 #include <prunegym/core/errors.h>
+#include <prunegym/env/rewards.h>
 
 #include <algorithm>
 

@@ -13,8 +13,7 @@
 namespace prunegym::test {
 
 inline std::string scratch_dir(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("prunegym-tests-" + std::to_string(::getpid())) / name;
+  const auto dir = std::filesystem::temp_directory_path() / ("prunegym-tests-" + std::to_string(::getpid())) / name;
   std::filesystem::create_directories(dir);
   return dir.string();
 }

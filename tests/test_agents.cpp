@@ -9,9 +9,9 @@
 #include <prunegym/agents/ppo.h>
 #include <prunegym/agents/runner.h>
 #include <prunegym/agents/tabular_q.h>
-#include <prunegym/env/toy_env.h>
-#include <prunegym/env/prune_env.h>
 #include <prunegym/core/errors.h>
+#include <prunegym/env/prune_env.h>
+#include <prunegym/env/toy_env.h>
 
 #include <catch2/catch.hpp>
 
@@ -168,7 +168,8 @@ TEST_CASE("save and load round trips give the same greedy actions", "[agents]") 
     } else {
       CHECK(a->act({0.f, 0.f}, true).index == b->act({0.f, 0.f}, true).index);  // the RNG state came back
     }
-    auto other = make_agent(name == "q" ? "dqn" : "q", nlohmann::json::object(), env.action_space(), env.observation_space(), 0, 0.5);
+    auto other = make_agent(name == "q" ? "dqn" : "q", nlohmann::json::object(), env.action_space(),
+                            env.observation_space(), 0, 0.5);
     CHECK_THROWS_AS(other->load(path), DataError);
   }
 }
@@ -191,14 +192,18 @@ TEST_CASE("the uniform baseline bisects to the smallest value reaching the targe
 
 TEST_CASE("agent options are read strictly from the config", "[agents][config]") {
   ToyEnv env;
-  REQUIRE_THROWS_WITH(make_agent("dqn", {{"dqn", {{"buffer", 10}}}}, env.action_space(), env.observation_space(), 0, 0.9),
-                      Contains("agents.dqn.buffer"));
-  REQUIRE_THROWS_WITH(make_agent("q", {{"q", {{"update", "eq4"}}}}, env.action_space(), env.observation_space(), 0, 0.9),
-                      Contains("eq3"));
-  REQUIRE_THROWS_WITH(make_agent("sarsa", nlohmann::json::object(), env.action_space(), env.observation_space(), 0, 0.9),
-                      Contains("dqn"));
+  REQUIRE_THROWS_WITH(
+      make_agent("dqn", {{"dqn", {{"buffer", 10}}}}, env.action_space(), env.observation_space(), 0, 0.9),
+      Contains("agents.dqn.buffer"));
+  REQUIRE_THROWS_WITH(
+      make_agent("q", {{"q", {{"update", "eq4"}}}}, env.action_space(), env.observation_space(), 0, 0.9),
+      Contains("eq3"));
+  REQUIRE_THROWS_WITH(
+      make_agent("sarsa", nlohmann::json::object(), env.action_space(), env.observation_space(), 0, 0.9),
+      Contains("dqn"));
   REQUIRE_THROWS_WITH(parse_train_settings({{"finetune", {{"epoch", 3}}}}), Contains("train.finetune.epoch"));
-  auto dqn = make_agent("dqn", {{"dqn", {{"gamma", 0.5}, {"episodes", 7}}}}, env.action_space(), env.observation_space(), 0, 0.9);
+  auto dqn = make_agent("dqn", {{"dqn", {{"gamma", 0.5}, {"episodes", 7}}}}, env.action_space(),
+                        env.observation_space(), 0, 0.9);
   CHECK(agent_episodes("dqn", {{"dqn", {{"episodes", 7}}}}, TrainSettings()) == 7);
   CHECK(agent_episodes("q", nlohmann::json::object(), TrainSettings()) == 55);
 }

@@ -2,8 +2,8 @@
 
 #include "helpers.h"
 
-#include <prunegym/experiments/bench_grid.h>
 #include <prunegym/core/errors.h>
+#include <prunegym/experiments/bench_grid.h>
 
 #include <catch2/catch.hpp>
 
@@ -23,9 +23,10 @@ json grid_doc(const json& variants) {
 
 TEST_CASE("a grid applies each variant's patch over the base config", "[bench]") {
   const auto g = bench::parse_grid(
-      grid_doc(json::array({{{"name", "base"}},
-                            {{"name", "sparse"}, {"patch", {{"env", {{"timing", "sparse"}}}}}},
-                            {{"name", "q-eq3"}, {"agent", "q"}, {"patch", {{"agents", {{"q", {{"update", "eq3"}}}}}}}}})),
+      grid_doc(
+          json::array({{{"name", "base"}},
+                       {{"name", "sparse"}, {"patch", {{"env", {{"timing", "sparse"}}}}}},
+                       {{"name", "q-eq3"}, {"agent", "q"}, {"patch", {{"agents", {{"q", {{"update", "eq3"}}}}}}}}})),
       ".");
   REQUIRE(g.variants.size() == 3);
   CHECK(g.seeds == 2);
@@ -38,20 +39,29 @@ TEST_CASE("a grid applies each variant's patch over the base config", "[bench]")
 }
 
 TEST_CASE("grid errors name the variant and the key", "[bench][errors]") {
-  CHECK_THROWS_WITH(bench::parse_grid(grid_doc(json::array({{{"name", "bad"}, {"patch", {{"env", {{"timingg", "x"}}}}}}})), "."),
-                    Contains("variant 'bad'") && Contains("env.timingg"));
   CHECK_THROWS_WITH(
-      bench::parse_grid(grid_doc(json::array({{{"name", "bad-agent"}, {"agent", "q"},
-                                               {"patch", {{"agents", {{"q", {{"alpha_typo", 1}}}}}}}}})), "."),
+      bench::parse_grid(grid_doc(json::array({{{"name", "bad"}, {"patch", {{"env", {{"timingg", "x"}}}}}}})), "."),
+      Contains("variant 'bad'") && Contains("env.timingg"));
+  CHECK_THROWS_WITH(
+      bench::parse_grid(
+          grid_doc(json::array(
+              {{{"name", "bad-agent"}, {"agent", "q"}, {"patch", {{"agents", {{"q", {{"alpha_typo", 1}}}}}}}}})),
+          "."),
       Contains("variant 'bad-agent'") && Contains("alpha_typo"));
-  CHECK_THROWS_WITH(bench::parse_grid(grid_doc(json::array({{{"name", "r"}, {"patch", {{"env", {{"reward", {{"name", "nope"}}}}}}}}})), "."),
-                    Contains("variant 'r'") && Contains("nope"));
-  CHECK_THROWS_WITH(bench::parse_grid(grid_doc(json::array({{{"name", "a"}}, {{"name", "a"}}})), "."), Contains("two variants"));
-  CHECK_THROWS_WITH(bench::parse_grid(grid_doc(json::array({{{"name", "x"}, {"agent", "sarsa"}}})), "."), Contains("sarsa"));
+  CHECK_THROWS_WITH(
+      bench::parse_grid(
+          grid_doc(json::array({{{"name", "r"}, {"patch", {{"env", {{"reward", {{"name", "nope"}}}}}}}}})), "."),
+      Contains("variant 'r'") && Contains("nope"));
+  CHECK_THROWS_WITH(bench::parse_grid(grid_doc(json::array({{{"name", "a"}}, {{"name", "a"}}})), "."),
+                    Contains("two variants"));
+  CHECK_THROWS_WITH(bench::parse_grid(grid_doc(json::array({{{"name", "x"}, {"agent", "sarsa"}}})), "."),
+                    Contains("sarsa"));
   CHECK_THROWS_WITH(bench::parse_grid(grid_doc(json::array()), "."), Contains("variants"));
   CHECK_THROWS_WITH(bench::parse_grid(json{{"variants", json::array({{{"name", "a"}}})}}, "."), Contains("base"));
-  CHECK_THROWS_WITH(bench::parse_grid(json{{"base", test::tiny_json()}, {"variants", json::array({{{"name", "a"}}})}, {"sedes", 2}}, "."),
-                    Contains("sedes"));
+  CHECK_THROWS_WITH(
+      bench::parse_grid(json{{"base", test::tiny_json()}, {"variants", json::array({{{"name", "a"}}})}, {"sedes", 2}},
+                        "."),
+      Contains("sedes"));
 }
 
 TEST_CASE("runs are keyed by everything that decides their result", "[bench]") {

@@ -37,7 +37,7 @@ TEST_CASE("CIFAR-10 binary batches are read into 3x32x32 images with their label
   const auto [train, test] = read_cifar(dir.string(), false, false);
   REQUIRE(train.x.sizes() == torch::IntArrayRef{100, 3, 32, 32});
   CHECK(test.x.sizes() == torch::IntArrayRef{10, 3, 32, 32});
-  CHECK(train.y[0].item<int64_t>() == 1);  // batch 1 starts at label 1
+  CHECK(train.y[0].item<int64_t>() == 1);           // batch 1 starts at label 1
   CHECK(train.x[0][0][5][5].item<uint8_t>() == 1);  // red plane holds the label
   CHECK(train.x[0][1][0][0].item<uint8_t>() == 200);
   CHECK(train.x[0][2][31][31].item<uint8_t>() == 7);
@@ -68,8 +68,9 @@ TEST_CASE("CIFAR-100 gives fine or coarse labels", "[data][cifar]") {
 
 TEST_CASE("missing or damaged CIFAR files get errors that say what to do", "[data][cifar][errors]") {
   const fs::path empty = test::scratch_dir("cifar-missing");
-  CHECK_THROWS_WITH(read_cifar(empty.string(), false, false),
-                    Contains("data_batch_1.bin not found") && Contains("cifar-10-binary.tar.gz") && Contains("data.path"));
+  CHECK_THROWS_WITH(read_cifar(empty.string(), false, false), Contains("data_batch_1.bin not found") &&
+                                                                  Contains("cifar-10-binary.tar.gz") &&
+                                                                  Contains("data.path"));
   CHECK_THROWS_WITH(read_cifar(empty.string(), true, false), Contains("train.bin") && Contains("cifar-100-binary"));
   const fs::path bad = test::scratch_dir("cifar-bad");
   for (int b = 1; b <= 5; ++b) write_cifar(bad / ("data_batch_" + std::to_string(b) + ".bin"), 2, false);

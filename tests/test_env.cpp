@@ -2,11 +2,11 @@
 
 #include "helpers.h"
 
+#include <prunegym/core/errors.h>
 #include <prunegym/env/config.h>
 #include <prunegym/env/criteria.h>
 #include <prunegym/env/rewards.h>
 #include <prunegym/env/spaces.h>
-#include <prunegym/core/errors.h>
 
 #include <catch2/catch.hpp>
 

@@ -2,8 +2,8 @@
 
 #include "helpers.h"
 
-#include <prunegym/env/prune_env.h>
 #include <prunegym/core/errors.h>
+#include <prunegym/env/prune_env.h>
 
 #include <catch2/catch.hpp>
 
@@ -175,8 +175,10 @@ TEST_CASE("stepping before reset or after the end is an error", "[env][errors]")
 
 TEST_CASE("accuracy collapse ends the episode early", "[env]") {
   // Prune every weight of the first layer: the output is constant, accuracy ~ one class.
-  PruneEnv env(test::tiny_config({{"env", {{"criterion", "magnitude_target"}, {"early_stop_accuracy", 0.5},
-                                           {"retrain", {{"samples", 0}, {"epochs", 0}}}}}}));
+  PruneEnv env(test::tiny_config({{"env",
+                                   {{"criterion", "magnitude_target"},
+                                    {"early_stop_accuracy", 0.5},
+                                    {"retrain", {{"samples", 0}, {"epochs", 0}}}}}}));
   env.reset();
   auto r = env.step(Action(env.action_space().n() - 1));  // sparsity 1.0
   CHECK(r.info.step_sparsity == 1.0);

@@ -5,11 +5,11 @@
 
 #include <prunegym/core/errors.h>
 #include <prunegym/core/json_file.h>
+#include <prunegym/env/prune_env.h>
 #include <prunegym/experiments/bench_run.h>
 #include <prunegym/experiments/episode_run.h>
 #include <prunegym/experiments/lottery_run.h>
 #include <prunegym/experiments/train_run.h>
-#include <prunegym/env/prune_env.h>
 
 #include <catch2/catch.hpp>
 
@@ -69,11 +69,15 @@ TEST_CASE("a train run in-process: results, stop-after, and a resume that matche
   const auto full = run_train(o);
   REQUIRE(full.finished);
   CHECK(full.episodes_done == 6);
-  CHECK(full.summary["layers"].size() == 3);
-  CHECK(full.summary["after_finetune"]["test_accuracy"].get<double>() > 0.5);
+  CHECK(full.summary.layers.size() == 3);
+  CHECK(full.summary.after_finetune.test > 0.5);
   for (const char* f : {"summary.json", "episodes.csv", "run.json", "agent.ckpt", "pruned_model.pt", "config.json"})
     CHECK(fs::exists(dir / "full" / f));
   CHECK(lines_of(dir / "full" / "episodes.csv").size() == 7);
+  // The typed summary is the file: it reads back into itself, key for key.
+  const json written = read_json_file((dir / "full" / "summary.json").string());
+  CHECK(full.summary.to_json() == written);
+  CHECK(RunSummary::from_json(written).to_json() == written);
   CHECK_THAT(train_report(full), Contains("global sparsity"));
 
   o.out = (dir / "part").string();
@@ -89,8 +93,8 @@ TEST_CASE("a train run in-process: results, stop-after, and a resume that matche
   resume.plot = false;
   const auto resumed = run_train(resume);
   REQUIRE(resumed.finished);
-  CHECK(resumed.summary["final_values"] == full.summary["final_values"]);
-  CHECK(resumed.summary["sparsity"] == full.summary["sparsity"]);
+  CHECK(resumed.summary.final_values == full.summary.final_values);
+  CHECK(resumed.summary.sparsity == full.summary.sparsity);
 
   TrainRunOptions again = o;
   again.stop_after.reset();
@@ -118,7 +122,7 @@ TEST_CASE("seed 000's final network: train.final_train trains a fresh network wh
   o.out = (dir / "run").string();
   const auto r = run_train(o);
   REQUIRE(r.finished);
-  const auto& s = r.summary;
+  const json s = r.summary.to_json();
   CHECK(s["final_values"] == json::array({0.5, 0.5}));
   CHECK(s["sparsity"].get<double>() == Approx(0.75).margin(0.01));
   // No fine-tuning: the network after the last round is the one reported.
@@ -168,8 +172,8 @@ TEST_CASE("an episode run streams every step and checks all actions first", "[ex
   o.seed = 4;
   int started = 0;
   std::vector<std::string> layers;
-  const auto r = play_episode(o, [&](const EpisodeRunResult&) { ++started; },
-                              [&](const StepResult& s) { layers.push_back(s.info.layer); });
+  const auto r = play_episode(
+      o, [&](const EpisodeRunResult&) { ++started; }, [&](const StepResult& s) { layers.push_back(s.info.layer); });
   CHECK(started == 1);
   CHECK(layers == std::vector<std::string>{"fc1.weight", "fc2.weight", "fc3.weight"});
   CHECK(r.summary["steps"] == 3);

@@ -4,8 +4,8 @@
 
 #include "helpers.h"
 
-#include <prunegym/env/prune_env.h>
 #include <prunegym/core/errors.h>
+#include <prunegym/env/prune_env.h>
 #include <prunegym/networks/graph.h>
 #include <prunegym/networks/train.h>
 
@@ -188,7 +188,8 @@ TEST_CASE("the planted-partition graph is deterministic, homophilous, and split 
   // Each node's words lean to its class's block: the class block holds more than 1/4 of them.
   auto block = g.features.narrow(1, 0, 20).sum(1);
   auto in_class0 = g.labels.eq(0);
-  CHECK((block.masked_select(in_class0).sum() / g.features.masked_select(in_class0.unsqueeze(1)).sum()).item<double>() > 0.3);
+  CHECK((block.masked_select(in_class0).sum() / g.features.masked_select(in_class0.unsqueeze(1)).sum()).item<double>() >
+        0.3);
 
   o.seed = 6;
   CHECK_FALSE(torch::equal(make_planted_partition(o).labels, g.labels));
@@ -318,11 +319,16 @@ TEST_CASE("a GCN episode runs end to end in both episode modes", "[graph][env]")
       CHECK(l.weight.masked_select(l.mask.eq(0)).abs().sum().item<double>() == 0.0);
   }
   SECTION("rounds: global pruning of the two graph layers, rewound to the initialisation") {
-    const nlohmann::json rounds = {
-        {"env", {{"episode", "rounds"}, {"criterion", "magnitude_target"}, {"max_steps", 3},
-                 {"reward", {{"name", nullptr}, {"target_sparsity", 0.6}}}}},
-        {"lottery", {{"strategies", {"rewind_init"}}, {"scope", "global"}, {"layers", {"gcn1.weight", "gcn2.weight"}},
-                     {"train", {{"epochs", 30}, {"batch_size", 1000}, {"lr", 0.01}}}}}};
+    const nlohmann::json rounds = {{"env",
+                                    {{"episode", "rounds"},
+                                     {"criterion", "magnitude_target"},
+                                     {"max_steps", 3},
+                                     {"reward", {{"name", nullptr}, {"target_sparsity", 0.6}}}}},
+                                   {"lottery",
+                                    {{"strategies", {"rewind_init"}},
+                                     {"scope", "global"},
+                                     {"layers", {"gcn1.weight", "gcn2.weight"}},
+                                     {"train", {{"epochs", 30}, {"batch_size", 1000}, {"lr", 0.01}}}}}};
     PruneEnv env(graph_config(rounds));
     env.reset();
     StepResult r;
@@ -334,7 +340,8 @@ TEST_CASE("a GCN episode runs end to end in both episode modes", "[graph][env]")
     CHECK(steps == 2);
     CHECK(r.terminated);
     const auto& layers = env.network().prunable_layers();
-    const double pruned = static_cast<double>(layers[0].numel() - layers[0].remaining() + layers[1].numel() - layers[1].remaining());
+    const double pruned =
+        static_cast<double>(layers[0].numel() - layers[0].remaining() + layers[1].numel() - layers[1].remaining());
     CHECK(pruned / static_cast<double>(layers[0].numel() + layers[1].numel()) == Approx(0.75).margin(1e-3));
     CHECK(layers[2].remaining() == layers[2].numel());
     CHECK(r.info.accuracy > 0.4);

@@ -3,9 +3,9 @@
 
 #include "helpers.h"
 
+#include <prunegym/core/errors.h>
 #include <prunegym/env/lottery.h>
 #include <prunegym/env/prune_env.h>
-#include <prunegym/core/errors.h>
 
 #include <catch2/catch.hpp>
 
@@ -158,7 +158,8 @@ TEST_CASE("convolution layers can be pruned at their own rate (Conv-2/4/6 schedu
   for (int64_t round = 1; round <= 4; ++round) {
     prune_to_target(*net, round_target(*net, o, round));
     const auto expect = [&](size_t i, double rate) {
-      return std::llround((1 - std::pow(1 - rate, static_cast<double>(round))) * static_cast<double>(layers[i].numel()));
+      return std::llround((1 - std::pow(1 - rate, static_cast<double>(round))) *
+                          static_cast<double>(layers[i].numel()));
     };
     CHECK(pruned(layers[0]) == expect(0, 0.1));  // convolutions at conv_rate
     CHECK(pruned(layers[1]) == expect(1, 0.1));
@@ -277,7 +278,8 @@ TEST_CASE("a training run records its early-stop iteration and accuracies", "[lo
   std::mt19937_64 rng(0);
   std::vector<int64_t> checks;
   std::vector<torch::Tensor> at_k;
-  const auto r = train_round(*net, data, t, 7, rng, [&](int64_t it, int64_t) { checks.push_back(it); }, 5, &at_k);
+  const auto r = train_round(
+      *net, data, t, 7, rng, [&](int64_t it, int64_t) { checks.push_back(it); }, 5, &at_k);
   const int64_t expected = 2 * ((1500 - 300 + 49) / 50);
   CHECK(r.iterations == expected);
   CHECK(checks.back() == expected);  // a check at the end even off the 7-iteration grid
@@ -316,17 +318,23 @@ TEST_CASE("the early-stop and final test accuracies are those of the networks at
 }
 
 TEST_CASE("lottery config errors name the key", "[lottery][errors]") {
-  CHECK_THROWS_WITH(test::tiny_config({{"lottery", {{"strategies", {"rewind", "keep"}}}}}), Contains("lottery.strategies"));
-  CHECK_THROWS_WITH(test::tiny_config({{"lottery", {{"rate", 0.2}, {"sparsities", {0.2, 0.5}}}}}), Contains("one schedule"));
+  CHECK_THROWS_WITH(test::tiny_config({{"lottery", {{"strategies", {"rewind", "keep"}}}}}),
+                    Contains("lottery.strategies"));
+  CHECK_THROWS_WITH(test::tiny_config({{"lottery", {{"rate", 0.2}, {"sparsities", {0.2, 0.5}}}}}),
+                    Contains("one schedule"));
   CHECK_THROWS_WITH(test::tiny_config({{"lottery", {{"sparsities", {0.5, 0.2}}}}}), Contains("increase"));
-  CHECK_THROWS_WITH(test::tiny_config({{"lottery", {{"scope", "global"}, {"output_rate", 0.1}}}}), Contains("layerwise"));
+  CHECK_THROWS_WITH(test::tiny_config({{"lottery", {{"scope", "global"}, {"output_rate", 0.1}}}}),
+                    Contains("layerwise"));
   CHECK_THROWS_WITH(test::tiny_config({{"lottery", {{"train", {{"epochs", -1}}}}}}), Contains("lottery.train.epochs"));
   CHECK_THROWS_WITH(test::tiny_config({{"lottery", {{"typo", 1}}}}), Contains("lottery.typo"));
 }
 
 TEST_CASE("rounds episodes: lottery_q reward, termination at the target, truncation at the limit", "[lottery][env]") {
-  const nlohmann::json rounds = {{"env", {{"episode", "rounds"}, {"criterion", "magnitude_target"}, {"max_steps", 4},
-                                          {"reward", {{"name", nullptr}, {"target_sparsity", 0.5}}}}},
+  const nlohmann::json rounds = {{"env",
+                                  {{"episode", "rounds"},
+                                   {"criterion", "magnitude_target"},
+                                   {"max_steps", 4},
+                                   {"reward", {{"name", nullptr}, {"target_sparsity", 0.5}}}}},
                                  {"lottery", {{"train", {{"epochs", 1}, {"samples", 300}, {"batch_size", 50}}}}}};
   PruneEnv env(test::tiny_config(rounds));
   CHECK_FALSE(env.schedule().replays_by_values());
@@ -346,7 +354,8 @@ TEST_CASE("rounds episodes: lottery_q reward, termination at the target, truncat
       CHECK(r.info.round == static_cast<int64_t>(sparsity.size()));  // rounds report the round, not a layer
       CHECK(r.info.layer.empty());
       CHECK(r.info.step_sparsity == Approx(r.observation[2]));
-      CHECK(r.reward == Approx(-(1 - r.info.accuracy) * static_cast<double>(r.info.remaining) / static_cast<double>(r.info.total)));
+      CHECK(r.reward ==
+            Approx(-(1 - r.info.accuracy) * static_cast<double>(r.info.remaining) / static_cast<double>(r.info.total)));
     } while (!r.terminated && !r.truncated);
     REQUIRE(sparsity.size() == 4);
     CHECK(sparsity[0] == Approx(0.2).margin(1e-3));
@@ -369,7 +378,8 @@ TEST_CASE("rounds episodes: lottery_q reward, termination at the target, truncat
     CHECK(r.info.sparsity == Approx(1 - std::pow(0.9, 4)).margin(1e-3));
   }
   SECTION("the survivors are rewound to the initialisation before retraining") {
-    PruneEnv no_train(test::tiny_config(nlohmann::json{{"env", rounds["env"]}, {"lottery", {{"train", {{"epochs", 0}}}}}}));
+    PruneEnv no_train(
+        test::tiny_config(nlohmann::json{{"env", rounds["env"]}, {"lottery", {{"train", {{"epochs", 0}}}}}}));
     no_train.reset();
     no_train.step(Action(4));
     auto fresh = build_network(no_train.config().network, no_train.data().shape, no_train.data().classes);

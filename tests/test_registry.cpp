@@ -4,8 +4,8 @@
 
 #include <prunegym/agents/factory.h>
 #include <prunegym/agents/runner.h>
-#include <prunegym/core/registry.h>
 #include <prunegym/core/json_reader.h>
+#include <prunegym/core/registry.h>
 #include <prunegym/env/prune_env.h>
 #include <prunegym/env/toy_env.h>
 #include <prunegym/server/env_kinds.h>
@@ -83,7 +83,9 @@ class FirstHalf : public PruningCriterion {
 class SparsityOnly : public ObservationBuilder {
  public:
   Space space(const ObservationShape&) const override { return Space::box({0.0}, {1.0}); }
-  Observation build(const EpisodeState& e, const NetworkImpl&) const override { return {static_cast<float>(e.sparsity)}; }
+  Observation build(const EpisodeState& e, const NetworkImpl&) const override {
+    return {static_cast<float>(e.sparsity)};
+  }
 };
 
 /// Always the first action.
@@ -95,27 +97,32 @@ class FirstAction : public Agent {
   void load(const std::string&) override {}
 };
 
-PRUNEGYM_REGISTER(ScheduleRegistry, "test_all_at_once",
-                  [](const json&, EnvCore& core) -> std::unique_ptr<EpisodeSchedule> { return std::make_unique<AllAtOnce>(core); },
-                  "every layer in one step");
-PRUNEGYM_REGISTER(CriterionRegistry, "test_first_half",
-                  [](const json&) -> std::unique_ptr<PruningCriterion> { return std::make_unique<FirstHalf>(); }, "");
-PRUNEGYM_REGISTER(ObservationRegistry, "test_sparsity_only",
-                  [](const json&) -> std::unique_ptr<ObservationBuilder> { return std::make_unique<SparsityOnly>(); }, "");
-PRUNEGYM_REGISTER(AgentRegistry, "test_first_action",
-                  [](const AgentContext& c) -> std::unique_ptr<Agent> {
-                    ObjectReader(c.options, c.path).finish();
-                    return std::make_unique<FirstAction>();
-                  },
-                  "always action 0");
-PRUNEGYM_REGISTER(NetworkRegistry, "test_two_layer",
-                  [](const NetworkOptions&, InputShape input, int64_t classes) -> std::unique_ptr<NetworkImpl> {
-                    return std::make_unique<LayerStackImpl>(
-                        std::vector<LayerSpec>{LayerSpec::flatten(), LayerSpec::linear(16),
-                                               LayerSpec::activation(LayerSpec::Kind::relu), LayerSpec::linear()},
-                        input, classes);
-                  },
-                  "flatten, fc 16, relu, fc");
+PRUNEGYM_REGISTER(
+    ScheduleRegistry, "test_all_at_once",
+    [](const json&, EnvCore& core) -> std::unique_ptr<EpisodeSchedule> { return std::make_unique<AllAtOnce>(core); },
+    "every layer in one step");
+PRUNEGYM_REGISTER(
+    CriterionRegistry, "test_first_half",
+    [](const json&) -> std::unique_ptr<PruningCriterion> { return std::make_unique<FirstHalf>(); }, "");
+PRUNEGYM_REGISTER(
+    ObservationRegistry, "test_sparsity_only",
+    [](const json&) -> std::unique_ptr<ObservationBuilder> { return std::make_unique<SparsityOnly>(); }, "");
+PRUNEGYM_REGISTER(
+    AgentRegistry, "test_first_action",
+    [](const AgentContext& c) -> std::unique_ptr<Agent> {
+      ObjectReader(c.options, c.path).finish();
+      return std::make_unique<FirstAction>();
+    },
+    "always action 0");
+PRUNEGYM_REGISTER(
+    NetworkRegistry, "test_two_layer",
+    [](const NetworkOptions&, InputShape input, int64_t classes) -> std::unique_ptr<NetworkImpl> {
+      return std::make_unique<LayerStackImpl>(
+          std::vector<LayerSpec>{LayerSpec::flatten(), LayerSpec::linear(16),
+                                 LayerSpec::activation(LayerSpec::Kind::relu), LayerSpec::linear()},
+          input, classes);
+    },
+    "flatten, fc 16, relu, fc");
 
 }  // namespace
 
@@ -127,7 +134,8 @@ ShapeRegistry& ShapeRegistry::instance() {
 
 TEST_CASE("a registry makes what was registered and names the known entries otherwise", "[registry]") {
   auto& r = ShapeRegistry::instance();
-  r.add("polygon", [](int n) { return std::make_unique<Polygon>(n); }, "n sides");
+  r.add(
+      "polygon", [](int n) { return std::make_unique<Polygon>(n); }, "n sides");
   CHECK(r.make("polygon", 5)->sides() == 5);
   CHECK(r.contains("polygon"));
   CHECK(r.description("polygon") == "n sides");
@@ -135,8 +143,8 @@ TEST_CASE("a registry makes what was registered and names the known entries othe
   CHECK(r.names() == std::vector<std::string>{"polygon", "triangle"});
   CHECK(r.make("triangle", 9)->sides() == 3);
   CHECK_THROWS_AS(r.make("circle", 0), ConfigError);
-  CHECK_THROWS_WITH(r.make("circle", 0), Contains("figure.shape") && Contains("unknown shape 'circle'") &&
-                                             Contains("polygon, triangle"));
+  CHECK_THROWS_WITH(r.make("circle", 0),
+                    Contains("figure.shape") && Contains("unknown shape 'circle'") && Contains("polygon, triangle"));
   CHECK_THROWS_WITH(r.check("circle"), Contains("polygon"));
   CHECK_THROWS_AS(r.add("", [](int) { return std::make_unique<Polygon>(1); }), ConfigError);
   r.add("triangle", [](int) { return std::unique_ptr<Shape>(); });  // replacing is allowed
@@ -159,10 +167,9 @@ TEST_CASE("every extension point lists its built-ins in one registry", "[registr
 }
 
 TEST_CASE("a registered schedule, criterion and observation drive PruneEnv", "[registry][env]") {
-  PruneEnv env(test::tiny_config({{"env",
-                                   {{"episode", "test_all_at_once"},
-                                    {"criterion", "test_first_half"},
-                                    {"observation", "test_sparsity_only"}}}}));
+  PruneEnv env(test::tiny_config(
+      {{"env",
+        {{"episode", "test_all_at_once"}, {"criterion", "test_first_half"}, {"observation", "test_sparsity_only"}}}}));
   CHECK(env.episode_length() == 1);
   CHECK(env.observation_space().shape() == std::vector<int64_t>{1});
   CHECK(env.action_space().values() == std::vector<double>{0.0, 0.5, 1.0});
@@ -209,7 +216,8 @@ TEST_CASE("a registered env kind is served by the bridge and snapshots work thro
   o.bind = "inproc://registry-test";
   o.workers = 0;
   EnvServer server(o);
-  const auto made = json::parse(server.handle(json{{"cmd", "make"}, {"kind", "test_counting_toy"}, {"steps", 4}}.dump()));
+  const auto made =
+      json::parse(server.handle(json{{"cmd", "make"}, {"kind", "test_counting_toy"}, {"steps", 4}}.dump()));
   REQUIRE(made.value("ok", false));
   CHECK(made["observation_space"]["high"][0] == 4.0);
   const auto hello = json::parse(server.handle(json{{"cmd", "hello"}}.dump()));

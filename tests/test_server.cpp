@@ -150,11 +150,14 @@ TEST_CASE("every error code comes back as an error reply and the server keeps se
   CHECK(error_code(raw_call(ts.endpoint, {json{{"cmd", "step"}, {"session", s}, {"action", "three"}}.dump()})) ==
         "bad_argument");
   CHECK(error_code(raw_call(ts.endpoint, {json{{"cmd", "step"}, {"session", s}}.dump()})) == "bad_argument");
-  CHECK(error_code(raw_call(ts.endpoint, {json{{"cmd", "reset"}, {"session", s}, {"seed", "x"}}.dump()})) == "bad_argument");
+  CHECK(error_code(raw_call(ts.endpoint, {json{{"cmd", "reset"}, {"session", s}, {"seed", "x"}}.dump()})) ==
+        "bad_argument");
   env.reset();
-  CHECK(error_code(raw_call(ts.endpoint, {json{{"cmd", "step"}, {"session", s}, {"action", 99}}.dump()})) == "bad_argument");
+  CHECK(error_code(raw_call(ts.endpoint, {json{{"cmd", "step"}, {"session", s}, {"action", 99}}.dump()})) ==
+        "bad_argument");
   for (int i = 0; i < 4; ++i) env.step(Action(0));
-  CHECK(error_code(raw_call(ts.endpoint, {json{{"cmd", "step"}, {"session", s}, {"action", 0}}.dump()})) == "episode_over");
+  CHECK(error_code(raw_call(ts.endpoint, {json{{"cmd", "step"}, {"session", s}, {"action", 0}}.dump()})) ==
+        "episode_over");
   CHECK(error_code(raw_call(ts.endpoint, {json{{"cmd", "snapshot"}, {"session", s}}.dump()})) == "bad_argument");
   // Session limit.
   RemoteEnv second(ts.endpoint, kToy);
@@ -277,7 +280,8 @@ TEST_CASE("non-loopback binds need allow_remote", "[server]") {
 TEST_CASE("built-in agents train unchanged against a remote environment", "[server][agents]") {
   TestServer ts;
   RemoteEnv env(ts.endpoint, kToy);
-  auto agent = make_agent("q", json{{"q", {{"alpha", 0.5}, {"gamma", 0.9}}}}, env.action_space(), env.observation_space(), 1, 0.9);
+  auto agent = make_agent("q", json{{"q", {{"alpha", 0.5}, {"gamma", 0.9}}}}, env.action_space(),
+                          env.observation_space(), 1, 0.9);
   RunOptions o;
   o.episodes = 300;
   train_agent(env, *agent, o);
@@ -286,7 +290,8 @@ TEST_CASE("built-in agents train unchanged against a remote environment", "[serv
 
 TEST_CASE("the C++ vector env steps several sessions in parallel", "[server]") {
   TestServer a, b;
-  RemoteVectorEnv venv({a.endpoint, b.endpoint, a.endpoint}, json{{"kind", "toy"}, {"toy", {{"steps", 2}, {"actions", 3}}}});
+  RemoteVectorEnv venv({a.endpoint, b.endpoint, a.endpoint},
+                       json{{"kind", "toy"}, {"toy", {{"steps", 2}, {"actions", 3}}}});
   REQUIRE(venv.size() == 3);
   auto starts = venv.reset(0);
   CHECK(starts.size() == 3);

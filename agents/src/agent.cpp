@@ -18,7 +18,8 @@ nlohmann::json read_checkpoint_json(const std::string& path, const std::string& 
     throw DataError(path + ": not a checkpoint (" + e.what() + ")");
   }
   if (!j.is_object() || j.value("agent", "") != agent)
-    throw DataError(path + ": checkpoint of agent '" + (j.is_object() ? j.value("agent", "?") : "?") + "', not " + agent);
+    throw DataError(path + ": checkpoint of agent '" + (j.is_object() ? j.value("agent", "?") : "?") + "', not " +
+                    agent);
   return j;
 }
 

@@ -1,7 +1,7 @@
-#include <prunegym/agents/factory.h>
-#include <prunegym/core/json_reader.h>
 #include <prunegym/agents/baselines.h>
+#include <prunegym/agents/factory.h>
 #include <prunegym/core/errors.h>
+#include <prunegym/core/json_reader.h>
 
 #include <nlohmann/json.hpp>
 
@@ -10,7 +10,6 @@
 #include <sstream>
 
 namespace prunegym {
-
 
 RandomAgent::RandomAgent(const Space& action_space, uint64_t seed) : action_space_(action_space), rng_(seed) {}
 
@@ -49,7 +48,8 @@ Action UniformAgent::action_for(double position) const {
 }
 
 double UniformAgent::chosen_value() const {
-  return action_space_.kind() == Space::Kind::discrete ? action_space_.values()[static_cast<size_t>(std::llround(hi_))] : hi_;
+  return action_space_.kind() == Space::Kind::discrete ? action_space_.values()[static_cast<size_t>(std::llround(hi_))]
+                                                       : hi_;
 }
 
 void UniformAgent::begin_episode(int64_t, int64_t) {
@@ -85,8 +85,11 @@ void UniformAgent::end_episode() {
 }
 
 void UniformAgent::save(const std::string& path) const {
-  write_checkpoint_json(path, {{"agent", "uniform"}, {"lo", lo_}, {"hi", hi_}, {"hi_feasible", hi_feasible_},
-                          {"target_sparsity", options_.target_sparsity}});
+  write_checkpoint_json(path, {{"agent", "uniform"},
+                               {"lo", lo_},
+                               {"hi", hi_},
+                               {"hi_feasible", hi_feasible_},
+                               {"target_sparsity", options_.target_sparsity}});
 }
 
 void UniformAgent::load(const std::string& path) {

@@ -1,7 +1,7 @@
-#include <prunegym/agents/factory.h>
-#include <prunegym/core/json_reader.h>
 #include <prunegym/agents/dqn.h>
+#include <prunegym/agents/factory.h>
 #include <prunegym/core/errors.h>
+#include <prunegym/core/json_reader.h>
 
 #include <nlohmann/json.hpp>
 
@@ -39,8 +39,8 @@ ReplayBuffer::Batch ReplayBuffer::sample(size_t n, std::mt19937_64& rng) const {
   std::vector<int64_t> idx(n);
   for (auto& i : idx) i = static_cast<int64_t>(rng() % size_);
   auto t = torch::tensor(idx, torch::kInt64);
-  return {obs_.index_select(0, t), actions_.index_select(0, t), rewards_.index_select(0, t), next_obs_.index_select(0, t),
-          terminal_.index_select(0, t)};
+  return {obs_.index_select(0, t), actions_.index_select(0, t), rewards_.index_select(0, t),
+          next_obs_.index_select(0, t), terminal_.index_select(0, t)};
 }
 
 void ReplayBuffer::save(torch::serialize::OutputArchive& a) const {
@@ -107,9 +107,10 @@ DQNAgent::DQNAgent(const Space& action_space, const Space& observation_space, DQ
       replay_(static_cast<size_t>(std::max<int64_t>(options_.buffer_size, 1)), observation_space.low().size()),
       rng_(options_.seed) {
   if (action_space_.kind() != Space::Kind::discrete) throw ConfigError("agents.dqn: DQN needs a Discrete action space");
-  if (options_.buffer_size <= 0 || options_.batch_size <= 0 || options_.target_update <= 0 || options_.train_freq <= 0 ||
-      options_.gradient_steps <= 0)
-    throw ConfigError("agents.dqn: buffer_size, batch_size, target_update, train_freq and gradient_steps must be positive");
+  if (options_.buffer_size <= 0 || options_.batch_size <= 0 || options_.target_update <= 0 ||
+      options_.train_freq <= 0 || options_.gradient_steps <= 0)
+    throw ConfigError(
+        "agents.dqn: buffer_size, batch_size, target_update, train_freq and gradient_steps must be positive");
   if (!(options_.exploration_fraction > 0 && options_.exploration_fraction <= 1))
     throw ConfigError("agents.dqn.exploration_fraction must be in (0, 1]");
   const auto inputs = static_cast<int64_t>(observation_space_.low().size());
@@ -198,8 +199,8 @@ void DQNAgent::save(const std::string& path) const {
   replay_.save(archive);
   std::ostringstream rng;
   rng << rng_;
-  const nlohmann::json meta{{"agent", "dqn"}, {"rng", rng.str()}, {"epsilon", epsilon_}, {"steps", steps_},
-                            {"updates", updates_}, {"target_syncs", target_syncs_}};
+  const nlohmann::json meta{{"agent", "dqn"},  {"rng", rng.str()},    {"epsilon", epsilon_},
+                            {"steps", steps_}, {"updates", updates_}, {"target_syncs", target_syncs_}};
   archive.write("meta", c10::IValue(meta.dump()));
   archive.save_to(path);
 }

@@ -1,7 +1,7 @@
 #include <prunegym/agents/factory.h>
-#include <prunegym/env/config.h>
-#include <prunegym/core/json_reader.h>
 #include <prunegym/core/errors.h>
+#include <prunegym/core/json_reader.h>
+#include <prunegym/env/config.h>
 
 #include <algorithm>
 
@@ -31,8 +31,9 @@ TrainSettings parse_train_settings(const nlohmann::json& section) {
     check.samples = 0;
     read_train_options(r.child("final_train"), check, true);
     if (check.samples != 0)
-      throw ConfigError("config key 'train.final_train.samples' must be 0: the final network trains on the whole "
-                        "training split");
+      throw ConfigError(
+          "config key 'train.final_train.samples' must be 0: the final network trains on the whole "
+          "training split");
   }
   r.finish();
   if (t.episodes < 1) throw ConfigError("config key 'train.episodes' must be >= 1");
@@ -59,7 +60,8 @@ int64_t agent_episodes(const std::string& name, const nlohmann::json& agents, co
   }
   // An agent may cap its own budget (registered trait "max_episodes"; the uniform baseline's is 8).
   const auto& traits = AgentRegistry::instance().traits(name);
-  if (traits.contains("max_episodes")) return std::min<int64_t>(train.episodes, traits.at("max_episodes").get<int64_t>());
+  if (traits.contains("max_episodes"))
+    return std::min<int64_t>(train.episodes, traits.at("max_episodes").get<int64_t>());
   return train.episodes;
 }
 

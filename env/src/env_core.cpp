@@ -36,8 +36,7 @@ std::shared_ptr<const DataSplits> on_device(std::shared_ptr<const DataSplits> da
 
 }  // namespace
 
-EnvCore::EnvCore(const Config& config, std::shared_ptr<const DataSplits> data, const LogFn& log,
-                 PretrainPolicy policy)
+EnvCore::EnvCore(const Config& config, std::shared_ptr<const DataSplits> data, const LogFn& log, PretrainPolicy policy)
     : config_(config), device_(parse_device(config.device)) {
   data_ = on_device(data ? std::move(data) : std::make_shared<const DataSplits>(load_data(config_.data)), device_);
   dense_ = load_or_pretrain(config_, *data_, log, policy);
@@ -47,7 +46,7 @@ EnvCore::EnvCore(const Config& config, std::shared_ptr<const DataSplits> data, c
   eval_set_ = (evaluation.split == "test" ? data_->test : data_->validation).head(evaluation.samples);
   if (eval_set_.size() == 0) throw ConfigError("env.evaluation: the " + evaluation.split + " split is empty");
   dense_accuracy_ = dense_.trained ? prunegym::evaluate(*network_, eval_set_, evaluation.batch_size).accuracy
-                                    : std::numeric_limits<double>::quiet_NaN();
+                                   : std::numeric_limits<double>::quiet_NaN();
   accuracy_ = dense_accuracy_;
 }
 
@@ -139,10 +138,10 @@ void EnvCore::load(const State& s) {
 }
 
 EvalResult EnvCore::evaluate_split(const std::string& split) {
-  const Tensors* t = split == "train" ? &data_->train
+  const Tensors* t = split == "train"        ? &data_->train
                      : split == "validation" ? &data_->validation
-                     : split == "test" ? &data_->test
-                                       : nullptr;
+                     : split == "test"       ? &data_->test
+                                             : nullptr;
   if (!t) throw ConfigError("unknown split '" + split + "' (known: train, validation, test)");
   return prunegym::evaluate(*network_, *t, config_.env.evaluation.batch_size);
 }

@@ -1,5 +1,5 @@
-#include <prunegym/env/lottery.h>
 #include <prunegym/core/errors.h>
+#include <prunegym/env/lottery.h>
 
 #include <chrono>
 #include <cmath>
@@ -35,7 +35,8 @@ int64_t count_for(double sparsity, int64_t n) {
 ResetStrategy parse_strategy(const std::string& name) {
   for (const auto& [s, n] : strategy_table())
     if (name == n) return s;
-  throw ConfigError("unknown reset strategy '" + name + "' (known: keep, rewind_init, rewind_iter, reinit, random_mask)");
+  throw ConfigError("unknown reset strategy '" + name +
+                    "' (known: keep, rewind_init, rewind_iter, reinit, random_mask)");
 }
 
 std::string strategy_help() {
@@ -68,7 +69,8 @@ std::vector<torch::Tensor> clone_parameters(const NetworkImpl& net) {
 
 void load_parameters(NetworkImpl& net, const std::vector<torch::Tensor>& params) {
   auto mine = learned_tensors(net);
-  if (mine.size() != params.size()) throw ConfigError("load_parameters: the saved parameters belong to another network");
+  if (mine.size() != params.size())
+    throw ConfigError("load_parameters: the saved parameters belong to another network");
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < mine.size(); ++i) mine[i].copy_(params[i]);
   net.apply_masks();
@@ -165,7 +167,8 @@ std::optional<double> own_rate(const NetworkImpl& net, const LotteryOptions& o, 
 RoundTarget round_target(const NetworkImpl& net, const LotteryOptions& o, int64_t round) {
   const auto schedule = o.schedule();
   if (round < 1 || round > static_cast<int64_t>(schedule.size()))
-    throw ConfigError("round " + std::to_string(round) + " is outside the schedule (1.." + std::to_string(schedule.size()) + ")");
+    throw ConfigError("round " + std::to_string(round) + " is outside the schedule (1.." +
+                      std::to_string(schedule.size()) + ")");
   RoundTarget t;
   t.layers = lottery_layers(net, o);
   t.global_scope = o.scope == "global";
@@ -237,7 +240,8 @@ RoundTraining train_round(NetworkImpl& net, const DataSplits& data, const TrainO
                           std::mt19937_64& rng, const CheckCallback& on_check, int64_t capture_at,
                           std::vector<torch::Tensor>* captured) {
   if (data.validation.size() == 0)
-    throw ConfigError("lottery training needs a validation split for the early-stop iteration: set data.validation > 0");
+    throw ConfigError(
+        "lottery training needs a validation split for the early-stop iteration: set data.validation > 0");
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t n = options.samples > 0 ? std::min(options.samples, data.train.size()) : data.train.size();
   const int64_t total = options.epochs * ((n + options.batch_size - 1) / options.batch_size);

@@ -149,8 +149,9 @@ DenseModel load_or_pretrain(const Config& c, const DataSplits& data, const LogFn
         why = "unreadable weights";
       }
     }
-    log_to(log, "warning: ignoring cache file " + dense.cache_file + " (" + why + "); " +
-                    (policy == PretrainPolicy::train ? "retraining the dense model" : "`prunegym pretrain` rebuilds it"));
+    log_to(log,
+           "warning: ignoring cache file " + dense.cache_file + " (" + why + "); " +
+               (policy == PretrainPolicy::train ? "retraining the dense model" : "`prunegym pretrain` rebuilds it"));
     dense.network = build_network(c.network, data.shape, data.classes);
     dense.network->to(device);
   }

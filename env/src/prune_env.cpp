@@ -25,8 +25,8 @@ void PruneEnv::build_action_space() {
   const double low = opt.actions.low.value_or(grid.low);
   const double high = opt.actions.high.value_or(grid.high);
   if (opt.actions.type == "discrete") {
-    action_space_ = Space::discrete(opt.actions.values.empty() ? Space::grid(low, high, opt.actions.step.value_or(grid.step))
-                                                               : opt.actions.values);
+    action_space_ = Space::discrete(
+        opt.actions.values.empty() ? Space::grid(low, high, opt.actions.step.value_or(grid.step)) : opt.actions.values);
   } else {
     action_space_ = Space::box({low}, {high});
   }
@@ -88,8 +88,9 @@ void PruneEnv::record(const ScheduleStep& s, double value) {
 ResetResult PruneEnv::reset(const ResetOptions& options) {
   // Validate everything before touching state, so a rejected reset changes nothing.
   if (!core_.dense().trained)
-    throw EpisodeError("this environment was built to describe its config (no dense model was cached); build it "
-                       "with PretrainPolicy::train, or run `prunegym pretrain` first");
+    throw EpisodeError(
+        "this environment was built to describe its config (no dense model was cached); build it "
+        "with PretrainPolicy::train, or run `prunegym pretrain` first");
   RewardSetup setup = reward_setup_;
   if (!options.options.is_object()) throw ConfigError("reset options must be a JSON object");
   for (auto it = options.options.begin(); it != options.options.end(); ++it) {

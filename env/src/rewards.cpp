@@ -1,5 +1,5 @@
-#include <prunegym/env/rewards.h>
 #include <prunegym/core/errors.h>
+#include <prunegym/env/rewards.h>
 
 #include <algorithm>
 #include <cmath>
@@ -60,20 +60,24 @@ double amc_log_reward(double a, int64_t remaining) {
 namespace {
 
 void add_builtin_rewards(RewardRegistry& r) {
-  add_formula(r, "purl", [](const RewardInput& in, const RewardSetup& s) { return purl_reward(in.accuracy, in.sparsity, s); },
-              "PuRL Eq. 3: -beta*(max(1-A/T_A,0) + max(1-P/T_P,0))");
-  add_formula(r, "purl_upside",
-              [](const RewardInput& in, const RewardSetup& s) { return purl_upside_reward(in.accuracy, in.sparsity, s); },
-              "PuRL Eq. 4: -beta*((1-A/T_A) + max(1-P/T_P,0)), positive above the accuracy target");
-  add_formula(r, "purl_cubic",
-              [](const RewardInput& in, const RewardSetup& s) { return purl_cubic_reward(in.accuracy, in.sparsity, s); },
-              "PuRL Eq. 5: -beta*((1-(A/T_A)^3) + max(1-P/T_P,0))");
-  add_formula(r, "lottery_q",
-              [](const RewardInput& in, const RewardSetup&) { return lottery_q_reward(in.accuracy, in.remaining, in.total); },
-              "Q-learning over lottery rounds: -(1-A)*remaining/total");
-  add_formula(r, "amc_log",
-              [](const RewardInput& in, const RewardSetup&) { return amc_log_reward(in.accuracy, in.remaining); },
-              "AMC-style: -(1-A)*log(remaining weights)");
+  add_formula(
+      r, "purl", [](const RewardInput& in, const RewardSetup& s) { return purl_reward(in.accuracy, in.sparsity, s); },
+      "PuRL Eq. 3: -beta*(max(1-A/T_A,0) + max(1-P/T_P,0))");
+  add_formula(
+      r, "purl_upside",
+      [](const RewardInput& in, const RewardSetup& s) { return purl_upside_reward(in.accuracy, in.sparsity, s); },
+      "PuRL Eq. 4: -beta*((1-A/T_A) + max(1-P/T_P,0)), positive above the accuracy target");
+  add_formula(
+      r, "purl_cubic",
+      [](const RewardInput& in, const RewardSetup& s) { return purl_cubic_reward(in.accuracy, in.sparsity, s); },
+      "PuRL Eq. 5: -beta*((1-(A/T_A)^3) + max(1-P/T_P,0))");
+  add_formula(
+      r, "lottery_q",
+      [](const RewardInput& in, const RewardSetup&) { return lottery_q_reward(in.accuracy, in.remaining, in.total); },
+      "Q-learning over lottery rounds: -(1-A)*remaining/total");
+  add_formula(
+      r, "amc_log", [](const RewardInput& in, const RewardSetup&) { return amc_log_reward(in.accuracy, in.remaining); },
+      "AMC-style: -(1-A)*log(remaining weights)");
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-#include <prunegym/env/spaces.h>
 #include <prunegym/core/errors.h>
+#include <prunegym/env/spaces.h>
 
 #include <cmath>
 #include <iomanip>
@@ -56,7 +56,8 @@ std::vector<int64_t> Space::shape() const {
 std::string Space::explain(const Action& a) const {
   std::ostringstream os;
   if (kind_ == Kind::discrete) {
-    if (!a.is_discrete()) return "a continuous action was given but the action space is " + describe() + "; send an index";
+    if (!a.is_discrete())
+      return "a continuous action was given but the action space is " + describe() + "; send an index";
     if (a.index < 0 || a.index >= n()) {
       os << "action " << a.index << " is outside the action space " << describe() << ": valid indices are 0.."
          << n() - 1;
@@ -66,14 +67,13 @@ std::string Space::explain(const Action& a) const {
   }
   if (a.is_discrete()) return "an index was given but the action space is " + describe() + "; send a list of values";
   if (a.values.size() != low_.size()) {
-    os << "action has " << a.values.size() << " values but the action space " << describe() << " needs "
-       << low_.size();
+    os << "action has " << a.values.size() << " values but the action space " << describe() << " needs " << low_.size();
     return os.str();
   }
   for (size_t i = 0; i < low_.size(); ++i) {
     if (!std::isfinite(a.values[i]) || a.values[i] < low_[i] || a.values[i] > high_[i]) {
-      os << "action value " << a.values[i] << " at position " << i << " is outside [" << low_[i] << ", "
-         << high_[i] << "]";
+      os << "action value " << a.values[i] << " at position " << i << " is outside [" << low_[i] << ", " << high_[i]
+         << "]";
       return os.str();
     }
   }
@@ -86,8 +86,7 @@ bool Space::contains(const Observation& o) const {
   if (kind_ != Kind::box || o.size() != low_.size()) return false;
   for (size_t i = 0; i < o.size(); ++i) {
     // Observations are float32: compare with float rounding of the bounds.
-    if (!std::isfinite(o[i]) || o[i] < static_cast<float>(low_[i]) || o[i] > static_cast<float>(high_[i]))
-      return false;
+    if (!std::isfinite(o[i]) || o[i] < static_cast<float>(low_[i]) || o[i] > static_cast<float>(high_[i])) return false;
   }
   return true;
 }

@@ -1,5 +1,5 @@
-#include <prunegym/env/toy_env.h>
 #include <prunegym/core/errors.h>
+#include <prunegym/env/toy_env.h>
 
 #include <algorithm>
 

@@ -1,13 +1,14 @@
 #include <prunegym/core/plugin.h>
 #include <prunegym/experiments/bench_grid.h>
+#include <prunegym/experiments/run_summary.h>
 
 #include <prunegym/agents/factory.h>
-#include <prunegym/env/config.h>
+#include <prunegym/core/errors.h>
 #include <prunegym/core/json_file.h>
 #include <prunegym/core/json_reader.h>
+#include <prunegym/env/config.h>
 #include <prunegym/env/pretrain.h>
 #include <prunegym/env/spaces.h>
-#include <prunegym/core/errors.h>
 
 #include <algorithm>
 #include <cmath>
@@ -29,8 +30,8 @@ std::string resolve_path(const std::string& p, const std::string& base_dir) {
 void check_agent(const std::string& agent, const Config& config) {
   AgentRegistry::instance().check(agent);
   parse_train_settings(config.train);
-  make_agent(agent, config.agents, Space::discrete(Space::grid(0.0, 1.0, 0.5)), Space::box({0.0, 0.0, 0.0}, {1.0, 1.0, 1.0}),
-             0, config.env.reward.target_sparsity);
+  make_agent(agent, config.agents, Space::discrete(Space::grid(0.0, 1.0, 0.5)),
+             Space::box({0.0, 0.0, 0.0}, {1.0, 1.0, 1.0}), 0, config.env.reward.target_sparsity);
 }
 
 }  // namespace
@@ -76,7 +77,8 @@ Grid parse_grid(const nlohmann::json& doc, const std::string& base_dir, const st
     vr.get("name", out.name);
     if (out.name.empty()) throw ConfigError(path + ": variant " + std::to_string(i + 1) + " has no \"name\"");
     if (out.name.find_first_of("/\\ \t") != std::string::npos)
-      throw ConfigError(path + ": variant name '" + out.name + "' must not contain spaces or slashes (it names folders)");
+      throw ConfigError(path + ": variant name '" + out.name +
+                        "' must not contain spaces or slashes (it names folders)");
     if (!seen.insert(out.name).second) throw ConfigError(path + ": two variants are named '" + out.name + "'");
     vr.get("description", out.description);
     out.agent = g.agent;
@@ -151,18 +153,17 @@ RunResult read_run(const std::string& dir, const std::string& variant, uint64_t 
   const auto summary = read_json_file((fs::path(dir) / "summary.json").string());
   const auto run = read_json_file((fs::path(dir) / "run.json").string());
   try {
-    r.test_accuracy = summary.at("after_finetune").at("test_accuracy").get<double>();
-    r.validation_accuracy = summary.at("after_finetune").at("validation_accuracy").get<double>();
-    r.test_before_finetune = summary.at("before_finetune").at("test_accuracy").get<double>();
-    r.sparsity = summary.at("sparsity").get<double>();
-    r.seconds = summary.at("seconds").at("total").get<double>();
-    const double ta = summary.at("target_accuracy").get<double>();
-    const double tp = summary.at("target_sparsity").get<double>();
-    for (const auto& e : run.at("records")) {
-      r.episode_rewards.push_back(e.at("total_reward").get<double>());
-      r.episode_accuracy.push_back(e.at("accuracy").get<double>());
-      r.episode_sparsity.push_back(e.at("sparsity").get<double>());
-      if (!r.episodes_to_target && r.episode_accuracy.back() >= ta && r.episode_sparsity.back() >= tp)
+    const RunSummary s = RunSummary::from_json(summary);
+    r.test_accuracy = s.after_finetune.test;
+    r.validation_accuracy = s.after_finetune.validation;
+    r.test_before_finetune = s.before_finetune.test;
+    r.sparsity = s.sparsity;
+    r.seconds = s.seconds.total;
+    for (const auto& e : run.at("records").get<std::vector<EpisodeRecord>>()) {
+      r.episode_rewards.push_back(e.total_reward);
+      r.episode_accuracy.push_back(e.accuracy);
+      r.episode_sparsity.push_back(e.sparsity);
+      if (!r.episodes_to_target && e.accuracy >= s.target_accuracy && e.sparsity >= s.target_sparsity)
         r.episodes_to_target = static_cast<int64_t>(r.episode_rewards.size());
     }
     r.episodes = static_cast<int64_t>(r.episode_rewards.size());

@@ -61,16 +61,18 @@ void run_pool(const BenchOptions& o, const Plan& plan, BenchResult& result) {
   auto draw = [&](bool always) {
     if (!o.progress) return;
     std::ostringstream os;
-    os << ProgressReporter::bar(static_cast<int64_t>(finished), static_cast<int64_t>(todo.size()), 30) << " " << finished
-       << "/" << todo.size() << " runs";
+    os << ProgressReporter::bar(static_cast<int64_t>(finished), static_cast<int64_t>(todo.size()), 30) << " "
+       << finished << "/" << todo.size() << " runs";
     if (!running.empty()) os << ", running:";
     for (const auto& [pid, slot] : running)
       os << " " << grid.variants[runs[slot.first].variant].name << "-s" << runs[slot.first].seed << " (ep "
          << episodes_done(out / runs[slot.first].dir) << ")";
     os << "  " << fmt_duration(seconds_since(t0));
     if (finished > 0 && finished < todo.size())
-      os << ", ~" << fmt_duration(run_seconds_sum / static_cast<double>(finished) * static_cast<double>(todo.size() - finished) /
-                                  static_cast<double>(o.jobs)) << " left";
+      os << ", ~"
+         << fmt_duration(run_seconds_sum / static_cast<double>(finished) * static_cast<double>(todo.size() - finished) /
+                         static_cast<double>(o.jobs))
+         << " left";
     o.progress->update(os.str(), always);
   };
   auto last_draw = Clock::now();
@@ -154,17 +156,18 @@ nlohmann::json variant_stats(const Grid& grid, const std::vector<RunResult>& res
     if (mine.empty()) continue;
     const auto a = bench::mean_se(acc), s = bench::mean_se(sp), b = bench::mean_se(before), t = bench::mean_se(secs),
                e = bench::mean_se(reached);
-    variants.push_back({{"name", var.name},
-                        {"description", var.description},
-                        {"agent", var.agent},
-                        {"runs", a.n},
-                        {"accuracy", {{"mean", a.mean}, {"se", a.se}}},
-                        {"sparsity", {{"mean", s.mean}, {"se", s.se}}},
-                        {"accuracy_before_finetune", {{"mean", b.mean}, {"se", b.se}}},
-                        {"episodes_to_target", {{"mean", e.n ? nlohmann::json(e.mean) : nlohmann::json()}, {"reached", e.n}}},
-                        {"seconds", {{"mean", t.mean}, {"se", t.se}}},
-                        {"points", points},
-                        {"curve", learning_curve(mine)}});
+    variants.push_back(
+        {{"name", var.name},
+         {"description", var.description},
+         {"agent", var.agent},
+         {"runs", a.n},
+         {"accuracy", {{"mean", a.mean}, {"se", a.se}}},
+         {"sparsity", {{"mean", s.mean}, {"se", s.se}}},
+         {"accuracy_before_finetune", {{"mean", b.mean}, {"se", b.se}}},
+         {"episodes_to_target", {{"mean", e.n ? nlohmann::json(e.mean) : nlohmann::json()}, {"reached", e.n}}},
+         {"seconds", {{"mean", t.mean}, {"se", t.se}}},
+         {"points", points},
+         {"curve", learning_curve(mine)}});
     means.emplace_back(a.mean, s.mean);
   }
   const auto front = bench::pareto_front(means);
@@ -179,13 +182,15 @@ std::string results_markdown(const BenchOptions& o, const Grid& grid, int64_t se
   md << "# Bench: " << o.grid_path << "\n\n"
      << "Agent " << grid.agent << ", seeds 0.." << seeds - 1 << "; mean +- standard error over seeds. Accuracy is test "
      << "accuracy after fine-tuning; * marks the Pareto front of the variant means (accuracy, sparsity).\n\n"
-     << "| variant | accuracy | sparsity | accuracy before fine-tuning | episodes to both targets | time per run | runs |\n"
+     << "| variant | accuracy | sparsity | accuracy before fine-tuning | episodes to both targets | time per run | "
+        "runs |\n"
      << "|---|---|---|---|---|---|---|\n";
   for (const auto& v : variants) {
     const auto& e = v["episodes_to_target"];
     std::ostringstream ep;
     if (e["reached"].get<int64_t>() > 0)
-      ep << std::fixed << std::setprecision(1) << e["mean"].get<double>() << " (" << e["reached"] << "/" << v["runs"] << ")";
+      ep << std::fixed << std::setprecision(1) << e["mean"].get<double>() << " (" << e["reached"] << "/" << v["runs"]
+         << ")";
     else
       ep << "never (0/" << v["runs"] << ")";
     auto ms = [&](const char* key) {
@@ -215,8 +220,9 @@ std::vector<std::string> cell_command(const BenchOptions& o, const Grid& grid, c
   }
   const auto& v = grid.variants[r.variant];
   write_atomic(dir / "input.json", v.config.dump(2) + "\n");
-  cmd.insert(cmd.end(), {"train", "--config", (dir / "input.json").string(), "--agent", v.agent, "--seed",
-                         std::to_string(r.seed), "--out", dir.string(), "--force", "--threads", std::to_string(threads)});
+  cmd.insert(cmd.end(),
+             {"train", "--config", (dir / "input.json").string(), "--agent", v.agent, "--seed", std::to_string(r.seed),
+              "--out", dir.string(), "--force", "--threads", std::to_string(threads)});
   if (grid.episodes) cmd.insert(cmd.end(), {"--episodes", std::to_string(*grid.episodes)});
   return cmd;
 }
@@ -230,7 +236,8 @@ void write_tables(const BenchOptions& o, const Plan& plan, double wall_seconds, 
   std::vector<RunResult> results;
   for (const auto& r : runs) {
     const fs::path dir = out / r.dir;
-    if (fs::exists(dir / "summary.json")) results.push_back(bench::read_run(dir.string(), grid.variants[r.variant].name, r.seed));
+    if (fs::exists(dir / "summary.json"))
+      results.push_back(bench::read_run(dir.string(), grid.variants[r.variant].name, r.seed));
   }
   write_atomic(out / "results.csv", results_csv(results, out));
   const nlohmann::json variants = variant_stats(grid, results);
@@ -243,11 +250,16 @@ void write_tables(const BenchOptions& o, const Plan& plan, double wall_seconds, 
   else if (result.todo > 0)
     compute << "; this session's wall time " << fmt_duration(wall_seconds) << " with " << o.jobs << " jobs";
   compute << ".\n";
-  if (!result.failed.empty()) compute << "\n" << result.failed.size() << " runs failed and are missing from the table.\n";
+  if (!result.failed.empty())
+    compute << "\n" << result.failed.size() << " runs failed and are missing from the table.\n";
   result.markdown = results_markdown(o, grid, seeds, variants, compute.str());
   write_atomic(out / "results.md", result.markdown);
-  const nlohmann::json doc{{"grid", o.grid_path},  {"agent", grid.agent},         {"seeds", seeds},
-                           {"variants", variants}, {"run_seconds_total", total_seconds}, {"wall_seconds", wall_seconds},
+  const nlohmann::json doc{{"grid", o.grid_path},
+                           {"agent", grid.agent},
+                           {"seeds", seeds},
+                           {"variants", variants},
+                           {"run_seconds_total", total_seconds},
+                           {"wall_seconds", wall_seconds},
                            {"jobs", o.jobs},
                            {"backend", o.backend}};
   write_atomic(out / "results.json", doc.dump(2) + "\n");
@@ -278,7 +290,8 @@ int run_cell(const BenchOptions& o, const Plan& plan, BenchResult& result) {
   const fs::path dir = plan.out / r.dir;
   const std::string name = plan.grid.variants[r.variant].name + " seed " + std::to_string(r.seed);
   if (fs::exists(dir / "summary.json")) {
-    if (o.progress) o.progress->line("cell " + std::to_string(cell) + " (" + name + ") is finished already: " + dir.string());
+    if (o.progress)
+      o.progress->line("cell " + std::to_string(cell) + " (" + name + ") is finished already: " + dir.string());
     return 0;
   }
   int64_t threads = o.threads;
@@ -323,8 +336,11 @@ BenchResult run_bench(const BenchOptions& o) {
     throw UsageError("--backend must be local or slurm, got '" + o.backend + "'");
   if (o.backend == "slurm" && !o.cell && !o.dry_run) bench_detail::check_slurm_tools();
   BenchResult result;
-  Plan plan{grid, seeds, bench::plan_runs(grid, seeds),
-            o.out.empty() ? "runs/bench-" + fs::path(o.grid_path).stem().string() : o.out, {}};
+  Plan plan{grid,
+            seeds,
+            bench::plan_runs(grid, seeds),
+            o.out.empty() ? "runs/bench-" + fs::path(o.grid_path).stem().string() : o.out,
+            {}};
   const fs::path& out = plan.out;
   result.out = out.string();
   if (o.cell) {

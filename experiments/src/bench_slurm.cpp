@@ -145,10 +145,14 @@ void wait_for(const BenchOptions& o, const Plan& plan, const nlohmann::json& job
     int64_t pending = 0, running = 0, done = 0, failed = 0;
     for (size_t cell : cells) {
       auto it = states.find(cell);
-      if (fs::exists(plan.out / plan.runs[cell].dir / "summary.json")) ++done;
-      else if (it == states.end()) ++failed;
-      else if (it->second == "RUNNING" || it->second == "COMPLETING") ++running;
-      else ++pending;
+      if (fs::exists(plan.out / plan.runs[cell].dir / "summary.json"))
+        ++done;
+      else if (it == states.end())
+        ++failed;
+      else if (it->second == "RUNNING" || it->second == "COMPLETING")
+        ++running;
+      else
+        ++pending;
     }
     if (o.progress) {
       std::ostringstream os;

@@ -47,7 +47,8 @@ std::vector<Action> episode_actions(const EpisodeRunOptions& o, const PruneEnv& 
     if (space.kind() == Space::Kind::box) return std::vector<Action>(steps, Action::continuous({*o.alpha}));
     return std::vector<Action>(steps, Action(nearest_action(space, *o.alpha)));
   }
-  if (space.kind() == Space::Kind::box) throw UsageError("--actions takes indices but the action space is a Box; use --alpha");
+  if (space.kind() == Space::Kind::box)
+    throw UsageError("--actions takes indices but the action space is a Box; use --alpha");
   std::vector<Action> actions(o.actions.begin(), o.actions.end());
   if (!per_layer && actions.size() <= steps) return actions;
   if (actions.size() != steps) {
@@ -59,7 +60,8 @@ std::vector<Action> episode_actions(const EpisodeRunOptions& o, const PruneEnv& 
   return actions;
 }
 
-nlohmann::json summarize(PruneEnv& env, const EpisodeRunResult& r, double reset_ms, const std::vector<double>& step_ms) {
+nlohmann::json summarize(PruneEnv& env, const EpisodeRunResult& r, double reset_ms,
+                         const std::vector<double>& step_ms) {
   std::vector<double> prune, retrain, eval, values;
   double total_reward = 0.0;
   for (const auto& s : r.steps) {

@@ -22,8 +22,8 @@ namespace {
 struct Row {
   std::string strategy;
   int64_t round = 0;
-  double target = 0.0;          ///< cumulative target sparsity of the pruned layers
-  double remaining_pct = 100;   ///< of the pruned layers
+  double target = 0.0;         ///< cumulative target sparsity of the pruned layers
+  double remaining_pct = 100;  ///< of the pruned layers
   double remaining_total_pct = 100;
   std::vector<double> layer_remaining_pct;
   RoundTraining t;
@@ -77,8 +77,8 @@ void measure(const NetworkImpl& net, const std::vector<size_t>& layers, Row& row
   for (const auto& l : net.prunable_layers())
     row.layer_remaining_pct.push_back(100.0 * static_cast<double>(l.remaining()) / static_cast<double>(l.numel()));
   row.remaining_pct = 100.0 * static_cast<double>(remaining) / static_cast<double>(std::max<int64_t>(total, 1));
-  row.remaining_total_pct =
-      100.0 * static_cast<double>(net.remaining_prunable()) / static_cast<double>(std::max<int64_t>(net.total_prunable(), 1));
+  row.remaining_total_pct = 100.0 * static_cast<double>(net.remaining_prunable()) /
+                            static_cast<double>(std::max<int64_t>(net.total_prunable(), 1));
 }
 
 std::string fmt(double v, int precision) {
@@ -126,7 +126,10 @@ std::string write_outputs(const fs::path& out, const std::vector<std::string>& s
       const Row* hit = nullptr;
       for (const auto& r : rows)
         if (r.round == round && r.strategy == s) hit = &r;
-      md << " " << (hit ? fmt(100 * hit->t.early_stop_test_accuracy, 2) + "% (" + std::to_string(hit->t.early_stop_iteration) + ")" : "-")
+      md << " "
+         << (hit ? fmt(100 * hit->t.early_stop_test_accuracy, 2) + "% (" + std::to_string(hit->t.early_stop_iteration) +
+                       ")"
+                 : "-")
          << " |";
     }
     md << "\n";
@@ -158,7 +161,6 @@ std::vector<torch::Tensor> load_tensors(const fs::path& path) {
   return t;
 }
 
-
 /// The folder's state/ matches this config, or is cleared (with --force) and started anew.
 fs::path prepare_state(const fs::path& out, const Config& config, bool force) {
   const fs::path state = out / "state";
@@ -169,7 +171,8 @@ fs::path prepare_state(const fs::path& out, const Config& config, bool force) {
   if (fs::exists(state / "experiment.json")) {
     const auto saved = read_json_file((state / "experiment.json").string());
     if (saved != key && !force)
-      throw UsageError(out.string() + " holds a lottery experiment with a different config; use --force to start over "
+      throw UsageError(out.string() +
+                       " holds a lottery experiment with a different config; use --force to start over "
                        "or --out for a new folder");
     if (force || saved != key) fs::remove_all(state);
   } else if (force) {
@@ -180,7 +183,9 @@ fs::path prepare_state(const fs::path& out, const Config& config, bool force) {
   return state;
 }
 
-uint64_t round_seed(const Config& config, int64_t round) { return config.seed * 1000003ULL + static_cast<uint64_t>(round); }
+uint64_t round_seed(const Config& config, int64_t round) {
+  return config.seed * 1000003ULL + static_cast<uint64_t>(round);
+}
 
 /// Everything one experiment shares between its strategies.
 struct Experiment {
@@ -200,7 +205,8 @@ struct Experiment {
   }
   CheckCallback check(const std::string& label) const {
     return [this, label](int64_t it, int64_t total) {
-      if (options.progress) options.progress->update(label + "  iteration " + std::to_string(it) + "/" + std::to_string(total));
+      if (options.progress)
+        options.progress->update(label + "  iteration " + std::to_string(it) + "/" + std::to_string(total));
     };
   }
   void done(const std::string& label, const Row& r) const {
@@ -297,7 +303,8 @@ LotteryRunResult run_lottery(const LotteryRunOptions& o) {
   const fs::path out = o.out.empty() ? "runs/" + stem + "-lottery" : o.out;
   const auto t_start = Clock::now();
 
-  Experiment x{o, config, prepare_state(out, config, o.force), {}, nullptr, {}, {}, config.lottery.strategies, strategies};
+  Experiment x{o,  config, prepare_state(out, config, o.force), {},        nullptr,
+               {}, {},     config.lottery.strategies,           strategies};
   x.note("loading data (" + config.data.source + ")...");
   x.data = load_data(config.data);
   x.net = build_network(config.network, x.data.shape, x.data.classes);
@@ -317,11 +324,18 @@ LotteryRunResult run_lottery(const LotteryRunOptions& o) {
   double training_seconds = dense.t.seconds;
   nlohmann::json strategy_seconds = nlohmann::json::object();
   auto meta = [&]() {
-    return nlohmann::json{{"config_path", o.config_path},  {"config", config.to_json()}, {"network", config.network.name},
-                          {"data", x.data.description},     {"seed", config.seed},       {"scope", lo.scope},
-                          {"schedule", lo.schedule()},      {"strategies", lo.strategies},
-                          {"strategy_seconds", strategy_seconds}, {"seconds", seconds_since(t_start)},
-                          {"training_seconds", training_seconds}, {"threads", threads},
+    return nlohmann::json{{"config_path", o.config_path},
+                          {"config", config.to_json()},
+                          {"network", config.network.name},
+                          {"data", x.data.description},
+                          {"seed", config.seed},
+                          {"scope", lo.scope},
+                          {"schedule", lo.schedule()},
+                          {"strategies", lo.strategies},
+                          {"strategy_seconds", strategy_seconds},
+                          {"seconds", seconds_since(t_start)},
+                          {"training_seconds", training_seconds},
+                          {"threads", threads},
                           {"peak_rss_mib", peak_rss_mib()}};
   };
   LotteryRunResult result;
@@ -335,8 +349,8 @@ LotteryRunResult run_lottery(const LotteryRunOptions& o) {
   result.markdown = write_outputs(out, lo.strategies, rows, meta());
   result.table = read_json_file((out / "lottery.json").string());
   if (o.plot)
-    result.plot_message = run_python_script("plot_lottery.py", {(out / "lottery.csv").string(), (out / "lottery.png").string()},
-                                            "lottery.png");
+    result.plot_message = run_python_script(
+        "plot_lottery.py", {(out / "lottery.csv").string(), (out / "lottery.png").string()}, "lottery.png");
   result.seconds = seconds_since(t_start);
   return result;
 }

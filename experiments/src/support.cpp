@@ -47,7 +47,8 @@ void ProgressReporter::finish() {
 
 std::string ProgressReporter::bar(int64_t done, int64_t total, int width) {
   const int64_t filled = total > 0 ? std::min<int64_t>(width, width * done / total) : width;
-  return "[" + std::string(static_cast<size_t>(filled), '#') + std::string(static_cast<size_t>(width - filled), '.') + "]";
+  return "[" + std::string(static_cast<size_t>(filled), '#') + std::string(static_cast<size_t>(width - filled), '.') +
+         "]";
 }
 
 // --- CsvWriter
@@ -179,7 +180,8 @@ CommandOutput run_captured(const std::vector<std::string>& argv) {
   return out;
 }
 
-std::string run_python_script(const std::string& script, const std::vector<std::string>& args, const std::string& product) {
+std::string run_python_script(const std::string& script, const std::vector<std::string>& args,
+                              const std::string& product) {
   const std::string dir = python_dir();
   if (dir.empty()) return product + " skipped: python/" + script + " not found (set PRUNEGYM_PYTHON_DIR)";
   const std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "/usr/local/bin/python3";

@@ -4,6 +4,7 @@
 #include <prunegym/core/system.h>
 #include <prunegym/core/timing.h>
 #include <prunegym/env/prune_env.h>
+#include <prunegym/experiments/run_summary.h>
 #include <prunegym/experiments/train_run.h>
 #include <prunegym/networks/train.h>
 #include <prunegym/server/remote_env.h>
@@ -18,28 +19,6 @@ namespace fs = std::filesystem;
 namespace prunegym {
 
 namespace {
-
-nlohmann::json record_json(const EpisodeRecord& r) {
-  return {{"episode", r.episode},   {"total_reward", r.total_reward}, {"steps", r.steps},
-          {"accuracy", r.accuracy}, {"sparsity", r.sparsity},         {"early_stop", r.early_stop},
-          {"truncated", r.truncated}, {"values", r.values},           {"exploration", r.exploration},
-          {"seconds", r.seconds}};
-}
-
-EpisodeRecord record_from_json(const nlohmann::json& j) {
-  EpisodeRecord r;
-  r.episode = j.at("episode").get<int64_t>();
-  r.total_reward = j.at("total_reward").get<double>();
-  r.steps = j.at("steps").get<int64_t>();
-  r.accuracy = j.at("accuracy").get<double>();
-  r.sparsity = j.at("sparsity").get<double>();
-  r.early_stop = j.at("early_stop").get<bool>();
-  r.truncated = j.value("truncated", false);
-  r.values = j.at("values").get<std::vector<double>>();
-  r.exploration = j.at("exploration").is_number() ? j.at("exploration").get<double>() : 0.0;
-  r.seconds = j.at("seconds").get<double>();
-  return r;
-}
 
 /// An episode's action values as one CSV field: "0.9;1.2;0.3".
 std::string joined_values(const EpisodeRecord& r) {
@@ -59,11 +38,12 @@ std::string greedy_csv(const std::vector<EpisodeRecord>& checks) {
 }
 
 std::string episodes_csv(const std::vector<EpisodeRecord>& records) {
-  CsvWriter csv({"episode", "total_reward", "accuracy", "sparsity", "steps", "early_stop", "exploration", "seconds", "values"});
+  CsvWriter csv(
+      {"episode", "total_reward", "accuracy", "sparsity", "steps", "early_stop", "exploration", "seconds", "values"});
   for (const auto& r : records) {
     csv.row({CsvWriter::num(r.episode), CsvWriter::num(r.total_reward), CsvWriter::num(r.accuracy),
-             CsvWriter::num(r.sparsity), CsvWriter::num(r.steps), r.early_stop ? "1" : "0", CsvWriter::num(r.exploration),
-             CsvWriter::num(r.seconds), joined_values(r)});
+             CsvWriter::num(r.sparsity), CsvWriter::num(r.steps), r.early_stop ? "1" : "0",
+             CsvWriter::num(r.exploration), CsvWriter::num(r.seconds), joined_values(r)});
   }
   return csv.str();
 }
@@ -71,6 +51,7 @@ std::string episodes_csv(const std::vector<EpisodeRecord>& records) {
 /// The run's identity and progress: what run.json holds.
 struct RunState {
   Config config;
+  TrainSettings settings;  ///< config.train, parsed once
   std::string agent;
   uint64_t seed = 0;
   fs::path out;
@@ -79,12 +60,13 @@ struct RunState {
   std::vector<EpisodeRecord> greedy;  ///< train.greedy_every checks (episode = the training episode before)
 
   void save(bool finished) const {
-    nlohmann::json recs = nlohmann::json::array(), checks = nlohmann::json::array();
-    for (const auto& r : records) recs.push_back(record_json(r));
-    for (const auto& r : greedy) checks.push_back(record_json(r));
-    const nlohmann::json st{{"agent", agent},       {"seed", seed},         {"episodes", episodes},
-                            {"finished", finished}, {"config", config.to_json()}, {"records", recs},
-                            {"greedy", checks}};
+    const nlohmann::json st{{"agent", agent},
+                            {"seed", seed},
+                            {"episodes", episodes},
+                            {"finished", finished},
+                            {"config", config.to_json()},
+                            {"records", records},
+                            {"greedy", greedy}};
     write_atomic(out / "run.json", st.dump() + "\n");
     write_atomic(out / "episodes.csv", episodes_csv(records));
     if (!greedy.empty()) write_atomic(out / "greedy.csv", greedy_csv(greedy));
@@ -98,27 +80,29 @@ RunState resume_state(const TrainRunOptions& o) {
     throw UsageError("--resume " + s.out.string() + ": no run.json there (not a prunegym train folder)");
   const auto state = read_json_file((s.out / "run.json").string());
   s.config = Config::from_json(state.at("config"));
+  s.settings = parse_train_settings(s.config.train);
   s.agent = state.at("agent").get<std::string>();
   s.seed = state.at("seed").get<uint64_t>();
   s.episodes = state.at("episodes").get<int64_t>();
-  for (const auto& r : state.at("records")) s.records.push_back(record_from_json(r));
-  for (const auto& r : state.value("greedy", nlohmann::json::array())) s.greedy.push_back(record_from_json(r));
+  s.records = state.at("records").get<std::vector<EpisodeRecord>>();
+  s.greedy = state.value("greedy", nlohmann::json::array()).get<std::vector<EpisodeRecord>>();
   return s;
 }
 
 RunState new_state(const TrainRunOptions& o) {
   RunState s;
   s.config = o.config;
+  s.settings = parse_train_settings(s.config.train);
   s.agent = o.agent;
   AgentRegistry::instance().check(s.agent);
   s.seed = o.seed.value_or(s.config.seed);
   const std::string stem = fs::path(o.config_path.empty() ? "run" : o.config_path).stem().string();
   s.out = o.out.empty() ? "runs/" + stem + "-" + s.agent + "-s" + std::to_string(s.seed) : o.out;
   if (fs::exists(s.out / "run.json") && !o.force) {
-    throw UsageError("the folder " + s.out.string() + " already holds a run; continue it with --resume " + s.out.string() +
-                     ", or pass --force to start over, or choose --out");
+    throw UsageError("the folder " + s.out.string() + " already holds a run; continue it with --resume " +
+                     s.out.string() + ", or pass --force to start over, or choose --out");
   }
-  const TrainSettings settings = parse_train_settings(s.config.train);
+  const TrainSettings& settings = s.settings;
   if (!settings.final_train.is_null() && s.config.env.episode != "rounds")
     throw ConfigError("config key 'train.final_train' rebuilds the network of a rounds episode; env.episode is '" +
                       s.config.env.episode + "' (set env.episode to \"rounds\" or drop train.final_train)");
@@ -191,7 +175,7 @@ bool train_episodes(const TrainRunOptions& o, RunState& s, Env& env, Agent& agen
   run.start_episode = start;
   run.seed = s.seed;
   run.stop = &stop_now;
-  const int64_t greedy_every = parse_train_settings(s.config.train).greedy_every;
+  const int64_t greedy_every = s.settings.greedy_every;
   run.on_episode = [&](const EpisodeRecord& r) {
     s.records.push_back(r);
     if (greedy_every > 0 && (r.episode + 1) % greedy_every == 0) {
@@ -230,7 +214,7 @@ struct FinalNetwork {
 /// greedy episode), then fine-tuned on the whole training split.
 FinalNetwork finalize(const TrainRunOptions& o, const RunState& s, Env& training_env, PruneEnv& env, Agent& agent) {
   FinalNetwork f;
-  const TrainSettings settings = parse_train_settings(s.config.train);
+  const TrainSettings& settings = s.settings;
   const auto t_policy = Clock::now();
   f.policy = greedy_policy(training_env, agent, settings.policy_episodes, s.seed);
   f.values = f.policy.mean_values;
@@ -256,8 +240,8 @@ FinalNetwork finalize(const TrainRunOptions& o, const RunState& s, Env& training
   env.finetune(settings.finetune, [&](int64_t epoch, int64_t total, double loss) {
     if (!o.progress) return;
     std::ostringstream os;
-    os << "fine-tune epoch " << epoch + 1 << "/" << total << "  loss " << std::fixed << std::setprecision(4) << loss << "  "
-       << fmt_duration(seconds_since(t_ft));
+    os << "fine-tune epoch " << epoch + 1 << "/" << total << "  loss " << std::fixed << std::setprecision(4) << loss
+       << "  " << fmt_duration(seconds_since(t_ft));
     o.progress->line(os.str());
   });
   f.after_val = env.evaluate_split("validation");
@@ -267,63 +251,66 @@ FinalNetwork finalize(const TrainRunOptions& o, const RunState& s, Env& training
   return f;
 }
 
-nlohmann::json layer_rows(PruneEnv& env, const FinalNetwork& f) {
+std::vector<RunSummary::Layer> layer_rows(PruneEnv& env, const FinalNetwork& f) {
   const auto& net = env.network();
-  nlohmann::json layers = nlohmann::json::array();
+  std::vector<RunSummary::Layer> layers;
   const auto names = env.episode_layers();
   for (size_t i = 0; i < names.size(); ++i) {
     const auto& l = net.prunable_layers()[net.layer_index(names[i])];
-    nlohmann::json row{{"layer", names[i]}, {"sparsity", l.sparsity()}, {"weights", l.numel()}, {"remaining", l.remaining()}};
-    if (env.schedule().replays_by_values()) row["alpha"] = f.values[i];
+    RunSummary::Layer row{names[i], l.sparsity(), l.numel(), l.remaining(), std::nullopt};
+    if (env.schedule().replays_by_values()) row.alpha = f.values[i];
     layers.push_back(row);
   }
   return layers;
 }
 
-nlohmann::json class_rows(const EvalResult& e) {
-  nlohmann::json rows = nlohmann::json::array();
+std::vector<RunSummary::ClassAccuracy> class_rows(const EvalResult& e) {
+  std::vector<RunSummary::ClassAccuracy> rows;
   for (size_t c = 0; c < e.class_count.size(); ++c)
-    rows.push_back({{"class", c}, {"samples", e.class_count[c]}, {"correct", e.class_correct[c]},
-                    {"accuracy", e.class_count[c] ? static_cast<double>(e.class_correct[c]) / static_cast<double>(e.class_count[c]) : 0.0}});
+    rows.push_back(
+        {e.class_count[c], e.class_correct[c],
+         e.class_count[c] ? static_cast<double>(e.class_correct[c]) / static_cast<double>(e.class_count[c]) : 0.0});
   return rows;
 }
 
 /// `dense` is the environment the agent trained on; `env` holds the final network (the same
 /// environment, or the rebuilt one of train.final_train).
-nlohmann::json summary_json(const RunState& s, const PruneEnv& dense, PruneEnv& env, const FinalNetwork& f,
-                            const nlohmann::json& seconds) {
+RunSummary make_summary(const RunState& s, const PruneEnv& dense, PruneEnv& env, const FinalNetwork& f,
+                        const RunSummary::Seconds& seconds) {
   const auto& net = env.network();
-  nlohmann::json greedy = nlohmann::json::array();
-  for (const auto& r : f.policy.episodes) greedy.push_back(record_json(r));
   const auto& c = s.config;
-  return {{"agent", s.agent},
-          {"seed", s.seed},
-          {"episodes", s.episodes},
-          {"network", c.network.name},
-          {"data", env.data().description},
-          {"input_normalization", {{"mean", env.data().mean}, {"std", env.data().stddev}}},
-          {"criterion", c.env.criterion},
-          {"reward", c.env.reward.name},
-          {"target_accuracy", env.reward_setup().target_accuracy},
-          {"target_sparsity", env.reward_setup().target_sparsity},
-          {"episode", c.env.episode},
-          {"layers", layer_rows(env, f)},
-          {"final_values", f.values},
-          {"sparsity", net.sparsity()},
-          {"remaining", net.remaining_prunable()},
-          {"total", net.total_prunable()},
-          {"dense", {{"validation_accuracy", dense.dense().validation_accuracy}, {"test_accuracy", dense.dense().test_accuracy}}},
-          {"final_network", &dense == &env ? nlohmann::json("the greedy episode on the training environment")
-                                           : nlohmann::json({{"rebuilt_with", parse_train_settings(c.train).final_train},
-                                                             {"dense_validation_accuracy", env.dense().validation_accuracy},
-                                                             {"dense_test_accuracy", env.dense().test_accuracy}})},
-          {"before_finetune", {{"validation_accuracy", f.before_val.accuracy}, {"test_accuracy", f.before_test.accuracy}}},
-          {"after_finetune", {{"validation_accuracy", f.after_val.accuracy}, {"test_accuracy", f.after_test.accuracy},
-                              {"train_accuracy", f.after_train.accuracy}, {"test_classes", class_rows(f.after_test)}}},
-          {"greedy_episodes", greedy},
-          {"seconds", seconds},
-          {"peak_rss_mib", peak_rss_mib()},
-          {"threads", torch::get_num_threads()}};
+  RunSummary r;
+  r.agent = s.agent;
+  r.seed = s.seed;
+  r.episodes = s.episodes;
+  r.network = c.network.name;
+  r.data = env.data().description;
+  r.input_mean = env.data().mean;
+  r.input_std = env.data().stddev;
+  r.criterion = c.env.criterion;
+  r.reward = c.env.reward.name;
+  r.target_accuracy = env.reward_setup().target_accuracy;
+  r.target_sparsity = env.reward_setup().target_sparsity;
+  r.episode = c.env.episode;
+  r.layers = layer_rows(env, f);
+  r.final_values = f.values;
+  r.sparsity = net.sparsity();
+  r.remaining = net.remaining_prunable();
+  r.total = net.total_prunable();
+  r.dense = {dense.dense().validation_accuracy, dense.dense().test_accuracy};
+  r.final_network = &dense == &env ? nlohmann::json("the greedy episode on the training environment")
+                                   : nlohmann::json({{"rebuilt_with", s.settings.final_train},
+                                                     {"dense_validation_accuracy", env.dense().validation_accuracy},
+                                                     {"dense_test_accuracy", env.dense().test_accuracy}});
+  r.before_finetune = {f.before_val.accuracy, f.before_test.accuracy};
+  r.after_finetune = {f.after_val.accuracy, f.after_test.accuracy};
+  r.after_finetune_train = f.after_train.accuracy;
+  r.test_classes = class_rows(f.after_test);
+  r.greedy_episodes = f.policy.episodes;
+  r.seconds = seconds;
+  r.peak_rss_mib = peak_rss_mib();
+  r.threads = torch::get_num_threads();
+  return r;
 }
 
 }  // namespace
@@ -346,11 +333,12 @@ TrainRunResult run_train(const TrainRunOptions& o) {
   const auto t_env = Clock::now();
   TrainingEnv training = make_training_env(o, s, log);
   const double env_seconds = seconds_since(t_env);
-  auto agent = make_agent(s.agent, s.config.agents, training.env->action_space(), training.env->observation_space(), s.seed,
-                          s.config.env.reward.target_sparsity);
+  auto agent = make_agent(s.agent, s.config.agents, training.env->action_space(), training.env->observation_space(),
+                          s.seed, s.config.env.reward.target_sparsity);
   if (!s.records.empty()) {
     agent->load((s.out / "agent.ckpt").string());
-    log("resuming " + s.agent + " at episode " + std::to_string(s.records.size() + 1) + " of " + std::to_string(s.episodes));
+    log("resuming " + s.agent + " at episode " + std::to_string(s.records.size() + 1) + " of " +
+        std::to_string(s.episodes));
   }
   write_atomic(s.out / "config.json", s.config.to_json().dump(2) + "\n");
 
@@ -365,18 +353,18 @@ TrainRunResult run_train(const TrainRunOptions& o) {
 
   if (!training.local) training.local = std::make_unique<PruneEnv>(s.config, PruneEnvHooks{log, nullptr});
   std::unique_ptr<PruneEnv> rebuilt;
-  if (const auto settings = parse_train_settings(s.config.train); !settings.final_train.is_null()) {
+  if (const auto& settings = s.settings; !settings.final_train.is_null()) {
     log("building the final network with train.final_train (a fresh network, then the greedy rounds)");
-    rebuilt = std::make_unique<PruneEnv>(final_train_config(s.config, settings.final_train), PruneEnvHooks{log, nullptr});
+    rebuilt =
+        std::make_unique<PruneEnv>(final_train_config(s.config, settings.final_train), PruneEnvHooks{log, nullptr});
   }
   PruneEnv& env = rebuilt ? *rebuilt : *training.local;
   const FinalNetwork f = finalize(o, s, *training.env, env, *agent);
   env.save_network((s.out / "pruned_model.pt").string());
-  const nlohmann::json seconds{{"environment", env_seconds},    {"training", train_seconds},
-                               {"policy", f.policy_seconds},   {"finetune", f.finetune_seconds},
-                               {"total", seconds_since(t_start)}};
-  result.summary = summary_json(s, *training.local, env, f, seconds);
-  write_atomic(s.out / "summary.json", result.summary.dump(2) + "\n");
+  const RunSummary::Seconds seconds{env_seconds, train_seconds, f.policy_seconds, f.finetune_seconds,
+                                    seconds_since(t_start)};
+  result.summary = make_summary(s, *training.local, env, f, seconds);
+  write_atomic(s.out / "summary.json", result.summary.to_json().dump(2) + "\n");
   s.save(true);
   result.finished = true;
   if (o.plot)
@@ -388,37 +376,37 @@ TrainRunResult run_train(const TrainRunOptions& o) {
 std::string train_report(const TrainRunResult& r) {
   const auto& s = r.summary;
   // Schedules replayed by values report an alpha per layer; the others the values of their steps.
-  const bool by_values = !s["layers"].empty() && s["layers"][0].contains("alpha");
+  const bool by_values = !s.layers.empty() && s.layers[0].alpha.has_value();
   std::ostringstream os;
-  os << "\n" << s["agent"].get<std::string>() << " on " << s["network"].get<std::string>() << " (" << r.episodes
-     << " episodes, seed " << s["seed"].get<uint64_t>() << ")\n";
+  os << "\n" << s.agent << " on " << s.network << " (" << r.episodes << " episodes, seed " << s.seed << ")\n";
   if (!by_values) {
     os << "  rounds of the greedy episode, pruning values:";
-    for (double v : s["final_values"].get<std::vector<double>>()) os << " " << std::fixed << std::setprecision(2) << v;
+    for (double v : s.final_values) os << " " << std::fixed << std::setprecision(2) << v;
     os << "\n";
   }
   os << "  " << std::left << std::setw(14) << "layer" << std::right << std::setw(8) << (by_values ? "alpha" : "")
-     << std::setw(11) << "sparsity" << "\n";
-  for (const auto& l : s["layers"]) {
-    os << "  " << std::left << std::setw(14) << l["layer"].get<std::string>() << std::right << std::fixed
-       << std::setprecision(2) << std::setw(8);
-    if (l.contains("alpha")) os << l["alpha"].get<double>(); else os << "";
-    os << std::setw(11) << pct(l["sparsity"].get<double>()) << "\n";
-  }
-  const auto& secs = s["seconds"];
-  os << "  global sparsity        " << pct(s["sparsity"].get<double>()) << " (" << s["remaining"].get<int64_t>() << " of "
-     << s["total"].get<int64_t>() << " weights remain)\n"
-     << "  test accuracy          dense " << pct(s["dense"]["test_accuracy"].get<double>()) << ", pruned "
-     << pct(s["before_finetune"]["test_accuracy"].get<double>()) << ", fine-tuned "
-     << pct(s["after_finetune"]["test_accuracy"].get<double>()) << "\n"
-     << "  validation accuracy    dense " << pct(s["dense"]["validation_accuracy"].get<double>()) << ", fine-tuned "
-     << pct(s["after_finetune"]["validation_accuracy"].get<double>()) << "\n"
-     << "  wall time              " << fmt_duration(secs["total"].get<double>()) << " (training "
-     << fmt_duration(secs["training"].get<double>()) << ", fine-tuning " << fmt_duration(secs["finetune"].get<double>())
-     << ")\n"
-     << "  peak memory            " << std::setprecision(0) << s["peak_rss_mib"].get<double>() << " MiB\n"
-     << "  results                " << r.out << "/summary.json, episodes.csv" << (r.plot_message.empty() ? ", curves.png" : "")
+     << std::setw(11) << "sparsity"
      << "\n";
+  for (const auto& l : s.layers) {
+    os << "  " << std::left << std::setw(14) << l.layer << std::right << std::fixed << std::setprecision(2)
+       << std::setw(8);
+    if (l.alpha)
+      os << *l.alpha;
+    else
+      os << "";
+    os << std::setw(11) << pct(l.sparsity) << "\n";
+  }
+  os << "  global sparsity        " << pct(s.sparsity) << " (" << s.remaining << " of " << s.total
+     << " weights remain)\n"
+     << "  test accuracy          dense " << pct(s.dense.test) << ", pruned " << pct(s.before_finetune.test)
+     << ", fine-tuned " << pct(s.after_finetune.test) << "\n"
+     << "  validation accuracy    dense " << pct(s.dense.validation) << ", fine-tuned "
+     << pct(s.after_finetune.validation) << "\n"
+     << "  wall time              " << fmt_duration(s.seconds.total) << " (training "
+     << fmt_duration(s.seconds.training) << ", fine-tuning " << fmt_duration(s.seconds.finetune) << ")\n"
+     << "  peak memory            " << std::setprecision(0) << s.peak_rss_mib << " MiB\n"
+     << "  results                " << r.out << "/summary.json, episodes.csv"
+     << (r.plot_message.empty() ? ", curves.png" : "") << "\n";
   return os.str();
 }
 

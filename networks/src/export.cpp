@@ -19,7 +19,8 @@ std::string script_name(std::string name) {
 
 void save_scripted(const torch::nn::Module& net, const std::string& forward_source, const std::string& path) {
   torch::jit::Module m("PrunedNetwork");
-  for (const auto& p : net.named_parameters()) m.register_parameter(script_name(p.key()), p.value().detach().clone(), false);
+  for (const auto& p : net.named_parameters())
+    m.register_parameter(script_name(p.key()), p.value().detach().clone(), false);
   for (const auto& b : net.named_buffers())
     if (!is_mask_buffer(b.key())) m.register_buffer(script_name(b.key()), b.value().detach().clone());
   try {
@@ -42,9 +43,8 @@ std::string conv_bn(const std::string& in, const std::string& conv, const torch:
   const int64_t stride = (*o.stride())[0];
   const int64_t padding = (*c10::get<torch::ExpandingArray<2>>(o.padding()))[0];
   return "torch.batch_norm(torch.conv2d(" + in + ", " + self(conv + ".weight") + ", None, " + pair(stride) + ", " +
-         pair(padding) + "), " + self(bn + ".weight") + ", " +
-         self(bn + ".bias") + ", " + self(bn + ".running_mean") + ", " + self(bn + ".running_var") +
-         ", False, 0.1, 1e-05, False)";
+         pair(padding) + "), " + self(bn + ".weight") + ", " + self(bn + ".bias") + ", " + self(bn + ".running_mean") +
+         ", " + self(bn + ".running_var") + ", False, 0.1, 1e-05, False)";
 }
 
 }  // namespace
@@ -62,19 +62,32 @@ void LayerStackImpl::save_model(const std::string& path) const {
             << ", " << pair(s.padding) << ")\n";
         break;
       }
-      case LayerSpec::Kind::maxpool: src << "    x = torch.max_pool2d(x, " << pair(s.kernel) << ", " << pair(s.stride) << ")\n"; break;
-      case LayerSpec::Kind::flatten: src << "    x = torch.flatten(x, 1)\n"; break;
+      case LayerSpec::Kind::maxpool:
+        src << "    x = torch.max_pool2d(x, " << pair(s.kernel) << ", " << pair(s.stride) << ")\n";
+        break;
+      case LayerSpec::Kind::flatten:
+        src << "    x = torch.flatten(x, 1)\n";
+        break;
       case LayerSpec::Kind::linear: {
         const std::string n = "fc" + std::to_string(++li);
         src << "    x = torch.flatten(x, 1) if x.dim() > 2 else x\n"
             << "    x = torch.matmul(x, " << self(n + ".weight") << ".t()) + " << self(n + ".bias") << "\n";
         break;
       }
-      case LayerSpec::Kind::relu: src << "    x = torch.relu(x)\n"; break;
-      case LayerSpec::Kind::leaky_relu: src << "    x = torch.where(x > 0, x, x * 0.01)\n"; break;
-      case LayerSpec::Kind::sigmoid: src << "    x = torch.sigmoid(x)\n"; break;
-      case LayerSpec::Kind::tanh: src << "    x = torch.tanh(x)\n"; break;
-      case LayerSpec::Kind::gcn: break;  // graph networks returned above
+      case LayerSpec::Kind::relu:
+        src << "    x = torch.relu(x)\n";
+        break;
+      case LayerSpec::Kind::leaky_relu:
+        src << "    x = torch.where(x > 0, x, x * 0.01)\n";
+        break;
+      case LayerSpec::Kind::sigmoid:
+        src << "    x = torch.sigmoid(x)\n";
+        break;
+      case LayerSpec::Kind::tanh:
+        src << "    x = torch.tanh(x)\n";
+        break;
+      case LayerSpec::Kind::gcn:
+        break;  // graph networks returned above
     }
   }
   src << "    return x\n";
@@ -103,7 +116,8 @@ void ResNetImpl::save_model(const std::string& path) const {
   if (imagenet_stem_) src << "    x = torch.max_pool2d(x, [3, 3], [2, 2], [1, 1])\n";
   for (size_t s = 0; s < stages_.size(); ++s)
     for (size_t b = 0; b < stages_[s]->size(); ++b)
-      src << stages_[s]->ptr<ResidualBlockImpl>(b)->script("layer" + std::to_string(s + 1) + "." + std::to_string(b) + ".");
+      src << stages_[s]->ptr<ResidualBlockImpl>(b)->script("layer" + std::to_string(s + 1) + "." + std::to_string(b) +
+                                                           ".");
   src << "    x = torch.flatten(torch.adaptive_avg_pool2d(x, [1, 1]), 1)\n"
       << "    return torch.matmul(x, self.fc_weight.t()) + self.fc_bias\n";
   save_scripted(*this, src.str(), path);

@@ -93,7 +93,8 @@ Graph make_planted_partition(const GraphOptions& o) {
   };
   if (o.classes < 2) fail("classes", "must be at least 2");
   if (o.nodes < o.classes) fail("nodes", "must be at least data.graph.classes");
-  if (o.features < o.classes) fail("features", "must be at least data.graph.classes (each class owns a block of words)");
+  if (o.features < o.classes)
+    fail("features", "must be at least data.graph.classes (each class owns a block of words)");
   if (!(o.degree >= 0)) fail("degree", "must be >= 0");
   if (!(o.homophily >= 0 && o.homophily <= 1)) fail("homophily", "must be in [0, 1]");
   if (!(o.word_signal >= 0 && o.word_signal <= 1)) fail("word_signal", "must be in [0, 1]");
@@ -104,7 +105,8 @@ Graph make_planted_partition(const GraphOptions& o) {
   // Balanced classes in a shuffled order.
   std::vector<int64_t> label(static_cast<size_t>(o.nodes));
   for (int64_t i = 0; i < o.nodes; ++i) label[static_cast<size_t>(i)] = i % o.classes;
-  for (int64_t i = o.nodes - 1; i > 0; --i) std::swap(label[static_cast<size_t>(i)], label[static_cast<size_t>(below(rng, i + 1))]);
+  for (int64_t i = o.nodes - 1; i > 0; --i)
+    std::swap(label[static_cast<size_t>(i)], label[static_cast<size_t>(below(rng, i + 1))]);
   std::vector<std::vector<int64_t>> members(static_cast<size_t>(o.classes));
   for (int64_t i = 0; i < o.nodes; ++i) members[static_cast<size_t>(label[static_cast<size_t>(i)])].push_back(i);
 
@@ -141,8 +143,8 @@ Graph make_planted_partition(const GraphOptions& o) {
   g.labels = torch::tensor(label, torch::kInt64);
   for (int64_t c = 0; c < o.classes; ++c) g.class_names.push_back("class" + std::to_string(c));
   std::ostringstream os;
-  os << "synthetic graph (" << o.nodes << " nodes, " << g.edges << " edges, " << o.classes << " classes, "
-     << o.features << " words, homophily " << o.homophily << ", word signal " << o.word_signal << ")";
+  os << "synthetic graph (" << o.nodes << " nodes, " << g.edges << " edges, " << o.classes << " classes, " << o.features
+     << " words, homophily " << o.homophily << ", word signal " << o.word_signal << ")";
   g.description = os.str();
   return g;
 }
@@ -152,8 +154,8 @@ namespace {
 /// cora.cites: one "cited citing" pair of paper ids per line; citations of unknown papers are
 /// skipped and counted in `unknown`.
 std::vector<std::pair<int64_t, int64_t>> read_citations(const fs::path& cites_path,
-                                                       const std::unordered_map<std::string, int64_t>& node_of,
-                                                       int64_t& unknown) {
+                                                        const std::unordered_map<std::string, int64_t>& node_of,
+                                                        int64_t& unknown) {
   std::ifstream cites(cites_path);
   if (!cites) throw DataError("cannot open " + cites_path.string());
   std::vector<std::pair<int64_t, int64_t>> edges;
@@ -201,8 +203,8 @@ Graph read_cora(const std::string& folder) {
     if (f.empty()) continue;
     auto where = [&] { return content_path.string() + " line " + std::to_string(line_no) + ": "; };
     if (f.size() < 3)
-      throw DataError(where() + "expected a paper id, word columns and a class name, got " +
-                      std::to_string(f.size()) + " field(s)");
+      throw DataError(where() + "expected a paper id, word columns and a class name, got " + std::to_string(f.size()) +
+                      " field(s)");
     const auto words = static_cast<int64_t>(f.size()) - 2;
     if (columns < 0) {
       columns = words;
@@ -249,8 +251,8 @@ Graph read_cora(const std::string& folder) {
   g.labels = torch::tensor(labels, torch::kInt64);
   g.adjacency = normalized_adjacency(edges, n, &g.edges);
   std::ostringstream os;
-  os << "Cora " << folder << " (" << n << " nodes, " << g.edges << " edges, " << g.class_names.size()
-     << " classes, " << columns << " words";
+  os << "Cora " << folder << " (" << n << " nodes, " << g.edges << " edges, " << g.class_names.size() << " classes, "
+     << columns << " words";
   if (unknown) os << "; " << unknown << " citations of papers not in cora.content skipped";
   os << ")";
   g.description = os.str();
@@ -264,7 +266,8 @@ GraphSplit split_nodes(const Graph& g, const GraphOptions& o, uint64_t split_see
   std::vector<int64_t> order(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
   std::mt19937_64 rng(split_seed * 0x9E3779B97F4A7C15ull + 0x5eedull);
-  for (int64_t i = n - 1; i > 0; --i) std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(below(rng, i + 1))]);
+  for (int64_t i = n - 1; i > 0; --i)
+    std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(below(rng, i + 1))]);
 
   const auto classes = static_cast<int64_t>(g.class_names.size());
   std::vector<int64_t> taken(static_cast<size_t>(classes), 0);

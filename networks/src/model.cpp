@@ -9,9 +9,7 @@ namespace prunegym {
 
 int64_t PrunableLayer::remaining() const { return mask.sum().item<int64_t>(); }
 
-double PrunableLayer::sparsity() const {
-  return 1.0 - static_cast<double>(remaining()) / static_cast<double>(numel());
-}
+double PrunableLayer::sparsity() const { return 1.0 - static_cast<double>(remaining()) / static_cast<double>(numel()); }
 
 size_t NetworkImpl::layer_index(const std::string& name) const {
   std::string known;
@@ -150,9 +148,7 @@ int64_t parse_int(const std::string& text, const std::string& context) {
 LayerSpec LayerSpec::parse(const std::string& text) {
   const auto parts = split(text, ':');
   const std::string kind = parts.empty() ? "" : parts[0];
-  auto arg = [&](size_t i, int64_t fallback) {
-    return parts.size() > i ? parse_int(parts[i], text) : fallback;
-  };
+  auto arg = [&](size_t i, int64_t fallback) { return parts.size() > i ? parse_int(parts[i], text) : fallback; };
   if (kind == "conv" && parts.size() >= 2 && parts.size() <= 4) return conv(arg(1, 0), arg(2, 3), arg(3, 0));
   if (kind == "linear" && parts.size() <= 2) return linear(arg(1, 0));
   if (kind == "gcn" && parts.size() == 2) return gcn(arg(1, 0));
@@ -169,10 +165,14 @@ std::string LayerSpec::to_string() const {
   switch (kind) {
     case Kind::conv:
       return "conv:" + std::to_string(out) + ":" + std::to_string(kernel) + ":" + std::to_string(padding);
-    case Kind::linear: return "linear:" + std::to_string(out);
-    case Kind::gcn: return "gcn:" + std::to_string(out);
-    case Kind::maxpool: return "maxpool:" + std::to_string(kernel);
-    case Kind::flatten: return "flatten";
+    case Kind::linear:
+      return "linear:" + std::to_string(out);
+    case Kind::gcn:
+      return "gcn:" + std::to_string(out);
+    case Kind::maxpool:
+      return "maxpool:" + std::to_string(kernel);
+    case Kind::flatten:
+      return "flatten";
     default:
       for (const auto& [name, k] : activation_names())
         if (k == kind) return name;
@@ -311,17 +311,31 @@ torch::Tensor LayerStackImpl::forward(const torch::Tensor& input) {
         x = gcn_propagate(graph_->adjacency, x, g->weight, g->bias);
         break;
       }
-      case LayerSpec::Kind::conv: x = convs_[ci++]->forward(x); break;
-      case LayerSpec::Kind::maxpool: x = torch::max_pool2d(x, s.kernel, s.stride); break;
-      case LayerSpec::Kind::flatten: x = x.flatten(1); break;
+      case LayerSpec::Kind::conv:
+        x = convs_[ci++]->forward(x);
+        break;
+      case LayerSpec::Kind::maxpool:
+        x = torch::max_pool2d(x, s.kernel, s.stride);
+        break;
+      case LayerSpec::Kind::flatten:
+        x = x.flatten(1);
+        break;
       case LayerSpec::Kind::linear:
         if (x.dim() > 2) x = x.flatten(1);
         x = linears_[li++]->forward(x);
         break;
-      case LayerSpec::Kind::relu: x = torch::relu(x); break;
-      case LayerSpec::Kind::leaky_relu: x = torch::leaky_relu(x, 0.01); break;
-      case LayerSpec::Kind::sigmoid: x = torch::sigmoid(x); break;
-      case LayerSpec::Kind::tanh: x = torch::tanh(x); break;
+      case LayerSpec::Kind::relu:
+        x = torch::relu(x);
+        break;
+      case LayerSpec::Kind::leaky_relu:
+        x = torch::leaky_relu(x, 0.01);
+        break;
+      case LayerSpec::Kind::sigmoid:
+        x = torch::sigmoid(x);
+        break;
+      case LayerSpec::Kind::tanh:
+        x = torch::tanh(x);
+        break;
     }
   }
   return x;

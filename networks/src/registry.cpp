@@ -46,31 +46,38 @@ const std::vector<RegisteredNetwork>& stack_networks() {
   static const std::vector<RegisteredNetwork> nets{
       {"lenet300", "LeNet-300-100: fully connected 300-100-classes, ReLU",
        [] {
-         return std::vector<LayerSpec>{LayerSpec::flatten(), LayerSpec::linear(300), LayerSpec::activation(K::relu),
-                                       LayerSpec::linear(100), LayerSpec::activation(K::relu), LayerSpec::linear()};
+         return std::vector<LayerSpec>{LayerSpec::flatten(),           LayerSpec::linear(300),
+                                       LayerSpec::activation(K::relu), LayerSpec::linear(100),
+                                       LayerSpec::activation(K::relu), LayerSpec::linear()};
        }},
       {"lenet5", "LeNet-5: conv 6@5x5, pool, conv 16@5x5, pool, fc 120-84-classes",
        [] {
-         return std::vector<LayerSpec>{LayerSpec::conv(6, 5, 2), LayerSpec::activation(K::relu), LayerSpec::maxpool(2),
-                                       LayerSpec::conv(16, 5, 0), LayerSpec::activation(K::relu), LayerSpec::maxpool(2),
-                                       LayerSpec::flatten(), LayerSpec::linear(120), LayerSpec::activation(K::relu),
-                                       LayerSpec::linear(84), LayerSpec::activation(K::relu), LayerSpec::linear()};
+         return std::vector<LayerSpec>{
+             LayerSpec::conv(6, 5, 2),  LayerSpec::activation(K::relu), LayerSpec::maxpool(2),
+             LayerSpec::conv(16, 5, 0), LayerSpec::activation(K::relu), LayerSpec::maxpool(2),
+             LayerSpec::flatten(),      LayerSpec::linear(120),         LayerSpec::activation(K::relu),
+             LayerSpec::linear(84),     LayerSpec::activation(K::relu), LayerSpec::linear()};
        }},
       {"conv2", "Conv-2: 2x conv 64@3x3, pool, fc 256-256-classes", [] { return vgg_like(2); }},
       {"conv4", "Conv-4: Conv-2 plus 2x conv 128@3x3, pool", [] { return vgg_like(4); }},
       {"conv6", "Conv-6: Conv-4 plus 2x conv 256@3x3, pool", [] { return vgg_like(6); }},
       {"cnn2", "small CNN: conv 16@5x5 leaky_relu, pool, conv 32@5x5 leaky_relu, pool, fc-classes sigmoid",
        [] {
-         return std::vector<LayerSpec>{LayerSpec::conv(16, 5, 0), LayerSpec::activation(K::leaky_relu),
-                                       LayerSpec::maxpool(2), LayerSpec::conv(32, 5, 0),
-                                       LayerSpec::activation(K::leaky_relu), LayerSpec::maxpool(2),
-                                       LayerSpec::flatten(), LayerSpec::linear(), LayerSpec::activation(K::sigmoid)};
+         return std::vector<LayerSpec>{LayerSpec::conv(16, 5, 0),
+                                       LayerSpec::activation(K::leaky_relu),
+                                       LayerSpec::maxpool(2),
+                                       LayerSpec::conv(32, 5, 0),
+                                       LayerSpec::activation(K::leaky_relu),
+                                       LayerSpec::maxpool(2),
+                                       LayerSpec::flatten(),
+                                       LayerSpec::linear(),
+                                       LayerSpec::activation(K::sigmoid)};
        }},
       {"gcn2", "GCN (graph data): gcn 64 leaky_relu, gcn 32 leaky_relu, fc-classes sigmoid",
        [] {
-         return std::vector<LayerSpec>{LayerSpec::gcn(64), LayerSpec::activation(K::leaky_relu), LayerSpec::gcn(32),
-                                       LayerSpec::activation(K::leaky_relu), LayerSpec::linear(),
-                                       LayerSpec::activation(K::sigmoid)};
+         return std::vector<LayerSpec>{LayerSpec::gcn(64),  LayerSpec::activation(K::leaky_relu),
+                                       LayerSpec::gcn(32),  LayerSpec::activation(K::leaky_relu),
+                                       LayerSpec::linear(), LayerSpec::activation(K::sigmoid)};
        }},
   };
   return nets;

@@ -39,7 +39,8 @@ bool selected(const NetworkOptions& o, const std::string& name) {
 torch::jit::Module load_module(const std::string& path) {
   if (path.empty()) throw ConfigError("network.path: a torchscript network needs the module file (torch.jit.save)");
   if (!fs::exists(path))
-    throw DataError("network.path " + path + " does not exist; write it from Python with torch.jit.save(torch.jit.script("
+    throw DataError("network.path " + path +
+                    " does not exist; write it from Python with torch.jit.save(torch.jit.script("
                     "model), path) or python/export_model.py");
   try {
     return torch::jit::load(path, torch::kCPU);

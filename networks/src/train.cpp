@@ -127,9 +127,8 @@ std::vector<int64_t> sample_indices(int64_t n, int64_t k, std::mt19937_64& rng) 
   return idx;
 }
 
-TrainStats train(NetworkImpl& net, torch::optim::Optimizer& optimizer, const Tensors& data,
-                 const TrainOptions& o, std::mt19937_64& rng, const EpochCallback& on_epoch,
-                 const StepCallback& on_step) {
+TrainStats train(NetworkImpl& net, torch::optim::Optimizer& optimizer, const Tensors& data, const TrainOptions& o,
+                 std::mt19937_64& rng, const EpochCallback& on_epoch, const StepCallback& on_step) {
   if (o.batch_size <= 0) throw ConfigError("batch_size must be positive");
   if (data.size() == 0) throw DataError("cannot train on an empty dataset");
   Tensors subset = data;

@@ -1,6 +1,7 @@
 #include <prunegym/core/json_reader.h>
 #include <prunegym/env/prune_env.h>
 #include <prunegym/env/toy_env.h>
+#include <prunegym/networks/data_source.h>
 #include <prunegym/server/env_kinds.h>
 #include <prunegym/server/protocol.h>
 
@@ -43,15 +44,16 @@ std::shared_ptr<const DataSplits> EnvKindContext::shared_data(const DataOptions&
 // Work limits
 
 std::vector<std::string> WorkLimits::keys() {
-  return {"pretrain_epochs", "retrain_epochs", "samples", "graph_nodes",  "features",
-          "action_values",   "network_width",  "layer_width", "layers", "rounds"};
+  return {"pretrain_epochs", "retrain_epochs", "samples",     "graph_nodes", "features",
+          "action_values",   "network_width",  "layer_width", "layers",      "rounds"};
 }
 
 void WorkLimits::set(const std::string& key, double value) {
   if (!(value > 0) || !std::isfinite(value))
     throw ConfigError("--limit " + key + ": the value must be a positive number");
   auto whole = [&](int64_t& field) {
-    if (value != std::floor(value) || value > 9e15) throw ConfigError("--limit " + key + ": the value must be a whole number");
+    if (value != std::floor(value) || value > 9e15)
+      throw ConfigError("--limit " + key + ": the value must be a whole number");
     field = static_cast<int64_t>(value);
   };
   if (key == "pretrain_epochs") return whole(pretrain_epochs);
@@ -82,10 +84,22 @@ void WorkLimits::set(const std::string& assignment) {
   set(assignment.substr(0, eq), v);
 }
 
+double WorkLimits::get(const std::string& key) const {
+  const json all = to_json();
+  if (!all.contains(key)) throw ConfigError("unknown work limit '" + key + "' (known: " + all.dump() + ")");
+  return all.at(key).get<double>();
+}
+
 json WorkLimits::to_json() const {
-  return {{"pretrain_epochs", pretrain_epochs}, {"retrain_epochs", retrain_epochs}, {"samples", samples},
-          {"graph_nodes", graph_nodes},         {"features", features},             {"action_values", action_values},
-          {"network_width", network_width},     {"layer_width", layer_width},       {"layers", layers},
+  return {{"pretrain_epochs", pretrain_epochs},
+          {"retrain_epochs", retrain_epochs},
+          {"samples", samples},
+          {"graph_nodes", graph_nodes},
+          {"features", features},
+          {"action_values", action_values},
+          {"network_width", network_width},
+          {"layer_width", layer_width},
+          {"layers", layers},
           {"rounds", rounds}};
 }
 
@@ -110,18 +124,9 @@ void check_work(const Config& c, const WorkLimits& l) {
   within(static_cast<double>(c.lottery.train.epochs), static_cast<double>(l.retrain_epochs), "lottery.train.epochs",
          "retrain_epochs");
   within(static_cast<double>(c.env.retrain.samples), static_cast<double>(l.samples), "env.retrain.samples", "samples");
-  if (c.data.source == "synthetic") {
-    const auto& s = c.data.synthetic;
-    within(static_cast<double>(s.train), static_cast<double>(l.samples), "data.synthetic.train", "samples");
-    within(static_cast<double>(s.test), static_cast<double>(l.samples), "data.synthetic.test", "samples");
-    within(static_cast<double>(s.shape.numel()), static_cast<double>(l.features), "data.synthetic input size",
-           "features");
-  }
-  if (c.data.source == "graph") {
-    within(static_cast<double>(c.data.graph.nodes), static_cast<double>(l.graph_nodes), "data.graph.nodes", "graph_nodes");
-    within(static_cast<double>(c.data.graph.features), static_cast<double>(l.features), "data.graph.features",
-           "features");
-  }
+  // What the data source asks (generated sets: samples, input size, graph nodes).
+  for (const auto& w : DataSourceRegistry::instance().make(c.data.source)->work(c.data))
+    within(w.value, l.get(w.limit), w.key, w.limit);
   const auto& a = c.env.actions;
   if (a.type == "discrete" && a.values.empty() && a.step) {
     const double span = a.high.value_or(2.2) - a.low.value_or(0.0);
@@ -131,8 +136,10 @@ void check_work(const Config& c, const WorkLimits& l) {
   within(static_cast<double>(a.values.size()), static_cast<double>(l.action_values), "env.actions.values",
          "action_values");
   // Only the residual networks have a width; other networks ignore the key.
-  if (c.network.name.rfind("resnet", 0) == 0) within(c.network.width, l.network_width, "network.width", "network_width");
-  within(static_cast<double>(c.network.layers.size()), static_cast<double>(l.layers), "network.layers (count)", "layers");
+  if (c.network.name.rfind("resnet", 0) == 0)
+    within(c.network.width, l.network_width, "network.width", "network_width");
+  within(static_cast<double>(c.network.layers.size()), static_cast<double>(l.layers), "network.layers (count)",
+         "layers");
   for (const auto& text : c.network.layers)
     within(static_cast<double>(LayerSpec::parse(text).out), static_cast<double>(l.layer_width),
            "network.layers '" + text + "'", "layer_width");

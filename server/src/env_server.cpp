@@ -59,8 +59,9 @@ json EnvServer::Impl::dispatch(const std::string& cmd, const json& req, const st
       throw Cancelled(std::string(e.what()) + "; session " + s->id + " is closed, make a new one");
     }
   }
-  throw ProtocolError(codes::unknown_command,
-                      "unknown command '" + cmd + "' (commands: hello, ping, make, reset, step, snapshot, restore, close)");
+  throw ProtocolError(
+      codes::unknown_command,
+      "unknown command '" + cmd + "' (commands: hello, ping, make, reset, step, snapshot, restore, close)");
 }
 
 void EnvServer::Impl::drop_session(const std::string& id) {
@@ -82,7 +83,8 @@ json EnvServer::Impl::session_command(Session& session, const std::string& cmd, 
           throw ProtocolError(codes::bad_argument, "field 'seed' must be an integer in [0, 2^64)");
         o.seed = seed.get<uint64_t>();
       }
-      if (req.contains("options") && !req["options"].is_null()) o.options = require_field(req, "options", json::value_t::object);
+      if (req.contains("options") && !req["options"].is_null())
+        o.options = require_field(req, "options", json::value_t::object);
       return to_wire(s->env->reset(o), s->encoding);
     }
     if (cmd == "step") {
@@ -103,7 +105,8 @@ json EnvServer::Impl::session_command(Session& session, const std::string& cmd, 
     }
     const std::string name = require_field(req, "snapshot", json::value_t::string).get<std::string>();
     auto snap = s->snapshots.find(name);
-    if (snap == s->snapshots.end()) throw ProtocolError(codes::bad_argument, "no snapshot '" + name + "' in this session");
+    if (snap == s->snapshots.end())
+      throw ProtocolError(codes::bad_argument, "no snapshot '" + name + "' in this session");
     s->env->restore_state(*snap->second);
     if (req.value("drop", false)) s->snapshots.erase(snap);
     return {{"restored", name}};
@@ -120,8 +123,10 @@ json EnvServer::Impl::make(const json& req, const std::string& client) {
       int64_t mine = reserved_by[client];
       for (const auto& [id, s] : sessions) mine += s->owner == client;
       if (mine >= opts.max_sessions_per_client)
-        throw ProtocolError(codes::limit, "this client holds " + std::to_string(mine) + " sessions already (the limit "
-                                              "per client is " + std::to_string(opts.max_sessions_per_client) +
+        throw ProtocolError(codes::limit, "this client holds " + std::to_string(mine) +
+                                              " sessions already (the limit "
+                                              "per client is " +
+                                              std::to_string(opts.max_sessions_per_client) +
                                               ", --max-sessions-per-client); close one first");
       ++reserved_by[client];
     }
@@ -138,13 +143,18 @@ json EnvServer::Impl::make(const json& req, const std::string& client) {
   } release{this, client};
 
   const ObservationEncoding encoding =
-      req.contains("encoding") ? encoding_from_wire(require_field(req, "encoding", json::value_t::string).get<std::string>())
-                               : ObservationEncoding::json;
-  const std::string kind = req.contains("kind") ? require_field(req, "kind", json::value_t::string).get<std::string>() : "prune";
+      req.contains("encoding")
+          ? encoding_from_wire(require_field(req, "encoding", json::value_t::string).get<std::string>())
+          : ObservationEncoding::json;
+  const std::string kind =
+      req.contains("kind") ? require_field(req, "kind", json::value_t::string).get<std::string>() : "prune";
   std::unique_ptr<Env> env = cancellable(nullptr, [&] { return EnvKindRegistry::instance().make(kind, req, kinds); });
   const json info = env->describe();
-  json reply{{"action_space", env->action_space().to_json()}, {"observation_space", env->observation_space().to_json()},
-             {"kind", kind}, {"info", info}, {"encoding", encoding == ObservationEncoding::f32 ? "f32" : "json"}};
+  json reply{{"action_space", env->action_space().to_json()},
+             {"observation_space", env->observation_space().to_json()},
+             {"kind", kind},
+             {"info", info},
+             {"encoding", encoding == ObservationEncoding::f32 ? "f32" : "json"}};
   std::lock_guard<std::mutex> lock(mu);
   std::ostringstream id;
   id << std::hex << rng() << rng();
@@ -174,7 +184,8 @@ void EnvServer::Impl::sweep_idle() {
 
 void EnvServer::Impl::send_reply(const std::string& identity, bool delimiter, const std::string& payload) {
   // Called from worker threads: the reply travels to the main thread over an inproc socket.
-  std::array<zmq::const_buffer, 3> parts{zmq::buffer(identity), zmq::buffer(delimiter ? "1" : "0", 1), zmq::buffer(payload)};
+  std::array<zmq::const_buffer, 3> parts{zmq::buffer(identity), zmq::buffer(delimiter ? "1" : "0", 1),
+                                         zmq::buffer(payload)};
   std::lock_guard<std::mutex> lock(push_mu);
   zmq::send_multipart(*push, parts);
 }
@@ -256,9 +267,9 @@ std::string EnvServer::handle(const std::string& payload, const std::string& cli
       json::sax_parse(payload, &finder, json::input_format_t::json, /*strict=*/true);
       has_id = finder.found;
       id = finder.id;
-      throw ProtocolError(codes::limit, "request of " + std::to_string(payload.size()) + " bytes exceeds the limit of " +
-                                            std::to_string(impl_->opts.max_message_bytes) +
-                                            " (the server's --max-message)");
+      throw ProtocolError(codes::limit,
+                          "request of " + std::to_string(payload.size()) + " bytes exceeds the limit of " +
+                              std::to_string(impl_->opts.max_message_bytes) + " (the server's --max-message)");
     }
     json req = json::parse(payload, nullptr, /*allow_exceptions=*/false);
     if (req.is_discarded()) throw ProtocolError(codes::bad_json, "the request is not valid JSON");
@@ -268,7 +279,8 @@ std::string EnvServer::handle(const std::string& payload, const std::string& cli
       has_id = true;
     }
     if (req.contains("v") && req["v"] != kProtocolVersion)
-      throw ProtocolError(codes::bad_argument, "protocol version " + req["v"].dump() + " is not supported; this server speaks " +
+      throw ProtocolError(codes::bad_argument, "protocol version " + req["v"].dump() +
+                                                   " is not supported; this server speaks " +
                                                    std::to_string(kProtocolVersion));
     const std::string cmd = require_field(req, "cmd", json::value_t::string).get<std::string>();
     reply = impl_->dispatch(cmd, req, client);

@@ -1,9 +1,9 @@
 #include <prunegym/server/protocol.h>
 
 #include <cmath>
-#include <limits>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 namespace prunegym {
 
@@ -55,7 +55,8 @@ std::string encode_f32_base64(const Observation& values) {
 }
 
 Observation decode_f32_base64(const std::string& text) {
-  if (text.size() % 4 != 0) throw ProtocolError(codes::bad_json, "observation_f32 is not base64 (length not a multiple of 4)");
+  if (text.size() % 4 != 0)
+    throw ProtocolError(codes::bad_json, "observation_f32 is not base64 (length not a multiple of 4)");
   std::string bytes;
   bytes.reserve(text.size() / 4 * 3);
   for (size_t i = 0; i < text.size(); i += 4) {
@@ -64,13 +65,22 @@ Observation decode_f32_base64(const std::string& text) {
     for (size_t k = 0; k < 4; ++k) {
       const char c = text[i + k];
       int d;
-      if (c >= 'A' && c <= 'Z') d = c - 'A';
-      else if (c >= 'a' && c <= 'z') d = c - 'a' + 26;
-      else if (c >= '0' && c <= '9') d = c - '0' + 52;
-      else if (c == '+') d = 62;
-      else if (c == '/') d = 63;
-      else if (c == '=' && i + 4 == text.size() && k >= 2) { d = 0; ++pad; }
-      else throw ProtocolError(codes::bad_json, "observation_f32 is not base64 (bad character at " + std::to_string(i + k) + ")");
+      if (c >= 'A' && c <= 'Z')
+        d = c - 'A';
+      else if (c >= 'a' && c <= 'z')
+        d = c - 'a' + 26;
+      else if (c >= '0' && c <= '9')
+        d = c - '0' + 52;
+      else if (c == '+')
+        d = 62;
+      else if (c == '/')
+        d = 63;
+      else if (c == '=' && i + 4 == text.size() && k >= 2) {
+        d = 0;
+        ++pad;
+      } else
+        throw ProtocolError(codes::bad_json,
+                            "observation_f32 is not base64 (bad character at " + std::to_string(i + k) + ")");
       if (pad && c != '=') throw ProtocolError(codes::bad_json, "observation_f32 is not base64 (data after padding)");
       v = (v << 6) | static_cast<uint32_t>(d);
     }
@@ -93,7 +103,8 @@ nlohmann::json to_wire(const ResetResult& r, ObservationEncoding enc) {
 }
 
 nlohmann::json to_wire(const StepResult& r, ObservationEncoding enc) {
-  nlohmann::json j{{"ok", true}, {"reward", r.reward}, {"terminated", r.terminated}, {"truncated", r.truncated}, {"info", r.info}};
+  nlohmann::json j{
+      {"ok", true}, {"reward", r.reward}, {"terminated", r.terminated}, {"truncated", r.truncated}, {"info", r.info}};
   put_observation(j, r.observation, enc);
   return j;
 }
@@ -122,12 +133,14 @@ StepResult step_from_wire(const nlohmann::json& j) {
 
 Action action_from_wire(const nlohmann::json& j) {
   if (j.is_number_unsigned() && j.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-    throw ProtocolError(codes::bad_argument, "action " + j.dump() + " is far outside the action space (an index from 0)");
+    throw ProtocolError(codes::bad_argument,
+                        "action " + j.dump() + " is far outside the action space (an index from 0)");
   if (j.is_number_integer()) return Action(j.get<int64_t>());
   if (j.is_number_float()) {
     const double v = j.get<double>();
     if (std::floor(v) == v && std::abs(v) < 1e15) return Action(static_cast<int64_t>(v));  // 3.0 from loose clients
-    throw ProtocolError(codes::bad_argument, "action " + j.dump() + " is not an integer index; send a list for a Box action");
+    throw ProtocolError(codes::bad_argument,
+                        "action " + j.dump() + " is not an integer index; send a list for a Box action");
   }
   if (j.is_array()) {
     std::vector<double> values;
@@ -138,8 +151,8 @@ Action action_from_wire(const nlohmann::json& j) {
     if (values.empty()) throw ProtocolError(codes::bad_argument, "action list is empty");
     return Action::continuous(std::move(values));
   }
-  throw ProtocolError(codes::bad_argument,
-                      "'action' must be an integer (Discrete) or a list of numbers (Box), got " + std::string(j.type_name()));
+  throw ProtocolError(codes::bad_argument, "'action' must be an integer (Discrete) or a list of numbers (Box), got " +
+                                               std::string(j.type_name()));
 }
 
 nlohmann::json action_to_wire(const Action& a) {
@@ -154,14 +167,22 @@ std::string describe_type(nlohmann::json::value_t type) {
   using T = nlohmann::json::value_t;
   switch (type) {
     case T::number_integer:
-    case T::number_unsigned: return "an integer";
-    case T::number_float: return "a number";
-    case T::string: return "a string";
-    case T::boolean: return "true or false";
-    case T::object: return "an object";
-    case T::array: return "an array";
-    case T::null: return "null";
-    default: return "a JSON value";
+    case T::number_unsigned:
+      return "an integer";
+    case T::number_float:
+      return "a number";
+    case T::string:
+      return "a string";
+    case T::boolean:
+      return "true or false";
+    case T::object:
+      return "an object";
+    case T::array:
+      return "an array";
+    case T::null:
+      return "null";
+    default:
+      return "a JSON value";
   }
 }
 
@@ -176,9 +197,9 @@ std::string show_value(const nlohmann::json& v) {
 const nlohmann::json& require_field(const nlohmann::json& j, const std::string& key, nlohmann::json::value_t type) {
   auto it = j.find(key);
   if (it == j.end()) throw ProtocolError(codes::bad_argument, "missing field '" + key + "'");
-  const bool ok = type == nlohmann::json::value_t::number_integer
-                      ? it->is_number_integer()
-                      : type == nlohmann::json::value_t::number_float ? it->is_number() : it->type() == type;
+  const bool ok = type == nlohmann::json::value_t::number_integer ? it->is_number_integer()
+                  : type == nlohmann::json::value_t::number_float ? it->is_number()
+                                                                  : it->type() == type;
   if (!ok) {
     throw ProtocolError(codes::bad_argument, "field '" + key + "' must be " + describe_type(type) + ", got " +
                                                  show_value(*it) + " (" + describe_type(it->type()) + ")");

@@ -85,7 +85,8 @@ nlohmann::json RemoteEnv::receive_reply(int64_t id, int timeout_ms, const std::s
     }
   }
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
     std::vector<zmq::pollitem_t> items{{impl_->socket.handle(), 0, ZMQ_POLLIN, 0}};
     zmq::poll(items, left);
@@ -116,7 +117,8 @@ ResetResult RemoteEnv::reset(const ResetOptions& options) {
 }
 
 StepResult RemoteEnv::step(const Action& action) {
-  return step_from_wire(call({{"cmd", "step"}, {"session", session_}, {"action", action_to_wire(action)}}, options_.timeout_ms));
+  return step_from_wire(
+      call({{"cmd", "step"}, {"session", session_}, {"action", action_to_wire(action)}}, options_.timeout_ms));
 }
 
 std::string RemoteEnv::snapshot() {
@@ -170,7 +172,8 @@ std::vector<FleetEndpoint> read_endpoints_file(const std::string& path) {
     FleetEndpoint server{endpoint, ""};
     while (words >> extra) {
       if (extra.rfind("curve=", 0) != 0 || extra.size() != 46)
-        throw ConfigError(where + "unexpected '" + extra + "' (a line is ENDPOINT [curve=40-character Z85 public key])");
+        throw ConfigError(where + "unexpected '" + extra +
+                          "' (a line is ENDPOINT [curve=40-character Z85 public key])");
       server.curve_server_key = extra.substr(6);
     }
     fleet.push_back(server);
@@ -187,18 +190,22 @@ std::vector<ResetResult> RemoteVectorEnv::reset(std::optional<uint64_t> seed) {
     ids.push_back(envs_[i]->send_request(req));
   }
   std::vector<ResetResult> out;
-  for (size_t i = 0; i < envs_.size(); ++i) out.push_back(reset_from_wire(envs_[i]->receive_reply(ids[i], envs_[i]->timeout_ms(), "reset")));
+  for (size_t i = 0; i < envs_.size(); ++i)
+    out.push_back(reset_from_wire(envs_[i]->receive_reply(ids[i], envs_[i]->timeout_ms(), "reset")));
   return out;
 }
 
 std::vector<StepResult> RemoteVectorEnv::step(const std::vector<Action>& actions) {
   if (actions.size() != envs_.size())
-    throw ActionError("a vector step needs " + std::to_string(envs_.size()) + " actions, got " + std::to_string(actions.size()));
+    throw ActionError("a vector step needs " + std::to_string(envs_.size()) + " actions, got " +
+                      std::to_string(actions.size()));
   std::vector<int64_t> ids;
   for (size_t i = 0; i < envs_.size(); ++i)
-    ids.push_back(envs_[i]->send_request({{"cmd", "step"}, {"session", envs_[i]->session()}, {"action", action_to_wire(actions[i])}}));
+    ids.push_back(envs_[i]->send_request(
+        {{"cmd", "step"}, {"session", envs_[i]->session()}, {"action", action_to_wire(actions[i])}}));
   std::vector<StepResult> out;
-  for (size_t i = 0; i < envs_.size(); ++i) out.push_back(step_from_wire(envs_[i]->receive_reply(ids[i], envs_[i]->timeout_ms(), "step")));
+  for (size_t i = 0; i < envs_.size(); ++i)
+    out.push_back(step_from_wire(envs_[i]->receive_reply(ids[i], envs_[i]->timeout_ms(), "step")));
   return out;
 }
 

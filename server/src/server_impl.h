@@ -31,7 +31,6 @@ inline int64_t now_ms() {
 
 inline const char* const kServerName = "prunegym 0.1.0";
 
-
 struct Session {
   Session(std::string session_id, std::unique_ptr<Env> environment, boost::asio::thread_pool& pool)
       : id(std::move(session_id)), env(std::move(environment)), strand(boost::asio::make_strand(pool)) {
@@ -51,7 +50,8 @@ struct Session {
 };
 
 struct EnvServer::Impl {
-  explicit Impl(ServerOptions o) : opts(std::move(o)), pool(static_cast<size_t>(std::max(1, opts.workers))), rng(std::random_device{}()) {}
+  explicit Impl(ServerOptions o)
+      : opts(std::move(o)), pool(static_cast<size_t>(std::max(1, opts.workers))), rng(std::random_device{}()) {}
 
   ServerOptions opts;
   zmq::context_t ctx{1};
@@ -85,7 +85,9 @@ struct EnvServer::Impl {
   std::shared_ptr<Session> require_session(const json& req) {
     const std::string id = require_field(req, "session", json::value_t::string).get<std::string>();
     auto s = find(id);
-    if (!s) throw ProtocolError(codes::no_session, "no session '" + id + "' (closed, expired or never made); call make first");
+    if (!s)
+      throw ProtocolError(codes::no_session,
+                          "no session '" + id + "' (closed, expired or never made); call make first");
     s->last_used_ms = now_ms();
     return s;
   }

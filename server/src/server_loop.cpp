@@ -20,7 +20,8 @@ std::string EnvServer::bind() {
   auto& im = *impl_;
   const std::string& endpoint = im.opts.bind;
   if (!is_loopback_endpoint(endpoint) && !im.opts.allow_remote)
-    throw ConfigError("refusing to bind " + endpoint + ": it is reachable from other machines; pass --allow-remote "
+    throw ConfigError("refusing to bind " + endpoint +
+                      ": it is reachable from other machines; pass --allow-remote "
                       "(and consider CURVE keys) or bind tcp://127.0.0.1:PORT");
   im.router = std::make_unique<zmq::socket_t>(im.ctx, zmq::socket_type::router);
   im.router->set(zmq::sockopt::linger, 0);
@@ -175,10 +176,12 @@ void EnvServer::Impl::answer_zap() {
   std::string user(41, '\0');
   if (allowed) zmq_z85_encode(user.data(), reinterpret_cast<const uint8_t*>(req[6].data()), 32);
   user.resize(allowed ? 40 : 0);
-  std::array<zmq::const_buffer, 6> reply{zmq::str_buffer("1.0"), zmq::buffer(req[1].data(), req[1].size()),
+  std::array<zmq::const_buffer, 6> reply{zmq::str_buffer("1.0"),
+                                         zmq::buffer(req[1].data(), req[1].size()),
                                          allowed ? zmq::str_buffer("200") : zmq::str_buffer("400"),
                                          allowed ? zmq::str_buffer("OK") : zmq::str_buffer("client key not allowed"),
-                                         zmq::buffer(user), zmq::str_buffer("")};
+                                         zmq::buffer(user),
+                                         zmq::str_buffer("")};
   zmq::send_multipart(*zap, reply);
 }
 

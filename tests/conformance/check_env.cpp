@@ -58,7 +58,8 @@ class Checker {
   }
 
   void check_info(const StepInfo& info, int64_t step, const std::string& where) {
-    if (info.step != step) fail(where + ": info.step is " + std::to_string(info.step) + ", expected " + std::to_string(step));
+    if (info.step != step)
+      fail(where + ": info.step is " + std::to_string(info.step) + ", expected " + std::to_string(step));
     if (!o_.pruning_info) return;
     if (!(info.total > 0)) fail(where + ": info.total is not positive");
     if (info.remaining < 0 || info.remaining > info.total) fail(where + ": info.remaining is outside [0, total]");
@@ -95,7 +96,8 @@ class Checker {
       const std::string where = label + " step " + std::to_string(k + 1);
       if (refuse)
         for (const Action& bad : invalid_actions())
-          expect_error(where + ", action " + bad.describe() + " outside the space", "bad_argument", [&] { env_.step(bad); });
+          expect_error(where + ", action " + bad.describe() + " outside the space", "bad_argument",
+                       [&] { env_.step(bad); });
       if (given && static_cast<size_t>(k) >= given->size()) break;
       const Action a = given ? (*given)[static_cast<size_t>(k)] : env_.action_space().sample(gen);
       if (!env_.action_space().contains(a)) fail(where + ": action_space().sample() gave an action outside the space");
@@ -143,7 +145,8 @@ class Checker {
     for (size_t k = 0; k < at; ++k) env_.step(reference.actions[k]);
     const auto state = env_.save_state();
     if (!state) return;
-    const std::vector<Action> rest(reference.actions.begin() + static_cast<std::ptrdiff_t>(at), reference.actions.end());
+    const std::vector<Action> rest(reference.actions.begin() + static_cast<std::ptrdiff_t>(at),
+                                   reference.actions.end());
     Trajectory ahead;
     for (const Action& a : rest) ahead.steps.push_back(env_.step(a));
     env_.restore_state(*state);
@@ -155,10 +158,11 @@ class Checker {
   }
 
   void run_all() {
-    if (o_.fresh) expect_error("step() before the first reset()", "episode_over", [&] { env_.step(env_.action_space().sample(gen_)); });
+    if (o_.fresh)
+      expect_error("step() before the first reset()", "episode_over",
+                   [&] { env_.step(env_.action_space().sample(gen_)); });
     const Trajectory first = run("episode 1", false);
-    if (first.complete)
-      expect_error("step() after the end", "episode_over", [&] { env_.step(first.actions.back()); });
+    if (first.complete) expect_error("step() after the end", "episode_over", [&] { env_.step(first.actions.back()); });
     const Trajectory second = run("episode 2 (same seed)", false, &first.actions);
     compare(first, second, 0, "the same reset seed and actions");
     const Trajectory refused = run("episode 3 (refused actions in between)", true, &first.actions);

@@ -23,10 +23,10 @@
 namespace prunegym::conformance {
 
 struct CheckOptions {
-  uint64_t seed = 3;          ///< reset seed and action-sampling seed
-  int64_t max_steps = 64;     ///< an episode longer than this fails the check (a hang guard)
-  bool fresh = true;          ///< the env was never reset: check step() before reset() too
-  bool pruning_info = true;   ///< info describes masks (remaining, total, layer sparsities)
+  uint64_t seed = 3;         ///< reset seed and action-sampling seed
+  int64_t max_steps = 64;    ///< an episode longer than this fails the check (a hang guard)
+  bool fresh = true;         ///< the env was never reset: check step() before reset() too
+  bool pruning_info = true;  ///< info describes masks (remaining, total, layer sparsities)
 };
 
 /// What check_env found: one line per broken rule (empty = the env conforms).

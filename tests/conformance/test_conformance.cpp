@@ -43,7 +43,8 @@ TEST_CASE("every registered schedule, criterion and observation keeps the Env co
         try {
           PruneEnvHooks hooks;
           hooks.data = data;
-          env = std::make_unique<PruneEnv>(test::tiny_config(conformance_patch(schedule, criterion, observation)), hooks);
+          env =
+              std::make_unique<PruneEnv>(test::tiny_config(conformance_patch(schedule, criterion, observation)), hooks);
         } catch (const ConfigError& e) {
           // A part may refuse a combination, with a clear error; the built-ins never refuse.
           WARN(combo << " is refused: " << e.what());

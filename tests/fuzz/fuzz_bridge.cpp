@@ -85,7 +85,8 @@ struct Harness {
 };
 
 void replace_all(std::string& text, const std::string& from, const std::string& to) {
-  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) text.replace(at, from.size(), to);
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+    text.replace(at, from.size(), to);
 }
 
 void check_reply(const std::string& request, const std::string& reply_text) {
@@ -95,7 +96,8 @@ void check_reply(const std::string& request, const std::string& reply_text) {
                                            prunegym::codes::cancelled};
   const json reply = json::parse(reply_text, nullptr, false);
   if (reply.is_discarded() || !reply.is_object()) finding("the reply is not a JSON object", request, reply_text);
-  if (!reply.contains("ok") || !reply["ok"].is_boolean() || !reply.contains("v")) finding("the reply lacks ok or v", request, reply_text);
+  if (!reply.contains("ok") || !reply["ok"].is_boolean() || !reply.contains("v"))
+    finding("the reply lacks ok or v", request, reply_text);
   if (!reply["ok"]) {
     const json& err = reply.value("error", json());
     if (!err.is_object() || !err.contains("code") || !err.contains("message") || !err["message"].is_string())
@@ -115,8 +117,9 @@ void fuzz_client(const std::string& text) {
   }
   const json reply = json::parse(text, nullptr, false);
   if (reply.is_discarded()) return;
-  for (auto reader : {+[](const json& j) { prunegym::reset_from_wire(j); }, +[](const json& j) { prunegym::step_from_wire(j); },
-                      +[](const json& j) { prunegym::check_reply(j); }, +[](const json& j) { prunegym::action_from_wire(j); }}) {
+  for (auto reader :
+       {+[](const json& j) { prunegym::reset_from_wire(j); }, +[](const json& j) { prunegym::step_from_wire(j); },
+        +[](const json& j) { prunegym::check_reply(j); }, +[](const json& j) { prunegym::action_from_wire(j); }}) {
     try {
       reader(reply);
     } catch (const prunegym::ProtocolError&) {

@@ -36,7 +36,8 @@ class ProgressObservation : public ObservationBuilder {
 
 }  // namespace
 
-PRUNEGYM_REGISTER(ObservationRegistry, "test_progress", (part<ProgressObservation, ProgressOptions, ObservationBuilder>()),
+PRUNEGYM_REGISTER(ObservationRegistry, "test_progress",
+                  (part<ProgressObservation, ProgressOptions, ObservationBuilder>()),
                   "test: fraction of layers pruned (and the accuracy)");
 
 }  // namespace prunegym::test

@@ -23,7 +23,10 @@ class RandomAgent : public Agent {
 
 struct UniformOptions {
   double target_sparsity = 0.9;  ///< the sparsity the single action value must reach
-  UniformOptions& set_target_sparsity(double v) { target_sparsity = v; return *this; }
+  UniformOptions& set_target_sparsity(double v) {
+    target_sparsity = v;
+    return *this;
+  }
 };
 
 /// PuRL's uniform pruning baseline: one action value for every layer, found by bisection over the

@@ -48,27 +48,57 @@ struct DQNOptions {
   int64_t buffer_size = 400;
   int64_t batch_size = 32;
   double gamma = 0.982;
-  int64_t target_update = 15;       ///< steps between target-network copies
+  int64_t target_update = 15;         ///< steps between target-network copies
   double exploration_fraction = 0.7;  ///< share of the run over which epsilon anneals
   double epsilon_start = 1.0;
   double epsilon_end = 0.02;
-  int64_t learning_starts = 32;     ///< transitions collected before the first update
-  int64_t train_freq = 1;           ///< steps between updates
-  int64_t gradient_steps = 4;       ///< minibatch updates each time (cheap next to an env step)
-  bool double_q = true;             ///< Double DQN targets
+  int64_t learning_starts = 32;  ///< transitions collected before the first update
+  int64_t train_freq = 1;        ///< steps between updates
+  int64_t gradient_steps = 4;    ///< minibatch updates each time (cheap next to an env step)
+  bool double_q = true;          ///< Double DQN targets
   double grad_clip = 10.0;
   uint64_t seed = 0;
 
-  DQNOptions& set_lr(double v) { lr = v; return *this; }
-  DQNOptions& set_buffer_size(int64_t v) { buffer_size = v; return *this; }
-  DQNOptions& set_batch_size(int64_t v) { batch_size = v; return *this; }
-  DQNOptions& set_gamma(double v) { gamma = v; return *this; }
-  DQNOptions& set_target_update(int64_t v) { target_update = v; return *this; }
-  DQNOptions& set_exploration_fraction(double v) { exploration_fraction = v; return *this; }
-  DQNOptions& set_learning_starts(int64_t v) { learning_starts = v; return *this; }
-  DQNOptions& set_gradient_steps(int64_t v) { gradient_steps = v; return *this; }
-  DQNOptions& set_hidden(std::vector<int64_t> v) { hidden = std::move(v); return *this; }
-  DQNOptions& set_seed(uint64_t v) { seed = v; return *this; }
+  DQNOptions& set_lr(double v) {
+    lr = v;
+    return *this;
+  }
+  DQNOptions& set_buffer_size(int64_t v) {
+    buffer_size = v;
+    return *this;
+  }
+  DQNOptions& set_batch_size(int64_t v) {
+    batch_size = v;
+    return *this;
+  }
+  DQNOptions& set_gamma(double v) {
+    gamma = v;
+    return *this;
+  }
+  DQNOptions& set_target_update(int64_t v) {
+    target_update = v;
+    return *this;
+  }
+  DQNOptions& set_exploration_fraction(double v) {
+    exploration_fraction = v;
+    return *this;
+  }
+  DQNOptions& set_learning_starts(int64_t v) {
+    learning_starts = v;
+    return *this;
+  }
+  DQNOptions& set_gradient_steps(int64_t v) {
+    gradient_steps = v;
+    return *this;
+  }
+  DQNOptions& set_hidden(std::vector<int64_t> v) {
+    hidden = std::move(v);
+    return *this;
+  }
+  DQNOptions& set_seed(uint64_t v) {
+    seed = v;
+    return *this;
+  }
 };
 
 class DQNAgent : public Agent {

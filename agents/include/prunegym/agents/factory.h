@@ -36,7 +36,7 @@ struct AgentContext {
   const Space& action_space;
   const Space& observation_space;
   uint64_t seed = 0;
-  double target_sparsity = 0.9;   ///< T_P of the environment (the uniform baseline searches for it)
+  double target_sparsity = 0.9;  ///< T_P of the environment (the uniform baseline searches for it)
 };
 
 /// Agents by name (prunegym train --agent NAME, bench grids' "agent"). Each agent registers itself
@@ -50,8 +50,9 @@ std::vector<std::string> agent_names();
 
 /// Builds agent `name` from `agents_section[name]` (missing keys take the defaults).
 /// `target_sparsity` feeds the uniform baseline's search. Throws ConfigError naming bad keys.
-std::unique_ptr<Agent> make_agent(const std::string& name, const nlohmann::json& agents_section, const Space& action_space,
-                                  const Space& observation_space, uint64_t seed, double target_sparsity);
+std::unique_ptr<Agent> make_agent(const std::string& name, const nlohmann::json& agents_section,
+                                  const Space& action_space, const Space& observation_space, uint64_t seed,
+                                  double target_sparsity);
 
 /// Episodes for agent `name`: its own "episodes" key when set, else the train section's.
 int64_t agent_episodes(const std::string& name, const nlohmann::json& agents_section, const TrainSettings& train);

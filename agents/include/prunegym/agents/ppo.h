@@ -14,22 +14,37 @@ namespace prunegym {
 struct PPOOptions {
   std::vector<int64_t> hidden = {64, 64};
   double lr = 1e-3;
-  int64_t rollout_steps = 32;   ///< transitions per update (updates happen at episode ends)
+  int64_t rollout_steps = 32;  ///< transitions per update (updates happen at episode ends)
   int64_t epochs = 10;
   int64_t minibatch = 16;
   double clip = 0.2;
   double gamma = 0.99;
-  double lambda = 0.95;         ///< GAE
+  double lambda = 0.95;  ///< GAE
   double entropy_coef = 0.01;
   double value_coef = 0.5;
   double grad_clip = 0.5;
   uint64_t seed = 0;
 
-  PPOOptions& set_lr(double v) { lr = v; return *this; }
-  PPOOptions& set_rollout_steps(int64_t v) { rollout_steps = v; return *this; }
-  PPOOptions& set_epochs(int64_t v) { epochs = v; return *this; }
-  PPOOptions& set_entropy_coef(double v) { entropy_coef = v; return *this; }
-  PPOOptions& set_seed(uint64_t v) { seed = v; return *this; }
+  PPOOptions& set_lr(double v) {
+    lr = v;
+    return *this;
+  }
+  PPOOptions& set_rollout_steps(int64_t v) {
+    rollout_steps = v;
+    return *this;
+  }
+  PPOOptions& set_epochs(int64_t v) {
+    epochs = v;
+    return *this;
+  }
+  PPOOptions& set_entropy_coef(double v) {
+    entropy_coef = v;
+    return *this;
+  }
+  PPOOptions& set_seed(uint64_t v) {
+    seed = v;
+    return *this;
+  }
 };
 
 class PPOAgent : public Agent {

@@ -18,12 +18,31 @@ struct QLearningOptions {
   double epsilon_end = 0.1;    ///< ...to this
   uint64_t seed = 0;
 
-  QLearningOptions& set_update(std::string v) { update = std::move(v); return *this; }
-  QLearningOptions& set_alpha(double v) { alpha = v; return *this; }
-  QLearningOptions& set_gamma(double v) { gamma = v; return *this; }
-  QLearningOptions& set_bins(int64_t v) { bins = v; return *this; }
-  QLearningOptions& set_epsilon(double start, double end) { epsilon_start = start; epsilon_end = end; return *this; }
-  QLearningOptions& set_seed(uint64_t v) { seed = v; return *this; }
+  QLearningOptions& set_update(std::string v) {
+    update = std::move(v);
+    return *this;
+  }
+  QLearningOptions& set_alpha(double v) {
+    alpha = v;
+    return *this;
+  }
+  QLearningOptions& set_gamma(double v) {
+    gamma = v;
+    return *this;
+  }
+  QLearningOptions& set_bins(int64_t v) {
+    bins = v;
+    return *this;
+  }
+  QLearningOptions& set_epsilon(double start, double end) {
+    epsilon_start = start;
+    epsilon_end = end;
+    return *this;
+  }
+  QLearningOptions& set_seed(uint64_t v) {
+    seed = v;
+    return *this;
+  }
 };
 
 class TabularQAgent : public Agent {
@@ -42,7 +61,8 @@ class TabularQAgent : public Agent {
   /// Q-values of a state (zeros for an unseen one).
   std::vector<double> q_values(const Observation& observation) const;
   /// Applies one update rule to a Q-value; exposed so tests can check it by hand.
-  static double updated_q(const std::string& rule, double q, double reward, double max_next, double alpha, double gamma);
+  static double updated_q(const std::string& rule, double q, double reward, double max_next, double alpha,
+                          double gamma);
   size_t states_seen() const { return table_.size(); }
 
  private:

@@ -134,8 +134,8 @@ class ObjectReader {
  private:
   std::string where() const { return path_.empty() ? "config: " : path_ + ": "; }
   [[noreturn]] void fail(const std::string& key, const std::string& expected, const json& got) const {
-    throw ConfigError("config key '" + key_path(key) + "' must be " + expected + ", got " + detail::type_name(got) + " (" +
-                      got.dump() + ")");
+    throw ConfigError("config key '" + key_path(key) + "' must be " + expected + ", got " + detail::type_name(got) +
+                      " (" + got.dump() + ")");
   }
 
   const json& j_;

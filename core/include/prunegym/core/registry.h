@@ -37,8 +37,8 @@ class Registry {
   struct Entry {
     Factory factory;
     std::string description;
-    Parser parse;                                         ///< empty: the factory checks its own options
-    nlohmann::json traits = nlohmann::json::object();     ///< facts other parts ask before building it
+    Parser parse;                                      ///< empty: the factory checks its own options
+    nlohmann::json traits = nlohmann::json::object();  ///< facts other parts ask before building it
   };
 
   /// A factory and its parser, as part<...>() returns them.
@@ -167,7 +167,8 @@ std::function<std::unique_ptr<Product>(const nlohmann::json&, Rest...)> without_
 /// Registers a factory (or a part<...>() with its parser) at load time, in a program or a plugin;
 /// the arguments after the name are Registry::add's:
 ///   PRUNEGYM_REGISTER(prunegym::AgentRegistry, "greedy", make_greedy, "always the smallest alpha");
-///   PRUNEGYM_REGISTER(prunegym::CriterionRegistry, "scaled", (part<Scaled, ScaledOptions, PruningCriterion>()), "...");
-#define PRUNEGYM_REGISTER(RegistryType, name, ...)                                   \
+///   PRUNEGYM_REGISTER(prunegym::CriterionRegistry, "scaled", (part<Scaled, ScaledOptions, PruningCriterion>()),
+///   "...");
+#define PRUNEGYM_REGISTER(RegistryType, name, ...)                                     \
   static const bool PRUNEGYM_CONCAT(prunegym_registered_, __LINE__) [[maybe_unused]] = \
       RegistryType::instance().add(name, __VA_ARGS__)

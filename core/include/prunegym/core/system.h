@@ -7,9 +7,9 @@
 namespace prunegym {
 
 struct BlasInfo {
-  std::string library;    ///< resolved path of the loaded libblas, "" if none was found
-  std::string vendor;     ///< "openblas", "reference", "mkl", "blis" or "unknown"
-  bool reference = false; ///< the slow netlib reference implementation
+  std::string library;     ///< resolved path of the loaded libblas, "" if none was found
+  std::string vendor;      ///< "openblas", "reference", "mkl", "blis" or "unknown"
+  bool reference = false;  ///< the slow netlib reference implementation
 };
 
 /// Inspects the BLAS LibTorch loaded.

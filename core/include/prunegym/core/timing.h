@@ -13,9 +13,7 @@ inline double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 /// Seconds since t0.
-inline double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
+inline double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 /// A duration as "12.3s" below a minute, else "4m05s".
 std::string fmt_duration(double seconds);
 /// A fraction as a percentage with `precision` decimals: 0.8836 -> "88.36%".

@@ -20,12 +20,12 @@ struct RewardOptions {
   double beta = 1.0;
   std::optional<double> target_accuracy;  ///< T_A; when absent: dense accuracy - target_accuracy_drop
   double target_accuracy_drop = 0.01;
-  double target_sparsity = 0.9;           ///< T_P
+  double target_sparsity = 0.9;                      ///< T_P
   nlohmann::json params = nlohmann::json::object();  ///< extra keys for user rewards
 };
 
 struct ActionOptions {
-  std::string type = "discrete";  ///< "discrete" (a grid) or "box" (a continuous value)
+  std::string type = "discrete";          ///< "discrete" (a grid) or "box" (a continuous value)
   std::optional<double> low, high, step;  ///< defaults depend on the criterion
   std::vector<double> values;             ///< an explicit list instead of a grid
 };
@@ -42,7 +42,7 @@ struct LotteryOptions {
   /// Strategies `prunegym lottery` compares: keep, rewind_init, rewind_iter, reinit, random_mask.
   std::vector<std::string> strategies{"rewind_init", "reinit", "keep"};
   std::string strategy = "rewind_init";  ///< the one a "rounds" episode uses
-  std::string scope = "layerwise";      ///< "layerwise" (p% of each layer) or "global" (one threshold)
+  std::string scope = "layerwise";       ///< "layerwise" (p% of each layer) or "global" (one threshold)
   double rate = 0.2;                     ///< fraction of the survivors pruned per round
   std::optional<double> output_rate;     ///< layerwise: rate of the output layer (LTH: rate / 2)
   std::optional<double> conv_rate;       ///< layerwise: rate of the convolution layers (LTH Conv-2/4: 0.1)
@@ -51,8 +51,8 @@ struct LotteryOptions {
   std::optional<double> one_shot;        ///< a single round to this sparsity
   std::vector<std::string> layers;       ///< layers to prune (empty = all prunable layers)
   TrainOptions train = TrainOptions().set_optimizer("adam").set_lr(1.2e-3).set_batch_size(60).set_epochs(2);
-  int64_t eval_every = 100;              ///< iterations between validation checks (early-stop iteration)
-  int64_t rewind_iteration = 0;          ///< k of rewind_iter: survivors go back to their values at iteration k
+  int64_t eval_every = 100;      ///< iterations between validation checks (early-stop iteration)
+  int64_t rewind_iteration = 0;  ///< k of rewind_iter: survivors go back to their values at iteration k
 
   /// The cumulative target sparsity of every round, for the pruned layers (output layer aside).
   std::vector<double> schedule() const;
@@ -61,27 +61,28 @@ struct LotteryOptions {
 /// The three part slots (episode, criterion, observation) each take a registered name or
 /// {"name": ..., options}; the options are kept as the part's parser returns them (canonical).
 struct EnvOptions {
-  std::string episode = "layerwise";   ///< one step per prunable layer, or "rounds" (one step per round)
+  std::string episode = "layerwise";  ///< one step per prunable layer, or "rounds" (one step per round)
   nlohmann::json episode_options = nlohmann::json::object();
-  std::string timing = "dense";        ///< "dense": retrain+reward every step; "sparse": at the end
+  std::string timing = "dense";  ///< "dense": retrain+reward every step; "sparse": at the end
   std::string criterion = "std_threshold";
   nlohmann::json criterion_options = nlohmann::json::object();
   ActionOptions actions;
   std::string observation = "compact";  ///< "compact" (layer, accuracy, sparsity) or "per_layer"
   nlohmann::json observation_options = nlohmann::json::object();
   RewardOptions reward;
-  TrainOptions retrain = TrainOptions().set_optimizer("adam").set_lr(1e-3).set_batch_size(100).set_epochs(1).set_samples(1000);
+  TrainOptions retrain =
+      TrainOptions().set_optimizer("adam").set_lr(1e-3).set_batch_size(100).set_epochs(1).set_samples(1000);
   EvaluationOptions evaluation;
-  double early_stop_accuracy = 0.001;   ///< terminate when accuracy falls below (PuRL: 0.1%)
-  int64_t max_steps = 0;                ///< truncate after this many steps (0 = no limit)
-  std::vector<std::string> layers;      ///< layers to prune, in order (empty = all)
+  double early_stop_accuracy = 0.001;  ///< terminate when accuracy falls below (PuRL: 0.1%)
+  int64_t max_steps = 0;               ///< truncate after this many steps (0 = no limit)
+  std::vector<std::string> layers;     ///< layers to prune, in order (empty = all)
 };
 
 struct Config {
   uint64_t seed = 0;
   std::string device = "cpu";
-  int64_t threads = 0;     ///< 0 = one per core
-  std::string cache_dir;   ///< "" = $PRUNEGYM_CACHE, else $XDG_CACHE_HOME/prunegym, else ~/.cache/prunegym
+  int64_t threads = 0;    ///< 0 = one per core
+  std::string cache_dir;  ///< "" = $PRUNEGYM_CACHE, else $XDG_CACHE_HOME/prunegym, else ~/.cache/prunegym
   DataOptions data;
   NetworkOptions network;
   TrainOptions pretrain = TrainOptions().set_optimizer("adam").set_lr(1e-3).set_batch_size(128).set_epochs(8);

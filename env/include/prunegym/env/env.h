@@ -14,22 +14,22 @@ namespace prunegym {
 
 /// What happened in one step (or at reset). Named fields, never positional tensors.
 struct StepInfo {
-  int64_t step = 0;          ///< steps taken in this episode
-  std::string layer;         ///< layer pruned by this step ("" at reset and in rounds episodes)
-  int64_t layer_index = -1;  ///< its index among the prunable layers
-  int64_t round = 0;         ///< rounds episodes: the lottery round this step ran (1-based)
-  double value = 0.0;        ///< action value applied: an alpha, or a sparsity (the criterion's meaning)
+  int64_t step = 0;            ///< steps taken in this episode
+  std::string layer;           ///< layer pruned by this step ("" at reset and in rounds episodes)
+  int64_t layer_index = -1;    ///< its index among the prunable layers
+  int64_t round = 0;           ///< rounds episodes: the lottery round this step ran (1-based)
+  double value = 0.0;          ///< action value applied: an alpha, or a sparsity (the criterion's meaning)
   double step_sparsity = 0.0;  ///< sparsity of what the step pruned: its layer, or the round's layers
-  double sparsity = 0.0;     ///< over all prunable weights
-  double accuracy = 0.0;     ///< on the state/reward split (validation by default)
-  bool evaluated = false;    ///< accuracy was measured in this step (false between sparse steps)
+  double sparsity = 0.0;       ///< over all prunable weights
+  double accuracy = 0.0;       ///< on the state/reward split (validation by default)
+  bool evaluated = false;      ///< accuracy was measured in this step (false between sparse steps)
   int64_t remaining = 0;
   int64_t total = 0;
   std::vector<double> layer_sparsities;
   double prune_ms = 0.0;
   double retrain_ms = 0.0;
   double eval_ms = 0.0;
-  bool early_stop = false;   ///< terminated because accuracy fell below the floor
+  bool early_stop = false;  ///< terminated because accuracy fell below the floor
 };
 
 struct ResetOptions {

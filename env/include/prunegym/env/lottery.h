@@ -80,7 +80,7 @@ void prune_and_reset(NetworkImpl& net, const RoundTarget& target, ResetStrategy 
 /// One training run with validation checks every `eval_every` iterations (and at the end).
 struct RoundTraining {
   int64_t iterations = 0;
-  int64_t early_stop_iteration = 0;       ///< iteration of minimum validation loss
+  int64_t early_stop_iteration = 0;  ///< iteration of minimum validation loss
   double min_validation_loss = 0.0;
   double best_validation_accuracy = 0.0;
   double early_stop_test_accuracy = 0.0;  ///< test accuracy at the early-stop iteration

@@ -38,6 +38,6 @@ nlohmann::json pretrain_key(const Config& config, const DataSplits& data, const 
 /// Loads the cached dense model, or trains and caches it. A corrupt or mismatching cache file is
 /// reported through `log`, discarded and rebuilt.
 DenseModel load_or_pretrain(const Config& config, const DataSplits& data, const LogFn& log = {},
-                             PretrainPolicy policy = PretrainPolicy::train);
+                            PretrainPolicy policy = PretrainPolicy::train);
 
 }  // namespace prunegym

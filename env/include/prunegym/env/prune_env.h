@@ -35,8 +35,8 @@ struct EnvSnapshot : EnvState {
 };
 
 struct PruneEnvHooks {
-  LogFn log;                                ///< progress and warnings (pretraining, cache)
-  std::shared_ptr<const DataSplits> data;   ///< preloaded data to share between envs
+  LogFn log;                               ///< progress and warnings (pretraining, cache)
+  std::shared_ptr<const DataSplits> data;  ///< preloaded data to share between envs
   /// cached_only: describe the config without training a dense model that is not cached yet
   /// (dense().trained tells; such an env refuses reset()).
   PretrainPolicy pretrain = PretrainPolicy::train;

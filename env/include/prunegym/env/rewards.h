@@ -31,8 +31,8 @@ struct RewardInput {
   double sparsity = 0.0;  ///< P over all prunable weights
   int64_t remaining = 0;
   int64_t total = 0;
-  int64_t step = 0;       ///< 1-based step of the episode
-  bool last = false;      ///< the episode's final step
+  int64_t step = 0;   ///< 1-based step of the episode
+  bool last = false;  ///< the episode's final step
 };
 
 class RewardFn {

@@ -8,14 +8,26 @@
 namespace prunegym {
 
 struct ToyEnvOptions {
-  int64_t steps = 4;     ///< episode length
-  int64_t actions = 5;   ///< actions per step
-  bool sparse = false;   ///< one reward at the end (fraction of correct steps) instead of per step
+  int64_t steps = 4;             ///< episode length
+  int64_t actions = 5;           ///< actions per step
+  bool sparse = false;           ///< one reward at the end (fraction of correct steps) instead of per step
   int64_t observation_size = 2;  ///< >= 2: (step, last correct) padded with zeros (for wire benchmarks)
-  ToyEnvOptions& set_steps(int64_t v) { steps = v; return *this; }
-  ToyEnvOptions& set_actions(int64_t v) { actions = v; return *this; }
-  ToyEnvOptions& set_sparse(bool v) { sparse = v; return *this; }
-  ToyEnvOptions& set_observation_size(int64_t v) { observation_size = v; return *this; }
+  ToyEnvOptions& set_steps(int64_t v) {
+    steps = v;
+    return *this;
+  }
+  ToyEnvOptions& set_actions(int64_t v) {
+    actions = v;
+    return *this;
+  }
+  ToyEnvOptions& set_sparse(bool v) {
+    sparse = v;
+    return *this;
+  }
+  ToyEnvOptions& set_observation_size(int64_t v) {
+    observation_size = v;
+    return *this;
+  }
 };
 
 /// At step t the correct action is (2t + 1) mod actions; a correct action earns 1 (dense), a

@@ -21,7 +21,7 @@ struct Grid {
   std::string path;
   std::string agent = "dqn";
   int64_t seeds = 3;
-  std::optional<int64_t> episodes;  ///< overrides the config's episode budget
+  std::optional<int64_t> episodes;   ///< overrides the config's episode budget
   std::vector<std::string> plugins;  ///< shared libraries registering user rewards (absolute paths)
   std::vector<Variant> variants;
 };
@@ -56,7 +56,7 @@ struct RunResult {
   std::string dir;  ///< the run's folder
   std::string variant;
   uint64_t seed = 0;
-  double test_accuracy = 0.0;        ///< after fine-tuning
+  double test_accuracy = 0.0;  ///< after fine-tuning
   double test_before_finetune = 0.0;
   double validation_accuracy = 0.0;  ///< after fine-tuning
   double sparsity = 0.0;

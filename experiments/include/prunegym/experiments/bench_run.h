@@ -20,19 +20,19 @@ namespace prunegym {
 
 struct BenchOptions {
   std::string grid_path;
-  std::optional<int64_t> seeds;   ///< default: the grid's
-  int64_t jobs = 1;               ///< runs at a time; each gets cores/jobs LibTorch threads
-  std::string out;                ///< "" = runs/bench-<grid stem>
-  std::set<std::string> only;     ///< run only these variants (tables still cover every finished run)
-  bool dry_run = false;           ///< plan and list, run nothing
-  std::string executable;         ///< the prunegym binary that runs cells ("" = this process's)
+  std::optional<int64_t> seeds;  ///< default: the grid's
+  int64_t jobs = 1;              ///< runs at a time; each gets cores/jobs LibTorch threads
+  std::string out;               ///< "" = runs/bench-<grid stem>
+  std::set<std::string> only;    ///< run only these variants (tables still cover every finished run)
+  bool dry_run = false;          ///< plan and list, run nothing
+  std::string executable;        ///< the prunegym binary that runs cells ("" = this process's)
   bool plot = true;
   std::string backend = "local";  ///< "local" (process pool) or "slurm" (sbatch job array)
   std::optional<int64_t> cell;    ///< run only this cell (an index into the plan), as a Slurm array task does
-  int64_t threads = 0;            ///< LibTorch threads per run (0: cores/jobs; with `cell`: $SLURM_CPUS_PER_TASK, else all cores)
-  std::vector<std::string> slurm_options;  ///< passed to sbatch ("partition=x" becomes --partition=x)
-  bool wait = true;               ///< slurm: wait for the array, showing progress, then write the tables
-  double poll_seconds = 10.0;     ///< slurm: how often squeue and the run folder are read
+  int64_t threads = 0;  ///< LibTorch threads per run (0: cores/jobs; with `cell`: $SLURM_CPUS_PER_TASK, else all cores)
+  std::vector<std::string> slurm_options;   ///< passed to sbatch ("partition=x" becomes --partition=x)
+  bool wait = true;                         ///< slurm: wait for the array, showing progress, then write the tables
+  double poll_seconds = 10.0;               ///< slurm: how often squeue and the run folder are read
   const std::atomic<bool>* stop = nullptr;  ///< set: start no new runs, wait for the running ones
   ProgressReporter* progress = nullptr;
 };
@@ -42,11 +42,11 @@ struct BenchResult {
   int64_t planned = 0, cached = 0, todo = 0;
   std::vector<std::pair<std::string, bool>> listing;  ///< dry run: (run folder, pending)
   bool interrupted = false;
-  std::vector<std::string> failed;  ///< "variant seed S: see LOG"
+  std::vector<std::string> failed;      ///< "variant seed S: see LOG"
   std::vector<std::string> slurm_jobs;  ///< slurm: the job ids this bench submitted or watched
-  int cell_status = 0;              ///< with `cell`: the run's exit status
-  std::string markdown;             ///< results.md
-  std::string plot_message;         ///< why the plots were skipped ("" = drawn)
+  int cell_status = 0;                  ///< with `cell`: the run's exit status
+  std::string markdown;                 ///< results.md
+  std::string plot_message;             ///< why the plots were skipped ("" = drawn)
 };
 
 BenchResult run_bench(const BenchOptions& options);

@@ -16,12 +16,12 @@
 namespace prunegym {
 
 struct LotteryRunOptions {
-  Config config;                  ///< its "lottery" section describes the schedule and training
-  std::string config_path;        ///< names the default folder runs/<stem>-lottery
-  std::string out;                ///< results folder ("" = the default)
-  bool force = false;             ///< start over even if `out` holds another experiment
+  Config config;            ///< its "lottery" section describes the schedule and training
+  std::string config_path;  ///< names the default folder runs/<stem>-lottery
+  std::string out;          ///< results folder ("" = the default)
+  bool force = false;       ///< start over even if `out` holds another experiment
   std::optional<int64_t> threads;
-  bool plot = true;               ///< draw lottery.png
+  bool plot = true;  ///< draw lottery.png
   ProgressReporter* progress = nullptr;
 };
 

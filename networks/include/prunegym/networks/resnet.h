@@ -30,10 +30,10 @@
 namespace prunegym {
 
 struct ResNetSpec {
-  bool bottleneck = false;       ///< bottleneck blocks (1x1, 3x3, 1x1 with 4x expansion) or basic (3x3, 3x3)
-  bool imagenet_stem = true;     ///< 7x7/2 conv + 3x3/2 max-pool, or a 3x3/1 conv (CIFAR)
-  std::vector<int64_t> blocks;   ///< blocks per stage
-  std::vector<int64_t> widths;   ///< channels per stage (before expansion), at width 1
+  bool bottleneck = false;      ///< bottleneck blocks (1x1, 3x3, 1x1 with 4x expansion) or basic (3x3, 3x3)
+  bool imagenet_stem = true;    ///< 7x7/2 conv + 3x3/2 max-pool, or a 3x3/1 conv (CIFAR)
+  std::vector<int64_t> blocks;  ///< blocks per stage
+  std::vector<int64_t> widths;  ///< channels per stage (before expansion), at width 1
 };
 
 /// The spec of a built-in residual network; ConfigError for other names.

@@ -23,11 +23,26 @@ struct TrainOptions {
   int64_t epochs = 1;   ///< passes over the (sub)set
   int64_t samples = 0;  ///< train on this many random samples per call (0 = the whole set)
 
-  TrainOptions& set_optimizer(std::string v) { optimizer = std::move(v); return *this; }
-  TrainOptions& set_lr(double v) { lr = v; return *this; }
-  TrainOptions& set_batch_size(int64_t v) { batch_size = v; return *this; }
-  TrainOptions& set_epochs(int64_t v) { epochs = v; return *this; }
-  TrainOptions& set_samples(int64_t v) { samples = v; return *this; }
+  TrainOptions& set_optimizer(std::string v) {
+    optimizer = std::move(v);
+    return *this;
+  }
+  TrainOptions& set_lr(double v) {
+    lr = v;
+    return *this;
+  }
+  TrainOptions& set_batch_size(int64_t v) {
+    batch_size = v;
+    return *this;
+  }
+  TrainOptions& set_epochs(int64_t v) {
+    epochs = v;
+    return *this;
+  }
+  TrainOptions& set_samples(int64_t v) {
+    samples = v;
+    return *this;
+  }
 };
 
 /// Builds the optimizer the options name over the network's parameters.
@@ -45,9 +60,8 @@ using StepCallback = std::function<void(int64_t)>;
 
 /// Trains with cross-entropy. `samples` > 0 draws a random subset (without replacement) from
 /// `data` with `rng`; batches are shuffled with `rng` each epoch.
-TrainStats train(NetworkImpl& net, torch::optim::Optimizer& optimizer, const Tensors& data,
-                 const TrainOptions& options, std::mt19937_64& rng, const EpochCallback& on_epoch = {},
-                 const StepCallback& on_step = {});
+TrainStats train(NetworkImpl& net, torch::optim::Optimizer& optimizer, const Tensors& data, const TrainOptions& options,
+                 std::mt19937_64& rng, const EpochCallback& on_epoch = {}, const StepCallback& on_step = {});
 
 struct EvalResult {
   double accuracy = 0.0;  ///< fraction in [0, 1]

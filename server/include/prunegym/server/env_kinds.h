@@ -24,10 +24,7 @@ namespace prunegym {
 class EnvKindContext {
  public:
   EnvKindContext(std::vector<std::string> data_roots, std::string cache_dir, LogFn log, WorkLimits limits = {})
-      : data_roots_(std::move(data_roots)),
-        cache_dir_(std::move(cache_dir)),
-        log_(std::move(log)),
-        limits_(limits) {}
+      : data_roots_(std::move(data_roots)), cache_dir_(std::move(cache_dir)), log_(std::move(log)), limits_(limits) {}
 
   /// Throws ProtocolError(bad_argument) naming `key` when `path` is outside every data root.
   void check_data_path(const std::string& path, const std::string& key = "data.path") const;

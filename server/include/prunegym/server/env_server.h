@@ -3,8 +3,8 @@
 /// sessions; slow steps run on a Boost.Asio thread pool (one strand per session) so they never
 /// block another client; idle sessions expire; SIGINT/SIGTERM finish in-flight work and exit.
 
-#include <prunegym/env/env.h>
 #include <prunegym/core/log.h>
+#include <prunegym/env/env.h>
 #include <prunegym/server/work_limits.h>
 
 #include <nlohmann/json.hpp>
@@ -22,21 +22,21 @@ struct ServerOptions {
   bool allow_remote = false;  ///< binding a non-loopback address needs this
   /// Folders a client config may read datasets from.
   std::vector<std::string> data_roots{"/usr/share/datasets"};
-  std::string cache_dir;            ///< dense-model cache ("" = the default location)
+  std::string cache_dir;  ///< dense-model cache ("" = the default location)
   int64_t max_sessions = 16;
   int64_t max_sessions_per_client = 8;  ///< per CURVE client key, or per connection without an allow-list
-  double idle_timeout = 600.0;      ///< seconds without a request before a session is closed
-  int workers = 2;                  ///< threads running make/reset/step; 0 = inline on the
-                                    ///< serving thread (lowest latency, no parallel sessions)
+  double idle_timeout = 600.0;          ///< seconds without a request before a session is closed
+  int workers = 2;                      ///< threads running make/reset/step; 0 = inline on the
+                                        ///< serving thread (lowest latency, no parallel sessions)
   size_t max_message_bytes = 1 << 20;
-  int64_t max_snapshots = 16;       ///< per session
-  double max_work_seconds = 3600.0; ///< one request's work budget (make, reset, step): cancelled after
-  bool handle_signals = true;       ///< stop on SIGINT/SIGTERM
-  std::string curve_secret_key;     ///< Z85 secret key: enables CURVE encryption
+  int64_t max_snapshots = 16;        ///< per session
+  double max_work_seconds = 3600.0;  ///< one request's work budget (make, reset, step): cancelled after
+  bool handle_signals = true;        ///< stop on SIGINT/SIGTERM
+  std::string curve_secret_key;      ///< Z85 secret key: enables CURVE encryption
   /// Z85 public keys of the clients allowed in (with CURVE); empty = any client that knows the
   /// server's public key.
   std::vector<std::string> curve_client_keys;
-  WorkLimits limits;                ///< what one make request may ask for (--limit KEY=VALUE)
+  WorkLimits limits;  ///< what one make request may ask for (--limit KEY=VALUE)
   LogFn log;
 };
 

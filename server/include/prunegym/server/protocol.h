@@ -2,9 +2,9 @@
 /// The wire protocol of the ZeroMQ bridge: JSON messages, one request one reply, versioned.
 /// docs/protocol.md specifies every message; this header is its C++ side (both ends use it).
 
+#include <prunegym/core/errors.h>
 #include <prunegym/env/env.h>
 #include <prunegym/env/spaces.h>
-#include <prunegym/core/errors.h>
 
 #include <nlohmann/json.hpp>
 
@@ -24,7 +24,7 @@ constexpr const char* episode_over = "episode_over";
 constexpr const char* limit = "limit";
 constexpr const char* internal = "internal";
 constexpr const char* cancelled = "cancelled";  ///< the work was stopped: session closed, budget, shutdown
-constexpr const char* timeout = "timeout";  ///< client side only: no reply in time
+constexpr const char* timeout = "timeout";      ///< client side only: no reply in time
 }  // namespace codes
 
 /// An error with a wire code; thrown by request handling, and by clients for error replies.

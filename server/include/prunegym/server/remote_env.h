@@ -9,8 +9,8 @@
 
 #include <memory>
 #include <optional>
-#include <vector>
 #include <string>
+#include <vector>
 
 namespace prunegym {
 
@@ -25,10 +25,22 @@ struct RemoteEnvOptions {
   /// Busy-poll this long for a reply before blocking: trades a little CPU for ~20 us less wake-up
   /// latency per round trip. Worth it for fast envs; keep 0 when steps take milliseconds.
   int spin_us = 0;
-  RemoteEnvOptions& set_encoding(std::string v) { encoding = std::move(v); return *this; }
-  RemoteEnvOptions& set_spin_us(int v) { spin_us = v; return *this; }
-  RemoteEnvOptions& set_timeout_ms(int v) { timeout_ms = v; return *this; }
-  RemoteEnvOptions& set_make_timeout_ms(int v) { make_timeout_ms = v; return *this; }
+  RemoteEnvOptions& set_encoding(std::string v) {
+    encoding = std::move(v);
+    return *this;
+  }
+  RemoteEnvOptions& set_spin_us(int v) {
+    spin_us = v;
+    return *this;
+  }
+  RemoteEnvOptions& set_timeout_ms(int v) {
+    timeout_ms = v;
+    return *this;
+  }
+  RemoteEnvOptions& set_make_timeout_ms(int v) {
+    make_timeout_ms = v;
+    return *this;
+  }
 };
 
 class RemoteEnv : public Env {

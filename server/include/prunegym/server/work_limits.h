@@ -13,16 +13,16 @@
 namespace prunegym {
 
 struct WorkLimits {
-  int64_t pretrain_epochs = 500;     ///< network.pretrain.epochs (graph networks train full-batch: 100s)
-  int64_t retrain_epochs = 100;      ///< env.retrain.epochs, lottery.train.epochs
-  int64_t samples = 200000;          ///< data.synthetic.train/test, env.retrain.samples
-  int64_t graph_nodes = 100000;      ///< data.graph.nodes
-  int64_t features = 1 << 20;        ///< inputs per sample (synthetic shape, graph features)
-  int64_t action_values = 10000;     ///< values of a discrete action grid
-  double network_width = 4.0;        ///< network.width of residual networks
-  int64_t layer_width = 16384;       ///< outputs of one custom layer (network.layers)
-  int64_t layers = 64;               ///< custom layers
-  int64_t rounds = 100;              ///< lottery rounds, env.max_steps
+  int64_t pretrain_epochs = 500;  ///< network.pretrain.epochs (graph networks train full-batch: 100s)
+  int64_t retrain_epochs = 100;   ///< env.retrain.epochs, lottery.train.epochs
+  int64_t samples = 200000;       ///< data.synthetic.train/test, env.retrain.samples
+  int64_t graph_nodes = 100000;   ///< data.graph.nodes
+  int64_t features = 1 << 20;     ///< inputs per sample (synthetic shape, graph features)
+  int64_t action_values = 10000;  ///< values of a discrete action grid
+  double network_width = 4.0;     ///< network.width of residual networks
+  int64_t layer_width = 16384;    ///< outputs of one custom layer (network.layers)
+  int64_t layers = 64;            ///< custom layers
+  int64_t rounds = 100;           ///< lottery rounds, env.max_steps
 
   /// The names `--limit` accepts, in hello's order.
   static std::vector<std::string> keys();
@@ -30,6 +30,8 @@ struct WorkLimits {
   void set(const std::string& key, double value);
   /// Parses "KEY=VALUE" (the --limit form).
   void set(const std::string& assignment);
+  /// The limit named `key` (one of keys()); ConfigError for an unknown one.
+  double get(const std::string& key) const;
   nlohmann::json to_json() const;
 };
 

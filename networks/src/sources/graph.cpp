@@ -1,0 +1,40 @@
+// The "graph" source: a generated citation-like graph (data.graph: a planted partition with
+// bag-of-words features) for node classification.
+
+#include <prunegym/networks/data_source.h>
+
+#include <sstream>
+
+namespace prunegym {
+
+namespace {
+
+class GraphSource : public DataSource {
+ public:
+  DataSplits load(const DataOptions& o) const override {
+    return node_splits(o, std::make_shared<Graph>(make_planted_partition(o.graph)));
+  }
+
+  std::string fingerprint(const DataOptions& o) const override {
+    const auto& g = o.graph;
+    std::ostringstream os;
+    os << ";train_per_class=" << g.train_per_class << ";graph_validation=" << g.validation << ";test=" << g.test
+       << ";nodes=" << g.nodes << ";classes=" << g.classes << ";features=" << g.features << ";degree=" << g.degree
+       << ";homophily=" << g.homophily << ";words=" << g.words << ";word_signal=" << g.word_signal
+       << ";seed=" << g.seed;
+    return os.str();
+  }
+
+  std::vector<WorkItem> work(const DataOptions& o) const override {
+    return {{"data.graph.nodes", static_cast<double>(o.graph.nodes), "graph_nodes"},
+            {"data.graph.features", static_cast<double>(o.graph.features), "features"}};
+  }
+};
+
+}  // namespace
+
+PRUNEGYM_REGISTER(
+    DataSourceRegistry, "graph", [] { return std::make_unique<GraphSource>(); },
+    "a generated citation-like graph for node classification (data.graph)");
+
+}  // namespace prunegym
