@@ -84,6 +84,12 @@ DataSplits node_splits(const DataOptions& o, std::shared_ptr<Graph> graph) {
   return out;
 }
 
+std::string node_split_fingerprint(const GraphOptions& g) {
+  std::ostringstream os;
+  os << ";train_per_class=" << g.train_per_class << ";graph_validation=" << g.validation << ";test=" << g.test;
+  return os.str();
+}
+
 template <>
 DataSourceRegistry& DataSourceRegistry::instance() {
   static DataSourceRegistry registry("data source", "data.source");

@@ -21,10 +21,8 @@ class CoraSource : public DataSource {
   }
 
   std::string fingerprint(const DataOptions& o) const override {
-    const auto& g = o.graph;
     std::ostringstream os;
-    os << ";train_per_class=" << g.train_per_class << ";graph_validation=" << g.validation << ";test=" << g.test
-       << ";path=" << o.path;
+    os << node_split_fingerprint(o.graph) << ";path=" << o.path;
     for (const char* name : {"cora.content", "cora.cites"}) {
       std::error_code ec;
       os << ";" << name << "=" << fs::file_size(fs::path(o.path) / name, ec);

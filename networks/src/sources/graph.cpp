@@ -18,10 +18,9 @@ class GraphSource : public DataSource {
   std::string fingerprint(const DataOptions& o) const override {
     const auto& g = o.graph;
     std::ostringstream os;
-    os << ";train_per_class=" << g.train_per_class << ";graph_validation=" << g.validation << ";test=" << g.test
-       << ";nodes=" << g.nodes << ";classes=" << g.classes << ";features=" << g.features << ";degree=" << g.degree
-       << ";homophily=" << g.homophily << ";words=" << g.words << ";word_signal=" << g.word_signal
-       << ";seed=" << g.seed;
+    os << node_split_fingerprint(g) << ";nodes=" << g.nodes << ";classes=" << g.classes << ";features=" << g.features
+       << ";degree=" << g.degree << ";homophily=" << g.homophily << ";words=" << g.words
+       << ";word_signal=" << g.word_signal << ";seed=" << g.seed;
     return os.str();
   }
 

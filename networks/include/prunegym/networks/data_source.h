@@ -57,6 +57,8 @@ DataSplits split_and_normalize(const DataOptions& options, PoolSource::Pool pool
 Tensors bytes_to_float(const Tensors& bytes);
 /// Node-classification splits of `graph` (node ids as inputs; data.graph's split sizes).
 DataSplits node_splits(const DataOptions& options, std::shared_ptr<Graph> graph);
+/// The part of a graph source's fingerprint that node_splits() decides (data.graph's split sizes).
+std::string node_split_fingerprint(const GraphOptions& graph);
 
 using DataSourceRegistry = Registry<DataSource>;
 template <>
