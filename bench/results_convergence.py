@@ -92,8 +92,8 @@ def render(out):
              "[provenance.json](provenance.json); per-run figures in [runs.csv](runs.csv). Do not edit by hand.", "",
              "**The seed's claim** (PuRL, section 3.3.2 and Table 1 rows 1-2): rewarding the agent after every "
              "layer instead of at the end of the episode makes DQN converge much faster, so PuRL trains in 55 "
-             "episodes where AMC needs 400; on CIFAR-10 dense rewards reach 91.8% +- 2.0% sparsity and 70.1% +- 2.3% "
-             "accuracy against 68.0% +- 13.9% and 66.1% +- 12.7% for sparse rewards (3 trials).", "",
+             "episodes where AMC needs 400; on CIFAR-10 dense rewards reach 91.8% +- 2.0% accuracy at 70.1% +- 2.3% "
+             "sparsity against 68.0% +- 13.9% accuracy at 66.1% +- 12.7% sparsity for sparse rewards (3 trials).", "",
              f"**Here**: LeNet-300-100 on Fashion-MNIST (the seed: CIFAR-10, not packaged on this machine), DQN with "
              f"PuRL's settings, seeds {prov['seeds'][0]}-{prov['seeds'][-1]}, 55 and 400 episodes. Every "
              f"{GREEDY_EVERY} episodes the greedy policy runs one episode without learning; the convergence "

@@ -121,16 +121,20 @@ def verdicts(by_variant, seeds_done):
             return (a["sparsity"] >= b["sparsity"] and a["valid"] >= b["valid"]
                     and (a["sparsity"] > b["sparsity"] or a["valid"] > b["valid"]))
         q_runs = [r for v in q_names for r in by_variant[v]]
+        # Each run is counted once: dominated by a loop, else dominating one, else neither (a run can
+        # be dominated by one loop and dominate the other; it counts as dominated).
         lost = [r for r in q_runs if any(dominates(l, r) for l in lth_runs if l["seed"] == r["seed"])]
-        won = [r for r in q_runs if any(dominates(r, l) for l in lth_runs if l["seed"] == r["seed"])]
+        also_won = [r for r in lost if any(dominates(r, l) for l in lth_runs if l["seed"] == r["seed"])]
+        won = [r for r in q_runs if r not in lost and any(dominates(r, l) for l in lth_runs if l["seed"] == r["seed"])]
         n = len(q_runs)
         word = ("holds" if len(lost) == n else "holds on most" if len(lost) >= 0.8 * n
                 else "does not hold" if len(won) >= len(lost) else "partly holds")
         lines.append(f"- *The lottery-ticket loop beats Q-learning at matched sparsity* (each Q run against the same "
                      f"seed's 20% and 50% loops, by dominance: at least as sparse and at least as accurate): "
-                     f"{word if complete else 'inconclusive'}: {len(lost)} of {n} Q runs are dominated by a loop, "
-                     f"{len(won)} dominate one, {n - len(lost) - len(won)} are neither (sparser but less accurate, "
-                     f"or the reverse){tag}.")
+                     f"{word if complete else 'inconclusive'}: {len(lost)} of {n} Q runs are dominated by a loop "
+                     f"({len(also_won)} of them dominate the other loop), {len(won)} dominate a loop without being "
+                     f"dominated, {n - len(lost) - len(won)} are neither (sparser but less accurate, or the "
+                     f"reverse){tag}.")
     return lines
 
 
