@@ -33,12 +33,22 @@ def cell(values, scale=100, digits=1, unit="%"):
     return fmt(*mean_se(values), scale=scale, digits=digits, unit=unit) if values else ""
 
 
-def dense_cell(values, digits=2):
-    """The dense network's accuracy over runs: one value when every run prunes the same pretrained
-    network (the bench caches it), mean +- SE otherwise."""
+def per_seed(runs, key):
+    """One value per seed: the mean of `key` over that seed's runs. Standard errors are over seeds,
+    never over the several runs (variants, rounds) that share a seed's value."""
+    by_seed = {}
+    for r in runs:
+        by_seed.setdefault(r["seed"], []).append(r[key])
+    return [sum(v) / len(v) for _, v in sorted(by_seed.items())]
+
+
+def dense_cell(runs, key="dense_test", digits=2):
+    """The dense network's accuracy: one value when every run prunes the same pretrained network
+    (the bench caches it), else mean +- SE over seeds (one value per seed)."""
+    values = [r[key] for r in runs]
     if values and len(set(values)) == 1:
         return f"{values[0] * 100:.{digits}f}% (the same pretrained network in every run)"
-    return cell(values, digits=digits)
+    return cell(per_seed(runs, key), digits=digits)
 
 
 def provenance_lines(prov, extra):

@@ -151,7 +151,7 @@ def render(out):
              "epochs of fine-tuning. The seed's ResNet-50 costs tens of minutes per DQN run here (see the compute "
              "line of [purl-table2](../purl-table2/README.md)), too much for 35 runs, so this table uses the "
              "default network; purl-table2 compares the 3-dim and 108-dim states on ResNet-50 itself. "
-             f"Dense test accuracy {dense_cell([r['dense_test'] for r in runs])}. Mean +- standard error "
+             f"Dense test accuracy {dense_cell(runs)}. Mean +- standard error "
              "over the seeds each row has; * marks the Pareto front of the row means (accuracy, sparsity).", ""]
     if not complete:
         lines += [f"**Unfinished**: {len(runs)} of {SEEDS * (len(TABLE1) + len(REWARDS))} runs are in; the "

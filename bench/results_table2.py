@@ -75,7 +75,7 @@ def render(out):
              "[configs/bench/purl-table2-resnet50.json](../../../configs/bench/purl-table2-resnet50.json)), DQN with "
              "PuRL's settings, 55 episodes, alpha step 0.2, retraining on 1,000 images after each layer, one epoch "
              "of fine-tuning; the uniform baseline bisects one alpha for all layers to the 90% target. "
-             f"Dense test accuracy {dense_cell([r['dense_test'] for r in runs])}. Mean +- standard error over the seeds each row has.", ""]
+             f"Dense test accuracy {dense_cell(runs)}. Mean +- standard error over the seeds each row has.", ""]
     if not complete:
         lines += [f"**Unfinished**: {len(runs)} of {SEEDS * len(ROWS)} runs are in; the verdicts wait for all "
                   f"{SEEDS} seeds. `bench/reproduce.py purl-table2` resumes the rest.", ""]

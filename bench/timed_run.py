@@ -85,6 +85,16 @@ def run(args):
     return record
 
 
+def config_cell(r):
+    """The config as it was run: its dense-pretraining epochs, and a warning when the file has
+    changed since (the record then describes an older setup under the current name)."""
+    cell = f"{r['config']} (dense model: {r['budget']['pretrain']['epochs']} epochs)"
+    path = ROOT / r["config"]
+    if path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() != r["config_sha256"]:
+        cell += "; **the config has changed since this run**: not the current setup"
+    return cell
+
+
 def table(out):
     rows = ["| config | agent, seed | layers | episodes | wall time | setup (data, dense model) | training | policy | fine-tune | dense test acc. "
             "| pruned + fine-tuned test acc. | sparsity | commit |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -96,7 +106,7 @@ def table(out):
             continue
         s = r["seconds"]
         parts = f" ({len(r['parts'])} parts)" if len(r["parts"]) > 1 else ""
-        rows.append(f"| {r['config']} | {r['budget']['agent']}, {r['seed']} | {r['layers']} | {r['episodes_run']} | "
+        rows.append(f"| {config_cell(r)} | {r['budget']['agent']}, {r['seed']} | {r['layers']} | {r['episodes_run']} | "
                     f"**{r['wall_seconds'] / 60:.1f} min**{parts} | {s['environment']:.0f} s | {s['training'] / 60:.1f} min | "
                     f"{s['policy']:.0f} s | {s['finetune']:.0f} s | {100 * r['dense']['test_accuracy']:.2f}% | "
                     f"{100 * r['after_finetune']['test_accuracy']:.2f}% | {100 * r['sparsity']:.1f}% | "
