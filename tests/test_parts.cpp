@@ -82,3 +82,12 @@ TEST_CASE("a data source registered in one file is used through data.source", "[
   CHECK_THROWS_WITH(test::tiny_config(json{{"data", {{"source", "stripez"}}}}),
                     Contains("data.source") && Contains("stripez") && Contains("test_stripes"));
 }
+
+TEST_CASE("the train and agents sections are checked when the config loads", "[parts][config][errors]") {
+  CHECK_THROWS_WITH(test::tiny_config(json{{"train", {{"episodse", 5}}}}), Contains("train.episodse"));
+  CHECK_THROWS_WITH(test::tiny_config(json{{"train", {{"episodes", 0}}}}), Contains("train.episodes"));
+  CHECK_THROWS_WITH(test::tiny_config(json{{"agents", {{"dqn", 3}}}}), Contains("agents.dqn"));
+  CHECK_THROWS_WITH(test::tiny_config(json{{"agents", {{"dqn", {{"episodes", -1}}}}}}),
+                    Contains("agents.dqn.episodes"));
+  CHECK(test::tiny_config(json{{"train", {{"episodes", 7}}}}).train["episodes"] == 7);
+}

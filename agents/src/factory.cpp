@@ -2,6 +2,7 @@
 #include <prunegym/core/errors.h>
 #include <prunegym/core/json_reader.h>
 #include <prunegym/env/config.h>
+#include <prunegym/env/config_check.h>
 
 #include <algorithm>
 
@@ -42,6 +43,24 @@ TrainSettings parse_train_settings(const nlohmann::json& section) {
   if (t.finetune.epochs < 0) throw ConfigError("config key 'train.finetune.epochs' must be >= 0");
   return t;
 }
+
+namespace {
+
+/// The "train" and "agents" sections are checked when a config loads (see register_config_check).
+void check_agent_sections(const Config& c) {
+  parse_train_settings(c.train);
+  for (auto it = c.agents.begin(); it != c.agents.end(); ++it) {
+    if (!it.value().is_object())
+      throw ConfigError("config key 'agents." + it.key() + "' must be an object of that agent's options");
+    const auto* episodes = it.value().contains("episodes") ? &it.value()["episodes"] : nullptr;
+    if (episodes && (!episodes->is_number_integer() || episodes->get<int64_t>() < 1))
+      throw ConfigError("config key 'agents." + it.key() + ".episodes' must be a positive integer");
+  }
+}
+
+const bool kAgentSectionsChecked [[maybe_unused]] = register_config_check("agents", check_agent_sections);
+
+}  // namespace
 
 template <>
 AgentRegistry& AgentRegistry::instance() {

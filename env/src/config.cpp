@@ -1,6 +1,7 @@
 #include <prunegym/core/errors.h>
 #include <prunegym/core/json_reader.h>
 #include <prunegym/env/config.h>
+#include <prunegym/env/config_check.h>
 #include <prunegym/networks/data_source.h>
 
 #include <prunegym/env/criteria.h>
@@ -14,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -217,6 +219,20 @@ void read_env_section(ObjectReader& root, Config& c) {
 
 }  // namespace
 
+namespace {
+
+std::map<std::string, ConfigCheck>& config_checks() {
+  static std::map<std::string, ConfigCheck> checks;
+  return checks;
+}
+
+}  // namespace
+
+bool register_config_check(const std::string& name, ConfigCheck check) {
+  config_checks()[name] = std::move(check);
+  return true;
+}
+
 Config Config::from_json(const json& j) {
   Config c;
   ObjectReader root(j, "");
@@ -240,6 +256,7 @@ Config Config::from_json(const json& j) {
   if (c.env.evaluation.split == "validation" && c.data.validation == 0)
     throw ConfigError(
         "env.evaluation.split is 'validation' but data.validation is 0: hold out samples or evaluate on 'test'");
+  for (const auto& [name, check] : config_checks()) check(c);
   return c;
 }
 
