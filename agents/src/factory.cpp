@@ -5,6 +5,7 @@
 #include <prunegym/env/config_check.h>
 
 #include <algorithm>
+#include <optional>
 
 namespace prunegym {
 
@@ -15,6 +16,15 @@ const nlohmann::json& section_of(const nlohmann::json& agents, const std::string
   if (!agents.is_object()) throw ConfigError("config key 'agents' must be an object");
   auto it = agents.find(name);
   return it == agents.end() ? empty : *it;
+}
+
+/// The section's own "episodes" when it gives one (a positive integer, else ConfigError).
+std::optional<int64_t> own_episodes(const std::string& name, const nlohmann::json& section) {
+  if (!section.contains("episodes")) return std::nullopt;
+  const auto& e = section["episodes"];
+  if (!e.is_number_integer() || e.get<int64_t>() < 1)
+    throw ConfigError("config key 'agents." + name + ".episodes' must be a positive integer");
+  return e.get<int64_t>();
 }
 
 }  // namespace
@@ -52,9 +62,7 @@ void check_agent_sections(const Config& c) {
   for (auto it = c.agents.begin(); it != c.agents.end(); ++it) {
     if (!it.value().is_object())
       throw ConfigError("config key 'agents." + it.key() + "' must be an object of that agent's options");
-    const auto* episodes = it.value().contains("episodes") ? &it.value()["episodes"] : nullptr;
-    if (episodes && (!episodes->is_number_integer() || episodes->get<int64_t>() < 1))
-      throw ConfigError("config key 'agents." + it.key() + ".episodes' must be a positive integer");
+    own_episodes(it.key(), it.value());
   }
 }
 
@@ -71,12 +79,7 @@ AgentRegistry& AgentRegistry::instance() {
 std::vector<std::string> agent_names() { return AgentRegistry::instance().names(); }
 
 int64_t agent_episodes(const std::string& name, const nlohmann::json& agents, const TrainSettings& train) {
-  const auto& s = section_of(agents, name);
-  if (s.contains("episodes")) {
-    if (!s["episodes"].is_number_integer() || s["episodes"].get<int64_t>() < 1)
-      throw ConfigError("config key 'agents." + name + ".episodes' must be a positive integer");
-    return s["episodes"].get<int64_t>();
-  }
+  if (const auto own = own_episodes(name, section_of(agents, name))) return *own;
   // An agent may cap its own budget (registered trait "max_episodes"; the uniform baseline's is 8).
   const auto& traits = AgentRegistry::instance().traits(name);
   if (traits.contains("max_episodes"))

@@ -87,10 +87,7 @@ void PruneEnv::record(const ScheduleStep& s, double value) {
 
 ResetResult PruneEnv::reset(const ResetOptions& options) {
   // Validate everything before touching state, so a rejected reset changes nothing.
-  if (!core_.dense().trained)
-    throw EpisodeError(
-        "this environment was built to describe its config (no dense model was cached); build it "
-        "with PretrainPolicy::train, or run `prunegym pretrain` first");
+  require_dense_model();
   RewardSetup setup = reward_setup_;
   if (!options.options.is_object()) throw ConfigError("reset options must be a JSON object");
   for (auto it = options.options.begin(); it != options.options.end(); ++it) {
@@ -149,7 +146,15 @@ StepResult PruneEnv::step(const Action& action) {
   return result;
 }
 
+void PruneEnv::require_dense_model() const {
+  if (!core_.dense().trained)
+    throw EpisodeError(
+        "this environment was built to describe its config (no dense model was cached); build it "
+        "with PretrainPolicy::train, or run `prunegym pretrain` first");
+}
+
 void PruneEnv::apply_values(const std::vector<double>& values) {
+  require_dense_model();
   if (!schedule_->replays_by_values())
     throw EpisodeError("apply_values() replays a layer-wise policy; " + config().env.episode +
                        " episodes are replayed by stepping");

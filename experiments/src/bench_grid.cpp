@@ -26,10 +26,10 @@ std::string resolve_path(const std::string& p, const std::string& base_dir) {
   return (path.is_absolute() ? path : fs::path(base_dir) / path).lexically_normal().string();
 }
 
-/// Builds the agent once on placeholder spaces: its factory rejects unknown or bad keys.
+/// Builds the agent once on placeholder spaces: its factory rejects unknown or bad keys (the train
+/// section was checked when the config loaded).
 void check_agent(const std::string& agent, const Config& config) {
   AgentRegistry::instance().check(agent);
-  parse_train_settings(config.train);
   make_agent(agent, config.agents, Space::discrete(Space::grid(0.0, 1.0, 0.5)),
              Space::box({0.0, 0.0, 0.0}, {1.0, 1.0, 1.0}), 0, config.env.reward.target_sparsity);
 }

@@ -90,6 +90,8 @@ class PruneEnv : public Env {
   void build_action_space();
   void build_reward_setup();
   Observation observe() const;
+  /// EpisodeError for an env built to describe its config only (PretrainPolicy::cached_only).
+  void require_dense_model() const;
   void record(const ScheduleStep& step, double value);
 
   EnvCore core_;
