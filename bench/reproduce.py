@@ -31,6 +31,7 @@ import sys
 import time
 
 from provenance import ROOT, machine, source_state  # bench/provenance.py
+import claims  # noqa: E402  (bench/claims.py)
 
 CLI = os.environ.get("PRUNEGYM_CLI", str(ROOT / "build/bin/prunegym"))
 
@@ -45,7 +46,7 @@ import results_table2  # noqa: E402
 MODULES = {"agents": results_agents, "purl-convergence": results_convergence, "seed000": results_seed000,
            "seed001": results_seed001, "seed003": results_seed003, "purl-table1": results_table1,
            "purl-table2": results_table2}
-EXPERIMENTS = {name: dict(m.EXPERIMENT, render=m.render) for name, m in MODULES.items()}
+EXPERIMENTS = {name: dict(m.EXPERIMENT, name=name, render=m.render) for name, m in MODULES.items()}
 # What each experiment reproduces (the index's first column; the experiment's README has the detail).
 CLAIMS = {
     "purl-convergence": "PuRL: dense rewards converge faster than sparse ones (55 against 400 episodes)",
@@ -107,9 +108,11 @@ def restore(exp, grid, plan):
         print(f"restored {restored} finished runs of {grid} from {grid_raw.relative_to(ROOT)}", file=sys.stderr)
 
 
-def run_bench(grid, seeds, jobs):
+def run_bench(grid, seeds, jobs, experiment):
     """One `prunegym bench` over the first `seeds` seeds of a grid (resuming whatever is unfinished);
-    returns this session's record, or None when everything was cached."""
+    returns this session's record (with the hashes of the experiment's declared rules, taken before
+    the runs), or None when everything was cached."""
+    rules = claims.hashes(experiment)
     out = ROOT / "runs" / grid
     cmd = bench_cmd(grid, seeds, jobs)
     print("==>", " ".join(cmd), file=sys.stderr, flush=True)
@@ -124,7 +127,7 @@ def run_bench(grid, seeds, jobs):
     failed = proc.wait() != 0
     if not failed and any(", 0 to run" in line for line in tail):
         return None  # everything was cached: no compute in this session
-    return {**state, "failed": failed, "grid": f"configs/bench/{grid}.json", "out": str(out.relative_to(ROOT)), "seeds": seeds,
+    return {**state, "claims": rules, "failed": failed, "grid": f"configs/bench/{grid}.json", "out": str(out.relative_to(ROOT)), "seeds": seeds,
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "command": " ".join(["prunegym"] + cmd[1:]).replace(str(ROOT) + "/", ""),
             "wall_seconds": round(time.time() - t0, 1)}
@@ -140,7 +143,7 @@ def run_and_collect(exp, jobs, max_seeds, command):
     for grid in exp["grids"]:
         restore(exp, grid, plans[grid])
     for grid, k in steps:
-        session = run_bench(grid, k, jobs)
+        session = run_bench(grid, k, jobs, exp["name"])
         # Runs that finished are kept (with the session's wall time) even when others failed.
         collect(exp, [session] if session else [], command, plans)
         exp["render"](exp["out"])  # the tables as far as the runs go, after every bench

@@ -8,6 +8,7 @@ import json
 import sys
 from collections import Counter
 
+import claims
 from results_common import ROOT, fmt, mean_se, per_seed, provenance_lines, read_csv, share_verdict
 
 EXPERIMENT = {
@@ -19,6 +20,7 @@ EXPERIMENT = {
                  "note": "the seed trains on 60,000 digits and reports a validation accuracy without saying which "
                          "digits; here 5,000 training digits are held out for validation and the 10,000 test "
                          "digits are used only for the test column and Table 2"},
+        "state": "(round, sparsity) in 10 bins each: a function of the mask alone (env.observation step_sparsity)",
         "budget": {"pretrain_epochs": 30, "q_phase_episodes": 200, "q_phase_steps": "about 1,000 (the seed: 1,000)",
                    "max_rounds": 15, "epsilon": "1.0 -> 0.1",
                    "q_phase_retrain": "1,000 random training digits per round (the seed does not state it)",
@@ -42,7 +44,7 @@ SEED_ROWS = [
     ("eq6-a0.9-g1", "EQ_6", 0.9, 1.0, 9.10, 0.09),
 ]
 SEED_LTH = (96.86, 95.92)
-SEED_COLLAPSED = {"eq3-a0.8", "eq6-a0.9-g0.4", "eq6-a0.9-g1"}
+SEED_COLLAPSED = set(claims.thresholds("seed000", "collapse")["rows"])
 # Seed 000, Table 2: test accuracy per digit (%) of "Model 1", "Model 2", "Model 3", and the counts.
 SEED_CLASSES = [
     (97.44, 97.55, 98.57, 980), (97.26, 97.18, 98.23, 1135), (91.08, 88.56, 95.54, 1032), (88.81, 87.62, 96.33, 1010),
@@ -50,8 +52,10 @@ SEED_CLASSES = [
     (89.73, 86.34, 94.76, 974), (88.00, 86.91, 94.84, 1009),
 ]
 SEED_OVERALL = (91.6, 90.7, 96.2)
-COLLAPSE = 0.2  # a final network below 20% validation accuracy has collapsed (chance is 10%)
+RULES = {c: claims.thresholds("seed000", c) for c in claims.claims("seed000")}  # bench/claims.json
+COLLAPSE = RULES["collapse"]["collapse_below"]  # a final network below it has collapsed (chance is 10%)
 SEEDS = 5
+SUPERSEDED = "docs/results/seed000 at commit a0d806d"
 
 
 def load_runs(out):
@@ -68,8 +72,25 @@ def load_runs(out):
                          "episodes": len(episodes), "classes": final["test_classes"],
                          "dense_valid": s["dense"]["validation_accuracy"], "dense_test": s["dense"]["test_accuracy"],
                          "rebuilt_dense_valid": s["final_network"]["dense_validation_accuracy"],
+                         "known": known_rounds(s), "greedy": s["greedy_episodes"][0]["values"],
                          "seconds": s["seconds"]["total"]})
     return runs
+
+
+def known_rounds(summary):
+    """(final rounds decided on a state the Q-table knows, final rounds, final rates equal the greedy
+    Q-episode's), or None for runs recorded before summaries held the final episode."""
+    final = summary.get("final_episode")
+    if not final or "known_steps" not in final:
+        return None
+    greedy = summary["greedy_episodes"][0]["values"] if summary.get("greedy_episodes") else None
+    return final["known_steps"], final["steps"], final["values"] == greedy
+
+
+def known_text(runs):
+    """Final rounds decided on a known state, summed over a row's runs ('-' for the fixed-rate loops)."""
+    known = [r["known"] for r in runs if r["known"] is not None]
+    return f"{sum(k for k, _, _ in known)}/{sum(n for _, n, _ in known)}" if known else "-"
 
 
 def rates_text(runs):
@@ -83,7 +104,20 @@ def row_stats(mine):
     return {k: mean_se([r[k] for r in mine]) for k in ("train", "valid", "test", "sparsity")}
 
 
-def verdicts(by_variant, seeds_done):
+def decided_verdict(by_variant, q_names, complete, tag):
+    """Claim table_decides: how many final rounds met a state the Q-table knows."""
+    known = [r["known"] for v in q_names for r in by_variant[v] if r["known"] is not None]
+    if not known:
+        return "inconclusive: the runs were recorded before summaries counted known states"
+    rounds, total = sum(k for k, _, _ in known), sum(n for _, n, _ in known)
+    every = sum(k == n for k, n, _ in known)
+    same = sum(m for _, _, m in known)
+    word = ("holds" if every == len(known) else "does not hold") if complete else "inconclusive"
+    return (f"{word}: {rounds} of {total} final rounds met a known state; every round did in {every} of "
+            f"{len(known)} Q runs; the final rates equal the greedy Q-episode's in {same} of {len(known)}{tag}")
+
+
+def verdicts(by_variant, seeds_done, sessions):
     lines = []
     q_names = [v for v, *_ in SEED_ROWS if v in by_variant]
     complete = seeds_done >= SEEDS
@@ -100,8 +134,8 @@ def verdicts(by_variant, seeds_done):
         word = "does not hold"
         why = (f"collapsed on some seed: {', '.join(sorted(collapsed)) or 'none'}; on every seed: "
                f"{', '.join(sorted(always)) or 'none'}")
-    lines.append(f"- *Three settings (EQ_3 alpha 0.8, EQ_6 gamma 0.4 and 1.0) collapse to chance accuracy*: "
-                 f"{word if complete else 'inconclusive'}: {why}{tag}.")
+    lines.append("- *Three settings (EQ_3 alpha 0.8, EQ_6 gamma 0.4 and 1.0) collapse to chance accuracy*: " +
+                 claims.verdict("seed000", "collapse", f"{word if complete else 'inconclusive'}: {why}{tag}.", sessions))
 
     if "lth-20" in by_variant and q_names:
         lth = {r["seed"]: r["valid"] for r in by_variant["lth-20"]}
@@ -109,11 +143,11 @@ def verdicts(by_variant, seeds_done):
         n = len(lth)
         word = share_verdict(len(wins), n, True, SEEDS)
         best = max(q_names, key=lambda v: mean_se([r["valid"] for r in by_variant[v]])[0])
-        lines.append(f"- *The lottery-ticket loop (20% per round) beats every Q-learning setting*: "
-                     f"{word if complete else 'inconclusive'}: its validation accuracy is above every Q row's on "
+        lines.append("- *The lottery-ticket loop (20% per round) beats every Q-learning setting*: " + claims.verdict(
+                     "seed000", "lth_beats_q", f"{word if complete else 'inconclusive'}: its validation accuracy is above every Q row's on "
                      f"{len(wins)} of {n} seeds; best Q row "
                      f"{best} at {fmt(*mean_se([r['valid'] for r in by_variant[best]]), digits=2)} against "
-                     f"{fmt(*mean_se(list(lth.values())), digits=2)}{tag}.")
+                     f"{fmt(*mean_se(list(lth.values())), digits=2)}{tag}.", sessions))
     lth_runs = [r for v in ("lth-20", "lth-50") for r in by_variant.get(v, [])]
     if lth_runs and q_names:
         # Sparsity differs from run to run, so compare by dominance against the same seed's
@@ -129,14 +163,18 @@ def verdicts(by_variant, seeds_done):
         also_won = [r for r in lost if any(dominates(r, l) for l in lth_runs if l["seed"] == r["seed"])]
         won = [r for r in q_runs if r not in lost and any(dominates(r, l) for l in lth_runs if l["seed"] == r["seed"])]
         n = len(q_runs)
-        word = ("holds" if len(lost) == n else "holds on most" if len(lost) >= 0.8 * n
+        word = ("holds" if len(lost) == n else "holds on most" if len(lost) >= RULES["lth_dominates_q"]["most"] * n
                 else "does not hold" if len(won) >= len(lost) else "partly holds")
-        lines.append(f"- *The lottery-ticket loop beats Q-learning at matched sparsity* (each Q run against the same "
-                     f"seed's 20% and 50% loops, by dominance: at least as sparse and at least as accurate): "
+        lines.append("- *The lottery-ticket loop beats Q-learning at matched sparsity* (each Q run against the same "
+                     "seed's 20% and 50% loops, by dominance: at least as sparse and at least as accurate): " +
+                     claims.verdict("seed000", "lth_dominates_q",
                      f"{word if complete else 'inconclusive'}: {len(lost)} of {n} Q runs are dominated by a loop "
                      f"({len(also_won)} of them dominate the other loop), {len(won)} dominate a loop without being "
                      f"dominated, {n - len(lost) - len(won)} are neither (sparser but less accurate, or the "
-                     f"reverse){tag}.")
+                     f"reverse){tag}.", sessions))
+    if q_names:
+        lines.append("- *The learned table decides the final network's rounds*: " + claims.verdict(
+            "seed000", "table_decides", decided_verdict(by_variant, q_names, complete, tag) + ".", sessions))
     return lines
 
 
@@ -151,10 +189,13 @@ def render(out):
     with open(out / "runs.csv", "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["variant", "seed", "train_accuracy", "validation_accuracy", "test_accuracy", "sparsity",
-                    "greedy_rates", "q_phase_episodes", "q_phase_steps", "dense_validation_accuracy", "seconds"])
+                    "final_rates", "greedy_q_episode_rates", "known_rounds", "q_phase_episodes", "q_phase_steps",
+                    "dense_validation_accuracy", "seconds"])
         for r in sorted(runs, key=lambda r: (r["seed"], r["variant"])):
             w.writerow([r["variant"], r["seed"], f"{r['train']:.4f}", f"{r['valid']:.4f}", f"{r['test']:.4f}",
-                        f"{r['sparsity']:.4f}", " ".join(f"{v:g}" for v in r["rates"]), r["episodes"], r["q_steps"],
+                        f"{r['sparsity']:.4f}", " ".join(f"{v:g}" for v in r["rates"]),
+                        " ".join(f"{v:g}" for v in r["greedy"]),
+                        "" if r["known"] is None else f"{r['known'][0]}/{r['known'][1]}", r["episodes"], r["q_steps"],
                         f"{r['dense_valid']:.4f}", f"{r['seconds']:.0f}"])
 
     # One dense value per seed: every variant of a seed prunes the same pretrained network.
@@ -176,8 +217,13 @@ def render(out):
              "states (30 pretraining epochs, about 1,000 Q-table steps, at most 15 rounds, 9 epochs after each round of "
              "the final network). Q-table rounds retrain on 1,000 random training digits (a budget the seed does not "
              "state); rates 0.1..0.5 per round, "
-             "magnitude pruning per layer, rewind to W0, episodes end at 90% sparsity; the state is (round, accuracy, "
-             "sparsity) in 10 bins each instead of the mask itself. The lottery-ticket rows run the identical "
+             "magnitude pruning per layer, rewind to W0, episodes end at 90% sparsity; the state is (round, sparsity) "
+             "in 10 bins each, a function of the mask alone as the seed's state (the mask itself) is: the final "
+             "network retrains far longer than the Q-table rounds and so sits at other accuracies, but it meets the "
+             "same states, so the table decides its rounds (column 'known rounds'). An earlier version of this "
+             "experiment used (round, accuracy, sparsity): there the final network's rounds after the first fell in "
+             "states the table had never seen and were chosen by random tie-breaks (those runs are in git history, "
+             f"{SUPERSEDED}). The lottery-ticket rows run the identical "
              "pipeline with a fixed rate (20%: the seed's row; 50%: the sparsity most Q policies reach), so all rows "
              "are built the same way and none is fine-tuned. "
              f"Dense network after 30 epochs: validation {fmt(*dense_v, digits=2)}, test {fmt(*dense_t, digits=2)}. "
@@ -190,9 +236,9 @@ def render(out):
                   "seeds each row has so far, and the verdicts wait for all five seeds. `bench/reproduce.py seed000` "
                   "resumes the rest.", ""]
     lines += ["## Table 1: accuracy of the final network", "",
-              "| Q-update | alpha | gamma | seeds | train | validation | test | sparsity | greedy rates (most common) "
-              "| seed 000: train / validation |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "| Q-update | alpha | gamma | seeds | train | validation | test | sparsity | final rates (most common) "
+              "| known rounds | seed 000: train / validation |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for variant, rule, alpha, gamma, s_train, s_valid in SEED_ROWS + [("lth-20", "LTH 20%", None, None, *SEED_LTH),
                                                                        ("lth-50", "LTH 50%", None, None, None, None)]:
         mine = by_variant.get(variant, [])
@@ -200,11 +246,12 @@ def render(out):
         a = "-" if alpha is None else f"{alpha:g}"
         g = "-" if gamma is None else f"{gamma:g}"
         if not mine:
-            lines.append(f"| {rule} | {a} | {g} | 0 | | | | | | {seed_cell} |")
+            lines.append(f"| {rule} | {a} | {g} | 0 | | | | | | | {seed_cell} |")
             continue
         st = row_stats(mine)
         lines.append(f"| {rule} | {a} | {g} | {len(mine)} | {fmt(*st['train'], digits=2)} | {fmt(*st['valid'], digits=2)} "
-                     f"| {fmt(*st['test'], digits=2)} | {fmt(*st['sparsity'])} | {rates_text(mine)} | {seed_cell} |")
+                     f"| {fmt(*st['test'], digits=2)} | {fmt(*st['sparsity'])} | {rates_text(mine)} | {known_text(mine)} "
+                     f"| {seed_cell} |")
 
     # EQ_6 with gamma 1 is EQ_3 with the same alpha: Q + a(r + max Q' - Q) = (1 - a)Q + a(r + max Q').
     same_a, same_b = by_variant.get("eq3-a0.9", []), by_variant.get("eq6-a0.9-g1", [])
@@ -240,7 +287,8 @@ def render(out):
             lines.append(f"| {digit} | {samples} | " + " | ".join(cells) + f" | {m1:.2f}% / {m2:.2f}% / {m3:.2f}% |")
         overall = [fmt(*mean_se([r["test"] for r in by_variant[m]]), digits=2) for m in models]
         lines.append("| all | 10000 | " + " | ".join(overall) + " | " + " / ".join(f"{v:.1f}%" for v in SEED_OVERALL) + " |")
-    lines += ["", "## Verdicts", ""] + verdicts(by_variant, seeds_done)
+    lines += ["", "## Verdicts", ""] + verdicts(by_variant, seeds_done, prov["sessions"])
+    lines += [""] + claims.rules_section("seed000", prov["sessions"])
     lines += ["", "![validation accuracy and sparsity per row](accuracy.png)", ""]
     runtime = sum(r["seconds"] for r in runs) / 3600
     lines += provenance_lines(prov, [

@@ -20,6 +20,7 @@ EpisodeRecord run_episode(Env& env, Agent& agent, bool learn, uint64_t seed, int
   reset.seed = seed;
   Observation obs = env.reset(reset).observation;
   while (true) {
+    if (const auto known = agent.knows(obs)) rec.known_steps = rec.known_steps.value_or(0) + (*known ? 1 : 0);
     const Action action = agent.act(obs, learn);
     StepResult r = env.step(action);
     rec.total_reward += r.reward;

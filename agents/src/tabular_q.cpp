@@ -78,6 +78,14 @@ std::vector<double> TabularQAgent::q_values(const Observation& o) const {
   return it == table_.end() ? std::vector<double>(static_cast<size_t>(action_space_.n()), 0.0) : it->second;
 }
 
+std::optional<bool> TabularQAgent::knows(const Observation& o) const {
+  auto it = table_.find(state_key(o));
+  if (it == table_.end()) return false;
+  const auto& q = it->second;
+  const double best = *std::max_element(q.begin(), q.end());
+  return std::count(q.begin(), q.end(), best) == 1;
+}
+
 Action TabularQAgent::act(const Observation& o, bool explore) {
   const double u = static_cast<double>(rng_() >> 11) * (1.0 / 9007199254740992.0);
   if (explore && u < epsilon_) return action_space_.sample(rng_);

@@ -15,6 +15,7 @@ void to_json(json& j, const EpisodeRecord& r) {
            {"values", r.values},
            {"exploration", r.exploration},
            {"seconds", r.seconds}};
+  if (r.known_steps) j["known_steps"] = *r.known_steps;
 }
 
 void from_json(const json& j, EpisodeRecord& r) {
@@ -29,6 +30,7 @@ void from_json(const json& j, EpisodeRecord& r) {
   // A NaN exploration rate (an agent without one) is written as null.
   r.exploration = j.at("exploration").is_number() ? j.at("exploration").get<double>() : 0.0;
   r.seconds = j.at("seconds").get<double>();
+  if (j.contains("known_steps")) r.known_steps = j.at("known_steps").get<int64_t>();
 }
 
 namespace {
@@ -58,35 +60,37 @@ json RunSummary::to_json() const {
   json after = accuracy_json(after_finetune);
   if (after_finetune_train) after["train_accuracy"] = *after_finetune_train;
   if (!test_classes.empty()) after["test_classes"] = classes;
-  return {{"agent", agent},
-          {"seed", seed},
-          {"episodes", episodes},
-          {"network", network},
-          {"data", data},
-          {"input_normalization", {{"mean", input_mean}, {"std", input_std}}},
-          {"criterion", criterion},
-          {"reward", reward},
-          {"target_accuracy", target_accuracy},
-          {"target_sparsity", target_sparsity},
-          {"episode", episode},
-          {"layers", rows},
-          {"final_values", final_values},
-          {"sparsity", sparsity},
-          {"remaining", remaining},
-          {"total", total},
-          {"dense", accuracy_json(dense)},
-          {"final_network", final_network},
-          {"before_finetune", accuracy_json(before_finetune)},
-          {"after_finetune", after},
-          {"greedy_episodes", greedy_episodes},
-          {"seconds",
-           {{"environment", seconds.environment},
-            {"training", seconds.training},
-            {"policy", seconds.policy},
-            {"finetune", seconds.finetune},
-            {"total", seconds.total}}},
-          {"peak_rss_mib", peak_rss_mib},
-          {"threads", threads}};
+  json j{{"agent", agent},
+         {"seed", seed},
+         {"episodes", episodes},
+         {"network", network},
+         {"data", data},
+         {"input_normalization", {{"mean", input_mean}, {"std", input_std}}},
+         {"criterion", criterion},
+         {"reward", reward},
+         {"target_accuracy", target_accuracy},
+         {"target_sparsity", target_sparsity},
+         {"episode", episode},
+         {"layers", rows},
+         {"final_values", final_values},
+         {"sparsity", sparsity},
+         {"remaining", remaining},
+         {"total", total},
+         {"dense", accuracy_json(dense)},
+         {"final_network", final_network},
+         {"before_finetune", accuracy_json(before_finetune)},
+         {"after_finetune", after},
+         {"greedy_episodes", greedy_episodes},
+         {"seconds",
+          {{"environment", seconds.environment},
+           {"training", seconds.training},
+           {"policy", seconds.policy},
+           {"finetune", seconds.finetune},
+           {"total", seconds.total}}},
+         {"peak_rss_mib", peak_rss_mib},
+         {"threads", threads}};
+  if (final_episode) j["final_episode"] = *final_episode;
+  return j;
 }
 
 RunSummary RunSummary::from_json(const json& j) {
@@ -127,6 +131,7 @@ RunSummary RunSummary::from_json(const json& j) {
     s.test_classes.push_back(
         {c.at("samples").get<int64_t>(), c.at("correct").get<int64_t>(), c.at("accuracy").get<double>()});
   s.greedy_episodes = j.at("greedy_episodes").get<std::vector<EpisodeRecord>>();
+  if (j.contains("final_episode")) s.final_episode = j.at("final_episode").get<EpisodeRecord>();
   const auto& secs = j.at("seconds");
   s.seconds = {secs.at("environment").get<double>(), secs.at("training").get<double>(), secs.at("policy").get<double>(),
                secs.at("finetune").get<double>(), secs.at("total").get<double>()};

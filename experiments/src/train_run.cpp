@@ -206,6 +206,7 @@ bool train_episodes(const TrainRunOptions& o, RunState& s, Env& env, Agent& agen
 struct FinalNetwork {
   std::vector<double> values;  ///< per layer (layerwise) or per round
   GreedyPolicy policy;
+  std::optional<EpisodeRecord> episode;  ///< the stepped final episode (schedules not replayed by values)
   EvalResult before_val, before_test, after_val, after_test, after_train;
   double policy_seconds = 0.0, finetune_seconds = 0.0;
 };
@@ -224,14 +225,15 @@ FinalNetwork finalize(const TrainRunOptions& o, const RunState& s, Env& training
     // One greedy episode; its rounds can take minutes each (seed 000 trains 9 epochs per round).
     int64_t step = 0;
     const auto t_episode = Clock::now();
-    f.values = run_episode(env, agent, false, episode_seed(s.seed, 0, true), 0, 1, [&](const StepResult& r) {
-                 if (!o.progress) return;
-                 std::ostringstream os;
-                 os << "final network, step " << ++step << ": value " << std::setprecision(3) << r.info.value
-                    << ", accuracy " << pct(r.info.accuracy) << ", sparsity " << pct(r.info.sparsity) << "  "
-                    << fmt_duration(seconds_since(t_episode));
-                 o.progress->line(os.str());
-               }).values;
+    f.episode = run_episode(env, agent, false, episode_seed(s.seed, 0, true), 0, 1, [&](const StepResult& r) {
+      if (!o.progress) return;
+      std::ostringstream os;
+      os << "final network, step " << ++step << ": value " << std::setprecision(3) << r.info.value << ", accuracy "
+         << pct(r.info.accuracy) << ", sparsity " << pct(r.info.sparsity) << "  "
+         << fmt_duration(seconds_since(t_episode));
+      o.progress->line(os.str());
+    });
+    f.values = f.episode->values;
   }
   f.before_val = env.evaluate_split("validation");
   f.before_test = env.evaluate_split("test");
@@ -307,6 +309,7 @@ RunSummary make_summary(const RunState& s, const PruneEnv& dense, PruneEnv& env,
   r.after_finetune_train = f.after_train.accuracy;
   r.test_classes = class_rows(f.after_test);
   r.greedy_episodes = f.policy.episodes;
+  r.final_episode = f.episode;
   r.seconds = seconds;
   r.peak_rss_mib = peak_rss_mib();
   r.threads = torch::get_num_threads();

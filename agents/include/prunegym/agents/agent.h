@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace prunegym {
@@ -38,6 +39,14 @@ class Agent {
   virtual void observe(const Transition& transition) { (void)transition; }
   /// Called after each training episode.
   virtual void end_episode() {}
+  /// Whether the agent's greedy choice for this observation rests on what it learned (a tabular
+  /// agent: a seen state with one best action), so a report can say how many final decisions
+  /// came from the table rather than from tie-breaks;
+  /// nullopt for agents that generalise over observations (networks) or do not learn.
+  virtual std::optional<bool> knows(const Observation& observation) const {
+    (void)observation;
+    return std::nullopt;
+  }
   /// Current exploration rate for progress displays (NaN when the agent has none).
   virtual double exploration() const;
   /// Saves everything needed to resume training (weights, optimizer, RNG, buffers, counters).

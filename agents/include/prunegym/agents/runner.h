@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <vector>
 
 namespace prunegym {
@@ -23,6 +24,9 @@ struct EpisodeRecord {
   std::vector<double> values;  ///< action value (alpha) applied at each step
   double exploration = 0.0;    ///< the agent's exploration rate during the episode
   double seconds = 0.0;
+  /// Steps decided on an observation the agent knows (Agent::knows); unset for agents that
+  /// cannot tell.
+  std::optional<int64_t> known_steps;
 };
 
 /// Seed of training episode `episode` in a run seeded with `seed`: every episode has its own

@@ -53,6 +53,9 @@ class TabularQAgent : public Agent {
   Action act(const Observation& observation, bool explore) override;
   void observe(const Transition& t) override;
   double exploration() const override { return epsilon_; }
+  /// True when the state has a row with a single best action: the greedy choice is the table's,
+  /// not a random tie-break (an unseen state, or untried actions still at zero).
+  std::optional<bool> knows(const Observation& observation) const override;
   void save(const std::string& path) const override;
   void load(const std::string& path) override;
 

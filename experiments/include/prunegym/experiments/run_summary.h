@@ -59,6 +59,9 @@ struct RunSummary {
   std::optional<double> after_finetune_train;  ///< training-split accuracy after fine-tuning
   std::vector<ClassAccuracy> test_classes;     ///< per class, after fine-tuning
   std::vector<EpisodeRecord> greedy_episodes;  ///< the episodes averaged into the final policy
+  /// The episode stepped on the final network (schedules that do not replay by values, e.g.
+  /// rounds): its values and, for a tabular agent, how many of its steps met a known state.
+  std::optional<EpisodeRecord> final_episode;
   Seconds seconds;
   double peak_rss_mib = 0.0;
   int64_t threads = 0;
