@@ -35,6 +35,7 @@ TrainSettings parse_train_settings(const nlohmann::json& section) {
   r.get("episodes", t.episodes);
   r.get("policy_episodes", t.policy_episodes);
   r.get("greedy_every", t.greedy_every);
+  r.get("greedy_measure", t.greedy_measure);
   read_train_options(r.child("finetune"), t.finetune, false);
   if (section.is_object() && section.contains("final_train")) {
     t.final_train = section.at("final_train");
@@ -50,6 +51,9 @@ TrainSettings parse_train_settings(const nlohmann::json& section) {
   if (t.episodes < 1) throw ConfigError("config key 'train.episodes' must be >= 1");
   if (t.policy_episodes < 1) throw ConfigError("config key 'train.policy_episodes' must be >= 1");
   if (t.greedy_every < 0) throw ConfigError("config key 'train.greedy_every' must be >= 0 (0 = no greedy checks)");
+  if (t.greedy_measure != "episode" && t.greedy_measure != "dense")
+    throw ConfigError("config key 'train.greedy_measure' must be \"episode\" or \"dense\", not \"" + t.greedy_measure +
+                      "\"");
   if (t.finetune.epochs < 0) throw ConfigError("config key 'train.finetune.epochs' must be >= 0");
   return t;
 }

@@ -22,6 +22,7 @@ EpisodeRecord run_episode(Env& env, Agent& agent, bool learn, uint64_t seed, int
   while (true) {
     if (const auto known = agent.knows(obs)) rec.known_steps = rec.known_steps.value_or(0) + (*known ? 1 : 0);
     const Action action = agent.act(obs, learn);
+    rec.actions.push_back(action);
     StepResult r = env.step(action);
     rec.total_reward += r.reward;
     rec.values.push_back(r.info.value);
@@ -37,6 +38,28 @@ EpisodeRecord run_episode(Env& env, Agent& agent, bool learn, uint64_t seed, int
     if (done) break;
   }
   if (learn) agent.end_episode();
+  rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return rec;
+}
+
+EpisodeRecord replay_actions(Env& env, const std::vector<Action>& actions, uint64_t seed) {
+  const auto start = std::chrono::steady_clock::now();
+  EpisodeRecord rec;
+  ResetOptions reset;
+  reset.seed = seed;
+  env.reset(reset);
+  for (const auto& action : actions) {
+    const StepResult r = env.step(action);
+    rec.actions.push_back(action);
+    rec.total_reward += r.reward;
+    rec.values.push_back(r.info.value);
+    rec.accuracy = r.info.accuracy;
+    rec.sparsity = r.info.sparsity;
+    rec.early_stop = r.info.early_stop;
+    rec.truncated = r.truncated;
+    ++rec.steps;
+    if (r.terminated || r.truncated) break;
+  }
   rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return rec;
 }

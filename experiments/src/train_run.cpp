@@ -27,7 +27,8 @@ std::string joined_values(const EpisodeRecord& r) {
   return values;
 }
 
-/// The greedy checks (train.greedy_every): after_episodes is the number of training episodes done.
+/// The greedy checks (train.greedy_every): after_episodes is the number of training episodes done;
+/// with train.greedy_measure "dense", accuracy and sparsity are those of the dense-timing replay.
 std::string greedy_csv(const std::vector<EpisodeRecord>& checks) {
   CsvWriter csv({"after_episodes", "total_reward", "accuracy", "sparsity", "steps", "early_stop", "values"});
   for (const auto& r : checks) {
@@ -165,7 +166,17 @@ TrainingEnv make_training_env(const TrainRunOptions& o, const RunState& s, const
 }
 
 /// Trains from the last recorded episode on; returns false when stopped early.
-bool train_episodes(const TrainRunOptions& o, RunState& s, Env& env, Agent& agent, bool& by_option) {
+/// train.greedy_measure "dense": a copy of the environment with dense timing, on which each
+/// greedy check's actions are replayed (null for "episode").
+std::unique_ptr<PruneEnv> measure_env(const RunState& s, const LogFn& log) {
+  if (s.settings.greedy_every == 0 || s.settings.greedy_measure != "dense") return nullptr;
+  Config c = s.config;
+  c.env.timing = "dense";
+  log("greedy checks are measured on a dense-timing copy of the environment (train.greedy_measure)");
+  return std::make_unique<PruneEnv>(c, PruneEnvHooks{log, nullptr});
+}
+
+bool train_episodes(const TrainRunOptions& o, RunState& s, Env& env, Agent& agent, bool& by_option, PruneEnv* measure) {
   const fs::path checkpoint = s.out / "agent.ckpt";
   std::atomic<bool> stop_now{false};
   const auto t0 = Clock::now();
@@ -180,7 +191,13 @@ bool train_episodes(const TrainRunOptions& o, RunState& s, Env& env, Agent& agen
     s.records.push_back(r);
     if (greedy_every > 0 && (r.episode + 1) % greedy_every == 0) {
       // The policy as it stands, without exploring or learning; its own seed keeps training unchanged.
-      EpisodeRecord g = run_episode(env, agent, false, episode_seed(s.seed, r.episode, true), r.episode, s.episodes);
+      const uint64_t seed = episode_seed(s.seed, r.episode, true);
+      EpisodeRecord g = run_episode(env, agent, false, seed, r.episode, s.episodes);
+      if (measure) {  // the same decisions, judged after a retrain and evaluation at every layer
+        const EpisodeRecord m = replay_actions(*measure, g.actions, seed);
+        g.accuracy = m.accuracy;
+        g.sparsity = m.sparsity;
+      }
       g.episode = r.episode;
       g.exploration = 0.0;
       s.greedy.push_back(g);
@@ -349,7 +366,8 @@ TrainRunResult run_train(const TrainRunOptions& o) {
   result.out = s.out.string();
   result.episodes = s.episodes;
   const auto t_train = Clock::now();
-  const bool complete = train_episodes(o, s, *training.env, *agent, result.stopped_by_option);
+  const auto measure = measure_env(s, log);
+  const bool complete = train_episodes(o, s, *training.env, *agent, result.stopped_by_option, measure.get());
   const double train_seconds = seconds_since(t_train);
   result.episodes_done = static_cast<int64_t>(s.records.size());
   if (!complete) return result;

@@ -18,6 +18,10 @@ struct TrainSettings {
   int64_t episodes = 55;        ///< PuRL's budget
   int64_t policy_episodes = 5;  ///< greedy episodes averaged into the final policy
   int64_t greedy_every = 0;     ///< every N training episodes, one greedy episode without learning (0 = none)
+  /// How a greedy check is measured: "episode" (its own end, under the env's timing) or "dense"
+  /// (its actions replayed with a retrain and evaluation after every layer, so runs of either
+  /// timing are judged by the same measurement).
+  std::string greedy_measure = "episode";
   TrainOptions finetune = TrainOptions().set_optimizer("adam").set_lr(1e-3).set_batch_size(128).set_epochs(3);
   /// Rounds episodes only: when set (an object), the final network is built as seed 000 builds it:
   /// a fresh network trained with these settings (a merge patch over lottery.train), then one

@@ -27,6 +27,7 @@ struct EpisodeRecord {
   /// Steps decided on an observation the agent knows (Agent::knows); unset for agents that
   /// cannot tell.
   std::optional<int64_t> known_steps;
+  std::vector<Action> actions;  ///< the actions taken, in order (kept in memory, not written)
 };
 
 /// Seed of training episode `episode` in a run seeded with `seed`: every episode has its own
@@ -39,6 +40,10 @@ using EpisodeStepCallback = std::function<void(const StepResult&)>;
 /// Runs one episode. With `learn` the agent explores and observes every transition.
 EpisodeRecord run_episode(Env& env, Agent& agent, bool learn, uint64_t seed, int64_t episode = 0, int64_t total = 1,
                           const EpisodeStepCallback& on_step = nullptr);
+
+/// Replays `actions` from a reset with `seed` until the episode ends or the actions run out: the
+/// same decisions measured on another environment (a greedy check judged with dense timing).
+EpisodeRecord replay_actions(Env& env, const std::vector<Action>& actions, uint64_t seed);
 
 struct RunOptions {
   int64_t episodes = 55;
