@@ -30,6 +30,8 @@ def thresholds(experiment, claim_id):
 
 
 def claim_hash(claim, data):
+    """Over the claim's own text and thresholds and the shared verdict words (a change to the words
+    marks every claim, also those that do not use them: the conservative reading)."""
     text = json.dumps({"claim": claim, "verdict_words": _words(data)}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -47,11 +49,19 @@ def status(experiment, claim_id, sessions, data=None):
     declared = claims(experiment, data)
     if claim_id not in declared:
         return "no rule declared in bench/claims.json"
-    now = claim_hash(declared[claim_id], data)
-    recorded = [s.get("claims", {}).get(claim_id) for s in sessions]
     if not sessions:
         return ""
+    now = claim_hash(declared[claim_id], data)
+    recorded = [s.get("claims", {}).get(claim_id) for s in sessions]
     if all(h is None for h in recorded):
+        # Runs from before rules were hashed: the changes written down by hand are all there is.
+        changes = list(declared[claim_id].get("changes", []))
+        if declared[claim_id].get("verdicts") == "verdict_words":
+            changes += [dict(c, was="shared verdict words: " + c["was"])
+                        for c in data["verdict_words"].get("changes", [])]
+        if changes:
+            return "rule changed after the runs: " + "; ".join(
+                f"{c['was']}, then {c['now']} ({c['when']}, commit {c['commit']})" for c in changes)
         return ("rule declared after the runs (they were recorded before bench/claims.json existed, so nothing "
                 "shows the rule was fixed before the data)")
     other = sorted({h for h in recorded if h != now and h is not None})

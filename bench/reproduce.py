@@ -270,6 +270,22 @@ def collect(exp, sessions, command, plans):
     write_provenance(exp, sessions, command)
 
 
+def supersede(exp):
+    """--fresh: the recorded sessions belong to runs this rerun replaces; keep them, marked, with the
+    commit whose docs/results still hold those runs."""
+    path = exp["out"] / "provenance.json"
+    if not path.exists():
+        return
+    prov = json.loads(path.read_text())
+    if prov.get("sessions"):
+        commit = source_state()["commit"]
+        prov.setdefault("superseded", []).append(
+            {"sessions": prov["sessions"], "runs_at_commit": commit,
+             "note": f"runs of an earlier config or rule set; their raw/ and tables are in git at {commit[:10]}"})
+        prov["sessions"] = []
+        path.write_text(json.dumps(prov, indent=2) + "\n")
+
+
 def write_provenance(exp, sessions, command):
     out = exp["out"]
     out.mkdir(parents=True, exist_ok=True)
@@ -284,6 +300,10 @@ def write_provenance(exp, sessions, command):
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
         "seeds": list(range(exp["seeds"])), "sessions": earlier + sessions, **exp["provenance"],
     }
+    if (out / "provenance.json").exists():
+        superseded = json.loads((out / "provenance.json").read_text()).get("superseded")
+        if superseded:
+            provenance["superseded"] = superseded
     (out / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
 
 
@@ -377,6 +397,9 @@ def main():
                     "--threads 1 beside another experiment")
     ap.add_argument("--max-seeds", type=int, help="run only the first N seeds in this session (resume later without it)")
     ap.add_argument("--render-only", action="store_true", help="regenerate the tables and plots from raw/")
+    ap.add_argument("--fresh", action="store_true", help="start the experiment's record anew (a rerun after its "
+                    "configs or rules changed): earlier sessions move to provenance.json's 'superseded' with the "
+                    "commit that holds their runs, and their raw/ runs are replaced as the new ones finish")
     ap.add_argument("--out", help="render into this folder (raw/ and provenance.json are read from the experiment's)")
     a = ap.parse_args()
     if a.index:
@@ -393,6 +416,8 @@ def main():
         command = " ".join(["bench/reproduce.py", a.experiment, "--jobs", str(a.jobs)]
                            + (["--threads", str(a.threads)] if a.threads else [])
                            + (["--max-seeds", str(a.max_seeds)] if a.max_seeds else []))
+        if a.fresh:
+            supersede(exp)
         if "runs" in exp:
             run_commands(exp, a.experiment, a.jobs, a.max_seeds, command)
         else:

@@ -60,6 +60,8 @@ def provenance_lines(prov, extra):
         lines.append(f"- `{s['command']}` at commit `{s['commit'][:10]}`{' (dirty tree)' if s['dirty'] else ''}, "
                      f"{s['date']}: {s['wall_seconds'] / 60:.1f} min wall time"
                      f"{' (stopped before the end: failed runs or an interruption; the finished runs are kept)' if s.get('failed') else ''}")
+    for old in prov.get("superseded", []):
+        lines.append(f"- superseded: {len(old['sessions'])} earlier session(s) ({old['note']})")
     return lines + extra
 
 

@@ -4,6 +4,7 @@ seed. Rendered by bench/reproduce.py into docs/results/seed003/: README.md and r
 import csv
 import json
 
+import claims
 from results_common import ROOT, fmt, load_lottery_runs, lottery_seed_runs, mean_se, provenance_lines, share_verdict
 
 CONFIG = "configs/seed003-cnn2-mnist.json"
@@ -15,6 +16,7 @@ SEED = {"keep": {20: 98.84, 52: 98.97, 80: 99.04, 96: 98.88, 99.96: 11.35},
         "reinit": {20: 98.95, 52: 98.98, 80: 99.03, 96: 98.88, 99.96: 42.38}}
 SEED_DENSE = 0.988  # the seed's dense CNN after 10 epochs
 SEEDS = 5
+RULE = {c: claims.thresholds("seed003", c) for c in claims.claims("seed003")}  # bench/claims.json
 
 
 def runs(seed):
@@ -85,19 +87,24 @@ def render(out):
             for seed, v in at(s, pruned).items():
                 if seed in dense_by_seed:
                     total += 1
-                    held += v >= dense_by_seed[seed] - 0.003
+                    held += v >= dense_by_seed[seed] - RULE["strategies_keep_dense"]["within"]
     def word(held, total):
         return share_verdict(held, total, complete, SEEDS)
 
+    def verdict(claim_id, text):
+        return claims.verdict("seed003", claim_id, text, prov["sessions"])
+
     dense_seeds = sorted(dense_by_seed)
     if dense_seeds:
-        reached = sum(dense_by_seed[s] >= SEED_DENSE - 0.002 for s in dense_seeds)
-        lines.append(f"- *The dense network reaches the seed's {100 * SEED_DENSE:.1f}% after 10 epochs* (within 0.2 "
-                     f"points): {word(reached, len(dense_seeds))}: {reached} of {len(dense_seeds)} seeds, "
-                     f"{fmt(*mean_se(list(dense_by_seed.values())), digits=2)}.")
+        reached = sum(dense_by_seed[s] >= SEED_DENSE - RULE["dense_reaches_seed"]["within"] for s in dense_seeds)
+        lines.append(f"- *The dense network reaches the seed's {100 * SEED_DENSE:.1f}% after 10 epochs* (within "
+                     f"{100 * RULE['dense_reaches_seed']['within']:.1f} points): " + verdict(
+                         "dense_reaches_seed", f"{word(reached, len(dense_seeds))}: {reached} of {len(dense_seeds)} "
+                         f"seeds, {fmt(*mean_se(list(dense_by_seed.values())), digits=2)}."))
     if total:
-        lines.append(f"- *Down to 96% pruned every strategy keeps the dense accuracy (within 0.3 points)*: "
-                     f"{word(held, total)}: {held} of {total} (strategy, round, seed) cases.")
+        lines.append(f"- *Down to 96% pruned every strategy keeps the dense accuracy (within "
+                     f"{100 * RULE['strategies_keep_dense']['within']:.1f} points)*: " + verdict(
+                         "strategies_keep_dense", f"{word(held, total)}: {held} of {total} (strategy, round, seed) cases."))
     # The seed found the three strategies practically equal down to 96%: no lottery-ticket effect.
     diffs, by_seed = [], {}
     for pruned in (20, 52, 80, 96):
@@ -106,22 +113,26 @@ def render(out):
             diffs.append(t[seed] - ri[seed])
             by_seed.setdefault(seed, []).append(t[seed] - ri[seed])
     if diffs:
-        close = sum(abs(d) <= 0.003 for d in diffs)
+        close = sum(abs(d) <= RULE["ticket_equals_reinit"]["within"] for d in diffs)
         # The difference's mean +- SE is over seeds (each seed's mean over its rounds), not over pairs.
         m, se = mean_se([sum(v) / len(v) for v in by_seed.values()])
         lines.append(f"- *Winning tickets and random re-initialisation are practically equal down to 96% pruned* "
-                     f"(within 0.3 points): {word(close, len(diffs))}: {close} of {len(diffs)} (round, seed) pairs; "
-                     f"winning ticket minus re-init {100 * m:+.2f} +- {100 * se:.2f} points (mean over the rounds, "
-                     f"then mean +- SE over {len(by_seed)} seeds).")
+                     f"(within {100 * RULE['ticket_equals_reinit']['within']:.1f} points): " + verdict(
+                         "ticket_equals_reinit", f"{word(close, len(diffs))}: {close} of {len(diffs)} (round, seed) "
+                         f"pairs; winning ticket minus re-init {100 * m:+.2f} +- {100 * se:.2f} points (mean over the "
+                         f"rounds, then mean +- SE over {len(by_seed)} seeds)."))
     t, ri, it = at("rewind_init", 99.96), at("reinit", 99.96), at("keep", 99.96)
     both = sorted(set(t) & set(ri) & set(it))
     if both:
         order = sum(t[s] > ri[s] > it[s] for s in both)
         lines.append(f"- *At 99.96% the winning ticket beats random re-init, which beats plain iterative pruning "
-                     f"(seed: 51% > 42% > 11%)*: {word(order, len(both))}: that order on {order} of {len(both)} "
-                     f"seeds; all three at chance (below 12%) on "
-                     f"{sum(max(t[s], ri[s], it[s]) < 0.12 for s in both)} of {len(both)}.")
-    lines += [""] + provenance_lines(prov, [
+                     f"(seed: 51% > 42% > 11%)*: " + verdict(
+                         "order_at_99_96", f"{word(order, len(both))}: that order on {order} of {len(both)} seeds; all "
+                         f"three at chance (below {RULE['order_at_99_96']['chance_below']:.0%}) on "
+                         f"{sum(max(t[s], ri[s], it[s]) < RULE['order_at_99_96']['chance_below'] for s in both)} of "
+                         f"{len(both)}."))
+    lines += [""] + claims.rules_section("seed003", prov["sessions"])
+    lines += provenance_lines(prov, [
         f"- data: {prov['data']['dataset']}: {prov['data']['train']:,} training, {prov['data']['validation']:,} "
         f"validation, {prov['data']['test']:,} test digits ({prov['data']['note']})",
         f"- budget: {prov['budget']['training_per_round']} per round, schedule {prov['budget']['schedule']}",

@@ -71,3 +71,38 @@ def test_the_heap_pad_table_regenerates_from_its_record(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "README.md").read_text() == (folder / "README.md").read_text(), (
         "docs/results/heap-pad/README.md differs from what bench/heap_pad.py --render-only generates: regenerate it")
+
+
+def test_a_verdict_says_when_its_rule_changed_after_the_runs():
+    import copy
+    import claims  # bench/claims.py
+    data = claims.load()
+    name, claim_id = "seed000", "lth_dominates_q"
+    recorded = [{"claims": claims.hashes(name, data)}]
+    assert claims.status(name, claim_id, recorded, data) == "", "runs recorded under the current rule are clean"
+    assert claims.verdict(name, claim_id, "holds.", recorded, data) == "holds."
+    changed = copy.deepcopy(data)
+    for c in changed["experiments"][name]["claims"]:
+        if c["id"] == claim_id:
+            c["thresholds"]["most"] = 0.7  # the threshold moved after the runs
+    note = claims.status(name, claim_id, recorded, changed)
+    assert note.startswith("rule changed after the runs"), note
+    assert claims.verdict(name, claim_id, "holds.", recorded, changed).startswith("**rule changed after the runs")
+    # Moving the shared verdict words changes the rules that use them.
+    words = copy.deepcopy(data)
+    words["verdict_words"]["most"]["at_least"] = 0.75
+    assert claims.status(name, "lth_beats_q", recorded, words).startswith("rule changed after the runs")
+    # Runs recorded before rules were hashed: a late rule, or the changes written down for it.
+    assert claims.status(name, claim_id, [{}], data).startswith("rule declared after the runs")
+    assert claims.status("seed003", "strategies_keep_dense", [{}], data).startswith("rule changed after the runs")
+    assert claims.status(name, "no_such_claim", recorded, data) == "no rule declared in bench/claims.json"
+
+
+def test_every_declared_claim_names_its_rule_and_thresholds():
+    import claims
+    data = claims.load()
+    for name, exp in data["experiments"].items():
+        assert name in EXPERIMENTS, f"bench/claims.json declares claims for an unknown experiment {name}"
+        for c in exp["claims"]:
+            for key in ("id", "seed", "comparison", "rule", "thresholds", "verdicts"):
+                assert key in c, f"{name}.{c.get('id')}: '{key}' missing"
