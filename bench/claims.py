@@ -101,3 +101,18 @@ def rules_section(experiment, sessions, data=None):
         lines.append("- the shared verdict words changed: " + "; ".join(
             f"{ch['was']}, {ch['now']} ({ch['when']}, commit {ch['commit']})" for ch in changes))
     return lines + [""]
+
+
+def mark(experiment, lines, sessions, data=None):
+    """For renderers that build their verdict lines themselves ('- ... *claim*: verdict ...'): each
+    line of a declared claim (found by the claim's `match` text) gets the rule's status after the
+    claim, as verdict() would put it."""
+    data = data or load()
+    declared = [c for c in claims(experiment, data).values() if c.get("match")]
+    out = []
+    for line in lines:
+        hit = next((c for c in declared if line.startswith("- ") and c["match"] in line), None)
+        note = status(experiment, hit["id"], sessions, data) if hit else ""
+        cut = line.find("*: ", line.find(hit["match"])) if hit else -1
+        out.append(line[:cut + 3] + f"**{note}**: " + line[cut + 3:] if note and cut >= 0 else line)
+    return out

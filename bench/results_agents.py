@@ -5,6 +5,7 @@ bench/reproduce.py into docs/results/agents/: README.md and runs.csv, from raw/ 
 import csv
 import json
 
+import claims
 from results_common import ROOT, fmt, mean_se, provenance_lines
 
 EXPERIMENT = {
@@ -106,8 +107,10 @@ def render(out):
              "retraining samples. Mean +- standard error over seeds.", "",
              "## Seeds 0-4", ""] + table(runs, REPORTED) + [
              "", "## Seeds 5-9 (held out: nothing was tuned on them)", ""] + table(runs, HELD_OUT) + [
-             "", "## Verdicts", ""] + verdicts(runs, REPORTED, "Seeds 0-4") + verdicts(runs, HELD_OUT, "Seeds 5-9")
-    lines += [""] + provenance_lines(prov, [
+             "", "## Verdicts", ""] + claims.mark("agents", verdicts(runs, REPORTED, "Seeds 0-4") +
+                                                  verdicts(runs, HELD_OUT, "Seeds 5-9"), prov["sessions"])
+    lines += [""] + claims.rules_section("agents", prov["sessions"])
+    lines += provenance_lines(prov, [
         f"- data: {prov['data']['dataset']}: {prov['data']['train']:,} training, {prov['data']['validation']:,} "
         f"validation, {prov['data']['test']:,} test images; {prov['data']['retrain_per_step']:,} retraining images "
         "per step",

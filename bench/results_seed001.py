@@ -8,6 +8,7 @@ import csv
 import json
 import sys
 
+import claims
 from results_common import (ROOT, cell, lottery_seed_runs, load_lottery_runs, mean_se, provenance_lines,
                             share_verdict)
 
@@ -136,7 +137,8 @@ def render(out):
                          f"{acc(ri)} | {acc(it)} "
                          f"(round {rnd}" + (f", {remaining[rnd]:.1f}% left)" if rnd in remaining else ")") + " |")
 
-    lines += ["", "## Verdicts", ""] + verdicts(rows, complete)
+    lines += ["", "## Verdicts", ""] + claims.mark("seed001", verdicts(rows, complete), prov["sessions"])
+    lines += [""] + claims.rules_section("seed001", prov["sessions"])
     lines += ["", "![test accuracy and early-stop iteration against the weights left](lottery.png)", ""]
     lines += provenance_lines(prov, [
         f"- data: {prov['data']['dataset']}: {prov['data']['train']:,} training, {prov['data']['validation']:,} "

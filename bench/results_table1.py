@@ -7,6 +7,7 @@ import csv
 import json
 import sys
 
+import claims
 from results_common import ROOT, cell, dense_cell, load_bench_runs, mean_se, provenance_lines, share_verdict
 
 EXPERIMENT = {
@@ -159,7 +160,7 @@ def render(out):
                   f"verdicts wait for all {SEEDS} seeds. `bench/reproduce.py purl-table1` resumes the rest.", ""]
     lines += ["## Table 1 ([configs/bench/purl-table1.json](../../../configs/bench/purl-table1.json))", ""]
     lines += table(t1, TABLE1, True)
-    lines += ["", "## Verdicts", ""] + verdicts(t1, complete)
+    lines += ["", "## Verdicts", ""] + claims.mark("purl-table1", verdicts(t1, complete), prov["sessions"])
     front = pareto(t1)
     lines += ["", f"{len(front)} of {len(t1)} rows lie on the Pareto front of the row means: here the MDP "
               "choices move the agent along one accuracy-sparsity trade-off rather than beat one another.", ""
@@ -175,6 +176,7 @@ def render(out):
     lines += ["", f"The `purl` row reruns Table 1's baseline in another grid: identical results on {sum(same)} "
               f"of {len(same)} seeds (runs are deterministic per seed)."]
     lines += ["", "![accuracy against sparsity, mean +- SE per row](tradeoff.png)", ""]
+    lines += claims.rules_section("purl-table1", prov["sessions"])
     lines += provenance_lines(prov, [
         f"- data: {prov['data']['dataset']}: {prov['data']['train']:,} training, {prov['data']['validation']:,} "
         f"validation, {prov['data']['test']:,} test images, standing in for CIFAR-10",

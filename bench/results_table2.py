@@ -7,6 +7,7 @@ import csv
 import json
 import sys
 
+import claims
 from results_common import ROOT, cell, dense_cell, load_bench_runs, provenance_lines, read_csv, share_verdict
 
 EXPERIMENT = {
@@ -94,6 +95,7 @@ def render(out):
                      f"| {seed_cell} |")
 
     lines += ["", "## Verdicts", ""]
+    verdicts_from = len(lines)
     acc_wins, n = paired(by_variant, "per-layer", "compact", "test")
     sp_wins, _ = paired(by_variant, "per-layer", "compact", "sparsity")
     lines.append(f"- *The 108-dim state gives higher accuracy than the 3-dim one*: {word(acc_wins, n, complete)}: "
@@ -110,7 +112,9 @@ def render(out):
         lines.append(f"- *PuRL ({dqn} state) beats the uniform threshold on accuracy and sparsity*: "
                      f"{word(both, n, complete)}: more accurate on {a} of {n} seeds, at least as sparse on {s}, "
                      f"both on {both}.")
+    lines[verdicts_from:] = claims.mark("purl-table2", lines[verdicts_from:], prov["sessions"])
     lines += ["", "![accuracy against sparsity, one dot per run](tradeoff.png)", ""]
+    lines += claims.rules_section("purl-table2", prov["sessions"])
     lines += provenance_lines(prov, [
         f"- data: {prov['data']['dataset']}: {prov['data']['train']:,} training, {prov['data']['validation']:,} "
         f"validation, {prov['data']['test']:,} test images, standing in for ImageNet; "
