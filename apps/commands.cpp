@@ -9,6 +9,8 @@
 #include <prunegym/core/timing.h>
 #include <prunegym/env/prune_env.h>
 #include <prunegym/experiments/episode_run.h>
+#include <prunegym/networks/cost.h>
+#include <prunegym/networks/groups.h>
 #include <prunegym/networks/train.h>
 
 #include <iomanip>
@@ -110,25 +112,39 @@ std::string dense_line(const PruneEnv& env, const ConfigArgs& args) {
          " epochs on " + std::to_string(env.data().train.size()) + " samples) and caches it as " + d.cache_file;
 }
 
-int64_t parameter_count(const NetworkImpl& net) {
-  int64_t n = 0;
-  for (const auto& p : net.parameters()) n += p.numel();
-  return n;
-}
-
 void print_info(const PruneEnv& env, const ConfigArgs& args) {
   const Config& config = env.config();
   const auto& net = env.dense().network;
+  const NetworkCost cost = network_cost(*net);
+  const std::string macs =
+      cost.unknown_layers == static_cast<int64_t>(cost.layers.size())
+          ? "MACs unknown (the network cannot tell its output positions)"
+          : si_count(static_cast<double>(cost.macs)) + "MACs per sample" +
+                (cost.unknown_layers ? " (" + std::to_string(cost.unknown_layers) + " layers unknown, not counted)"
+                                     : std::string());
   std::cout << "data:        " << env.data().description << " (train " << env.data().train.size() << ", validation "
             << env.data().validation.size() << ", test " << env.data().test.size() << ")\n"
-            << "network:     " << config.network.name << ", " << parameter_count(*net) << " parameters, "
-            << net->total_prunable() << " of them prunable\n"
-            << "dense:       " << dense_line(env, args) << "\nlayers:\n";
+            << "network:     " << config.network.name << ", " << cost.parameters << " parameters, " << cost.prunable
+            << " of them prunable, " << macs << "\n"
+            << "dense:       " << dense_line(env, args) << "\nlayers:       (weights, positions per sample, MACs)\n";
   size_t width = 14;
-  for (const auto& l : net->prunable_layers()) width = std::max(width, l.name.size() + 2);
-  for (const auto& l : net->prunable_layers())
+  for (const auto& l : cost.layers) width = std::max(width, l.name.size() + 2);
+  for (const auto& l : cost.layers)
     std::cout << "  " << std::left << std::setw(static_cast<int>(width)) << l.name << std::right << std::setw(9)
-              << l.numel() << "  " << l.weight.sizes() << "\n";
+              << l.weights << std::setw(8) << (l.positions >= 0 ? std::to_string(l.positions) : "?") << std::setw(11)
+              << (l.positions >= 0 ? si_count(static_cast<double>(l.macs)) : "?") << "  " << c10::IntArrayRef(l.shape)
+              << "\n";
+  const auto groups = checked_channel_groups(*net);
+  std::cout << "channel groups (structured criteria remove a producer's output channels with its consumers' "
+               "inputs): "
+            << (groups.empty() ? "none\n" : std::to_string(groups.size()) + "\n");
+  for (const auto& g : groups) {
+    std::cout << "  " << net->prunable_layers()[g.producer].name << " (" << g.channels << " channels) ->";
+    for (const auto& c : g.consumers)
+      std::cout << " " << net->prunable_layers()[c.layer].name << (c.block > 1 ? " x" + std::to_string(c.block) : "");
+    for (const auto& b : g.batch_norms) std::cout << ", " << b;
+    std::cout << "\n";
+  }
   const auto& rs = env.reward_setup();
   const std::string target_accuracy = env.dense().trained || config.env.reward.target_accuracy
                                           ? pct(rs.target_accuracy)
@@ -158,7 +174,8 @@ void add_info(CLI::App& app, Commands& commands) {
   add_config_args(*sub, *args);
   sub->footer(R"(
 Prints what an environment built from the config looks like: data, network and its prunable
-layers with their sizes, the episode schedule, the action and observation spaces, the reward and
+layers with their sizes, output positions and multiply-accumulates per sample (MACs: positions x
+weights; docs/networks.md), the episode schedule, the action and observation spaces, the reward and
 its targets, and everything registered (with --plugin, yours too). It reads the architecture
 only and never trains: when the dense model is cached it reports its accuracy, otherwise it says
 how `prunegym pretrain` would train it.

@@ -19,6 +19,8 @@ void to_json(nlohmann::json& j, const StepInfo& i) {
                      {"evaluated", i.evaluated},
                      {"remaining", i.remaining},
                      {"total", i.total},
+                     {"macs", i.macs},
+                     {"dense_macs", i.dense_macs},
                      {"layer_sparsities", i.layer_sparsities},
                      {"prune_ms", i.prune_ms},
                      {"retrain_ms", i.retrain_ms},
@@ -39,6 +41,8 @@ void from_json(const nlohmann::json& j, StepInfo& i) {
   i.evaluated = j.value("evaluated", d.evaluated);
   i.remaining = j.value("remaining", d.remaining);
   i.total = j.value("total", d.total);
+  i.macs = j.value("macs", d.macs);
+  i.dense_macs = j.value("dense_macs", d.dense_macs);
   i.layer_sparsities = j.value("layer_sparsities", d.layer_sparsities);
   i.prune_ms = j.value("prune_ms", d.prune_ms);
   i.retrain_ms = j.value("retrain_ms", d.retrain_ms);

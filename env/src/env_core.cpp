@@ -41,6 +41,10 @@ EnvCore::EnvCore(const Config& config, std::shared_ptr<const DataSplits> data, c
   data_ = on_device(data ? std::move(data) : std::make_shared<const DataSplits>(load_data(config_.data)), device_);
   dense_ = load_or_pretrain(config_, *data_, log, policy);
   network_ = dense_.network;
+  positions_ = network_->output_positions();
+  const auto& layers = network_->prunable_layers();
+  for (size_t i = 0; i < layers.size() && i < positions_.size(); ++i)
+    if (positions_[i] > 0) dense_macs_ += positions_[i] * layers[i].numel();
   criterion_ = make_criterion(config_.env.criterion, config_.env.criterion_options);
   const auto& evaluation = config_.env.evaluation;
   eval_set_ = (evaluation.split == "test" ? data_->test : data_->validation).head(evaluation.samples);
@@ -81,9 +85,13 @@ StepInfo EnvCore::counts() const {
   info.accuracy = accuracy_;
   info.total = network_->total_prunable();
   int64_t remaining = 0;
-  for (const auto& l : network_->prunable_layers()) {
+  const auto& layers = network_->prunable_layers();
+  info.dense_macs = dense_macs_;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const auto& l = layers[i];
     const int64_t r = l.remaining();
     remaining += r;
+    if (i < positions_.size() && positions_[i] > 0) info.macs += positions_[i] * r;
     info.layer_sparsities.push_back(1.0 - static_cast<double>(r) / static_cast<double>(l.numel()));
   }
   info.remaining = remaining;

@@ -90,6 +90,7 @@ json RunSummary::to_json() const {
          {"peak_rss_mib", peak_rss_mib},
          {"threads", threads}};
   if (final_episode) j["final_episode"] = *final_episode;
+  if (!cost.is_null()) j["cost"] = cost;
   return j;
 }
 
@@ -132,6 +133,7 @@ RunSummary RunSummary::from_json(const json& j) {
         {c.at("samples").get<int64_t>(), c.at("correct").get<int64_t>(), c.at("accuracy").get<double>()});
   s.greedy_episodes = j.at("greedy_episodes").get<std::vector<EpisodeRecord>>();
   if (j.contains("final_episode")) s.final_episode = j.at("final_episode").get<EpisodeRecord>();
+  s.cost = j.value("cost", json());
   const auto& secs = j.at("seconds");
   s.seconds = {secs.at("environment").get<double>(), secs.at("training").get<double>(), secs.at("policy").get<double>(),
                secs.at("finetune").get<double>(), secs.at("total").get<double>()};

@@ -6,6 +6,7 @@
 #include <prunegym/env/prune_env.h>
 #include <prunegym/experiments/run_summary.h>
 #include <prunegym/experiments/train_run.h>
+#include <prunegym/networks/cost.h>
 #include <prunegym/networks/train.h>
 #include <prunegym/server/remote_env.h>
 
@@ -327,6 +328,7 @@ RunSummary make_summary(const RunState& s, const PruneEnv& dense, PruneEnv& env,
   r.test_classes = class_rows(f.after_test);
   r.greedy_episodes = f.policy.episodes;
   r.final_episode = f.episode;
+  r.cost = network_cost(net).to_json();
   r.seconds = seconds;
   r.peak_rss_mib = peak_rss_mib();
   r.threads = torch::get_num_threads();

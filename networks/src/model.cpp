@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <sstream>
 
 namespace prunegym {
@@ -214,6 +215,37 @@ torch::nn::Linear glorot_linear(int64_t in, int64_t out) {
 
 }  // namespace
 
+namespace {
+
+/// Where a layer may sit: graph convolutions on graph data, convolutions and pooling on images before
+/// any flatten.
+void check_placement(const LayerSpec& s, bool graph, bool flat) {
+  const bool image_op = s.kind == LayerSpec::Kind::conv || s.kind == LayerSpec::Kind::maxpool;
+  const std::string what = s.kind == LayerSpec::Kind::conv ? "conv layers" : "maxpool";
+  if (s.kind == LayerSpec::Kind::gcn && !graph)
+    throw ConfigError("network.layers: " + s.to_string() +
+                      " is a graph convolution and needs graph data (data.source \"graph\" or \"cora\")");
+  if (image_op && graph)
+    throw ConfigError("network.layers: " + what + (s.kind == LayerSpec::Kind::conv ? " do" : " does") +
+                      " not apply to graph data" + (s.kind == LayerSpec::Kind::conv ? " (use gcn:OUT)" : ""));
+  if (image_op && flat)
+    throw ConfigError("network.layers: " + s.to_string().substr(0, s.to_string().find(':')) +
+                      " after flatten/linear is not supported");
+}
+
+/// Each prunable layer of a stack feeds the next one (activations and pooling act per channel); a
+/// linear layer after a flatten reads inputs / channels columns (h x w) per channel.
+std::vector<ChannelGroup> chain_groups(const std::vector<PrunableLayer>& layers) {
+  std::vector<ChannelGroup> groups;
+  for (size_t k = 0; k + 1 < layers.size(); ++k) {
+    const int64_t channels = layers[k].weight.size(0);
+    groups.push_back({k, channels, {{k + 1, layers[k + 1].weight.size(1) / channels}}, {}});
+  }
+  return groups;
+}
+
+}  // namespace
+
 LayerStackImpl::LayerStackImpl(std::vector<LayerSpec> specs, InputShape input, int64_t classes)
     : specs_(std::move(specs)), graph_(input.graph) {
   int64_t c = input.channels, h = input.height, w = input.width;
@@ -234,21 +266,19 @@ LayerStackImpl::LayerStackImpl(std::vector<LayerSpec> specs, InputShape input, i
     auto& s = specs_[i];
     switch (s.kind) {
       case LayerSpec::Kind::gcn: {
-        if (!graph_)
-          throw ConfigError("network.layers: " + s.to_string() +
-                            " is a graph convolution and needs graph data (data.source \"graph\" or \"cora\")");
+        check_placement(s, graph_ != nullptr, flat);
         if (s.out <= 0) throw ConfigError("network.layers: gcn needs a positive width");
         auto lin = glorot_linear(features, s.out);
         const std::string name = "gcn" + std::to_string(gcns_.size() + 1);
         register_module(name, lin);
         register_prunable(name, *lin);
+        output_positions_.push_back(graph_->nodes());  // every node, each forward
         gcns_.push_back(lin);
         features = s.out;
         break;
       }
       case LayerSpec::Kind::conv: {
-        if (graph_) throw ConfigError("network.layers: conv layers do not apply to graph data (use gcn:OUT)");
-        if (flat) throw ConfigError("network.layers: conv after flatten/linear is not supported");
+        check_placement(s, graph_ != nullptr, flat);
         if (s.out <= 0) throw ConfigError("network.layers: conv needs a positive channel count");
         auto conv = torch::nn::Conv2d(torch::nn::Conv2dOptions(c, s.out, s.kernel).padding(s.padding).stride(s.stride));
         const std::string name = "conv" + std::to_string(convs_.size() + 1);
@@ -258,13 +288,13 @@ LayerStackImpl::LayerStackImpl(std::vector<LayerSpec> specs, InputShape input, i
         c = s.out;
         h = (h + 2 * s.padding - s.kernel) / s.stride + 1;
         w = (w + 2 * s.padding - s.kernel) / s.stride + 1;
+        output_positions_.push_back(std::max<int64_t>(h, 0) * std::max<int64_t>(w, 0));
         if (h <= 0 || w <= 0) throw ConfigError("network.layers: the input is too small for " + s.to_string());
         if (!graph_) largest_activation_ = std::max(largest_activation_, c * h * w);
         break;
       }
       case LayerSpec::Kind::maxpool:
-        if (graph_) throw ConfigError("network.layers: maxpool does not apply to graph data");
-        if (flat) throw ConfigError("network.layers: maxpool after flatten/linear is not supported");
+        check_placement(s, graph_ != nullptr, flat);
         h /= s.kernel;
         w /= s.kernel;
         if (h <= 0 || w <= 0) throw ConfigError("network.layers: the input is too small for " + s.to_string());
@@ -281,6 +311,7 @@ LayerStackImpl::LayerStackImpl(std::vector<LayerSpec> specs, InputShape input, i
         const std::string name = "fc" + std::to_string(linears_.size() + 1);
         register_module(name, lin);
         register_prunable(name, *lin);
+        output_positions_.push_back(graph_ && i < select_after_ ? graph_->nodes() : 1);  // before selection: all nodes
         linears_.push_back(lin);
         features = s.out;
         if (!graph_) largest_activation_ = std::max(largest_activation_, features);
@@ -293,6 +324,7 @@ LayerStackImpl::LayerStackImpl(std::vector<LayerSpec> specs, InputShape input, i
   if (features != classes)
     throw ConfigError("network.layers: the last linear layer has " + std::to_string(features) +
                       " outputs but the dataset has " + std::to_string(classes) + " classes");
+  groups_ = chain_groups(prunable_layers());
 }
 
 torch::Tensor LayerStackImpl::forward(const torch::Tensor& input) {

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
+#include <tuple>
 
 namespace prunegym {
 
@@ -181,5 +183,32 @@ PRUNEGYM_REGISTER(NetworkRegistry, "resnet20", resnet_factory("resnet20"),
                   "ResNet-20, CIFAR layout (3x3 stem, 16/32/64 channels) with batch norm: 22 prunable layers");
 PRUNEGYM_REGISTER(NetworkRegistry, "resnet56", resnet_factory("resnet56"),
                   "ResNet-56, CIFAR layout with batch norm: 58 prunable layers");
+
+}  // namespace prunegym
+
+namespace prunegym {
+
+std::vector<ChannelGroup> ResNetImpl::channel_groups() const {
+  std::vector<ChannelGroup> groups;
+  const auto& layers = prunable_layers();
+  const auto index = [&](const std::string& name) -> std::optional<size_t> {
+    for (size_t i = 0; i < layers.size(); ++i)
+      if (layers[i].name == name) return i;
+    return std::nullopt;
+  };
+  const std::string suffix = ".conv1.weight";
+  for (const auto& l : layers) {
+    if (l.name.size() <= suffix.size() || l.name.compare(l.name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    const std::string block = l.name.substr(0, l.name.size() - suffix.size() + 1);  // "layer1.0."
+    for (const auto& [from, to, bn] :
+         {std::tuple<const char*, const char*, const char*>{"conv1", "conv2", "bn1"}, {"conv2", "conv3", "bn2"}}) {
+      const auto p = index(block + from + ".weight"), c = index(block + to + ".weight");
+      if (!p || !c) continue;
+      groups.push_back({*p, layers[*p].weight.size(0), {{*c, 1}}, {block + bn}});
+    }
+  }
+  return groups;
+}
 
 }  // namespace prunegym

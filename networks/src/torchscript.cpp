@@ -1,7 +1,11 @@
 #include <prunegym/core/errors.h>
 #include <prunegym/networks/torchscript.h>
 
+#include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/passes/inliner.h>
+
 #include <filesystem>
+#include <map>
 
 namespace fs = std::filesystem;
 
@@ -50,6 +54,78 @@ torch::jit::Module load_module(const std::string& path) {
   }
 }
 
+/// Output features of one call: the last dimension of a linear layer's output, the channel
+/// dimension (1) of a convolution's.
+int64_t n_features(const torch::Tensor& y, bool linear) {
+  if (y.dim() == 0) return 0;
+  return linear ? y.size(-1) : (y.dim() >= 2 ? y.size(1) : 0);
+}
+
+/// "layer1.0.conv1.weight" for a value read by a chain of attribute reads from the module itself
+/// ("" when it is computed some other way).
+std::string attribute_path(const torch::jit::Value* v, const torch::jit::Value* self) {
+  std::string path;
+  while (v != self) {
+    const torch::jit::Node* n = v->node();
+    if (n->kind() != c10::prim::GetAttr) return "";
+    path = n->s(c10::attr::name) + (path.empty() ? "" : "." + path);
+    v = n->input(0);
+  }
+  return path;
+}
+
+/// The weight operand of a convolution or linear call, and whether it is used as [out, in]: the
+/// second input of conv/linear, or a transposed attribute multiplied from the right (matmul, mm,
+/// addmm: x @ W.t()). Null for other nodes.
+const torch::jit::Value* weight_operand(const torch::jit::Node* n) {
+  const auto k = n->kind();
+  if (k == c10::aten::conv1d || k == c10::aten::conv2d || k == c10::aten::conv3d || k == c10::aten::_convolution ||
+      k == c10::aten::linear)
+    return n->input(1);
+  const size_t right = k == c10::aten::addmm ? 2 : 1;
+  if ((k != c10::aten::matmul && k != c10::aten::mm && k != c10::aten::addmm) || n->inputs().size() <= right)
+    return nullptr;
+  const torch::jit::Node* t = n->input(right)->node();
+  return t->kind() == c10::aten::t ? t->input(0) : nullptr;
+}
+
+/// Runs a copy of the module's forward graph on `sample` that also returns the output of every
+/// convolution and linear call; returns how often each attribute weight was applied per sample.
+std::map<std::string, int64_t> probe_positions(torch::jit::Module& module, const torch::Tensor& sample) {
+  auto graph = module.get_method("forward").graph()->copy();
+  torch::jit::Inline(*graph);
+  const torch::jit::Value* self = graph->inputs().at(0);
+  std::vector<torch::jit::Value*> outputs;
+  std::vector<std::string> names;
+  for (torch::jit::Node* n : graph->nodes()) {  // top level only: values inside blocks cannot be returned
+    const torch::jit::Value* weight = weight_operand(n);
+    if (!weight) continue;
+    const std::string name = attribute_path(weight, self);
+    if (name.empty()) continue;
+    outputs.push_back(n->output());
+    names.push_back(name);
+  }
+  std::map<std::string, int64_t> positions;
+  if (outputs.empty()) return positions;
+  graph->setInsertPoint(graph->return_node());
+  torch::jit::Node* tuple = graph->insertNode(graph->createTuple(outputs));
+  graph->eraseOutput(0);
+  graph->registerOutput(tuple->output());
+  torch::jit::GraphFunction probe("prunegym_probe", graph, nullptr);
+  torch::NoGradGuard no_grad;
+  const auto results = probe({module._ivalue(), sample}).toTuple()->elements();
+  for (size_t i = 0; i < results.size(); ++i) {
+    const torch::Tensor y = results[i].toTensor();
+    // One sample: the output's elements over its feature/channel count.
+    const auto k = outputs[i]->node()->kind();
+    const bool conv =
+        k == c10::aten::conv1d || k == c10::aten::conv2d || k == c10::aten::conv3d || k == c10::aten::_convolution;
+    const int64_t features = n_features(y, !conv);
+    positions[names[i]] += features > 0 ? y.numel() / features : 0;
+  }
+  return positions;
+}
+
 }  // namespace
 
 TorchScriptNetworkImpl::TorchScriptNetworkImpl(const NetworkOptions& o, InputShape input, int64_t classes)
@@ -75,6 +151,16 @@ TorchScriptNetworkImpl::TorchScriptNetworkImpl(const NetworkOptions& o, InputSha
     throw ConfigError("network.path " + o.path + ": the module fails on a batch of the data's shape [N, " +
                       std::to_string(input.channels) + ", " + std::to_string(input.height) + ", " +
                       std::to_string(input.width) + "]: " + std::string(e.what()).substr(0, 300));
+  }
+  std::map<std::string, int64_t> positions;
+  try {
+    positions = probe_positions(module_, torch::zeros({1, input.channels, input.height, input.width}));
+  } catch (const std::exception&) {
+    positions.clear();  // MACs stay unknown (-1); the module itself ran above
+  }
+  for (const auto& l : prunable_layers()) {
+    const auto it = positions.find(l.name);
+    output_positions_.push_back(it == positions.end() ? -1 : it->second);
   }
   train();
   if (out.dim() != 2 || out.size(1) != classes)

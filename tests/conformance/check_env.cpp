@@ -72,6 +72,9 @@ class Checker {
     if (info.layer_sparsities.empty()) fail(where + ": info.layer_sparsities is empty");
     for (double s : info.layer_sparsities)
       if (!(s >= 0 && s <= 1)) fail(where + ": a layer sparsity is outside [0, 1]");
+    if (info.macs < 0 || info.macs > info.dense_macs) fail(where + ": info.macs is outside [0, dense_macs]");
+    if (info.dense_macs > 0 && info.remaining == info.total && info.macs != info.dense_macs)
+      fail(where + ": nothing is pruned but info.macs differs from dense_macs");
   }
 
   void check_step(const StepResult& s, int64_t step, const std::string& where) {

@@ -25,6 +25,10 @@ struct StepInfo {
   bool evaluated = false;      ///< accuracy was measured in this step (false between sparse steps)
   int64_t remaining = 0;
   int64_t total = 0;
+  /// Multiply-accumulates per sample of the prunable layers' non-zero weights, and of the dense
+  /// network (networks/cost.h); 0 when the network cannot tell its output positions.
+  int64_t macs = 0;
+  int64_t dense_macs = 0;
   std::vector<double> layer_sparsities;
   double prune_ms = 0.0;
   double retrain_ms = 0.0;

@@ -82,6 +82,8 @@ class EnvCore {
   std::mt19937_64 rng_;
   bool seeded_ = false;
   double accuracy_ = 0.0;
+  std::vector<int64_t> positions_;  ///< network_->output_positions(), for the MACs in counts()
+  int64_t dense_macs_ = 0;
 };
 
 }  // namespace prunegym

@@ -62,6 +62,9 @@ struct RunSummary {
   /// The episode stepped on the final network (schedules that do not replay by values, e.g.
   /// rounds): its values and, for a tabular agent, how many of its steps met a known state.
   std::optional<EpisodeRecord> final_episode;
+  /// The final network's parameters and MACs per sample, dense and remaining (NetworkCost::to_json);
+  /// null in summaries written before it was recorded.
+  nlohmann::json cost;
   Seconds seconds;
   double peak_rss_mib = 0.0;
   int64_t threads = 0;

@@ -24,6 +24,21 @@ struct PrunableLayer {
   double sparsity() const;    ///< fraction of weights masked out
 };
 
+/// A layer that reads the output channels of a channel group (networks/groups.h).
+struct ChannelConsumer {
+  size_t layer = 0;   ///< index among prunable_layers()
+  int64_t block = 1;  ///< input columns per channel: the positions per channel after a flatten, else 1
+};
+
+/// The output channels of one prunable layer and the layers that read them: removing channel c
+/// masks the producer's row c and each consumer's input columns of channel c (networks/groups.h).
+struct ChannelGroup {
+  size_t producer = 0;  ///< index among prunable_layers()
+  int64_t channels = 0;
+  std::vector<ChannelConsumer> consumers;
+  std::vector<std::string> batch_norms;  ///< batch-norm modules between them ("layer1.0.bn1")
+};
+
 /// Base of every prunable model: a torch module plus its prunable layers in forward order.
 class NetworkImpl : public torch::nn::Module {
  public:
@@ -31,6 +46,13 @@ class NetworkImpl : public torch::nn::Module {
   /// Floats of the largest activation one input sample produces (0 = unknown): evaluation sizes
   /// its batches from it.
   virtual int64_t activation_floats_per_sample() const { return 0; }
+  /// How often each weight of each prunable layer is applied to one input, in prunable_layers()
+  /// order: output height x width for a convolution, 1 for a linear layer, the node count for a
+  /// layer applied to every node of a graph. A layer's MACs per sample are this times its weights
+  /// (networks/cost.h). Empty when the network cannot tell.
+  virtual std::vector<int64_t> output_positions() const { return {}; }
+  /// The channel groups structured criteria may prune (networks/groups.h); none by default.
+  virtual std::vector<ChannelGroup> channel_groups() const { return {}; }
   /// Writes the network (weights and masks) to `path`: a LibTorch archive by default, a
   /// TorchScript module (torch.jit.load opens it) for networks imported from TorchScript.
   virtual void save_model(const std::string& path) const;
@@ -96,6 +118,9 @@ class LayerStackImpl : public NetworkImpl {
   torch::Tensor forward(const torch::Tensor& x) override;
   const std::vector<LayerSpec>& specs() const { return specs_; }
   int64_t activation_floats_per_sample() const override { return largest_activation_; }
+  std::vector<int64_t> output_positions() const override { return output_positions_; }
+  /// Each prunable layer but the last feeds the next one: one group per producer.
+  std::vector<ChannelGroup> channel_groups() const override { return groups_; }
   /// TorchScript (torch.jit.load opens it); graph networks keep the LibTorch archive.
   void save_model(const std::string& path) const override;
 
@@ -108,6 +133,8 @@ class LayerStackImpl : public NetworkImpl {
   torch::Tensor graph_input_;       ///< the graph's features as sparse COO when mostly zeros
   size_t select_after_ = 0;         ///< graph input: node rows are picked after this many specs
   int64_t largest_activation_ = 0;  ///< image input: floats of the largest per-sample activation
+  std::vector<int64_t> output_positions_;
+  std::vector<ChannelGroup> groups_;
 };
 
 /// Description of a network to build: a registered name, or "custom" with explicit layers.

@@ -72,7 +72,11 @@ class ResNetImpl : public NetworkImpl {
   void save_model(const std::string& path) const override;
   /// Output positions per sample (height x width; 1 for the classifier) of each prunable layer,
   /// in prunable_layers() order: the rows of its im2col product (bench_step's bound).
-  const std::vector<int64_t>& output_positions() const { return output_positions_; }
+  std::vector<int64_t> output_positions() const override { return output_positions_; }
+  /// Block-internal channels only: conv1 -> conv2 (and conv2 -> conv3 in a bottleneck) with the
+  /// batch norm between; the stem, each block's last convolution, the shortcuts and the classifier
+  /// are tied by residual additions (or are the output) and form no group.
+  std::vector<ChannelGroup> channel_groups() const override;
 
  private:
   bool imagenet_stem_;

@@ -25,9 +25,14 @@ class TorchScriptNetworkImpl : public NetworkImpl {
   void train(bool on = true) override;
   /// Saves the module with the current (pruned, fine-tuned) weights as TorchScript.
   void save_model(const std::string& path) const override;
+  /// From one probe of the module's graph on a sample of the data's shape: the output of every
+  /// convolution and linear call whose weight is a module attribute. -1 for a prunable weight the
+  /// probe did not find (used by another operator, or inside control flow).
+  std::vector<int64_t> output_positions() const override { return output_positions_; }
 
  private:
   mutable torch::jit::Module module_;
+  std::vector<int64_t> output_positions_;
 };
 
 /// True when `name` matches the glob `pattern` ('*' any run of characters, '?' one character).

@@ -1,0 +1,42 @@
+#pragma once
+/// Channel groups: the output channels of one prunable layer together with everything that must
+/// go when one of them is removed, so that masking a channel is exactly removing it.
+///
+/// Removing output channel c of a producer masks row c of its weight (a convolution's filter, a
+/// linear layer's neuron) and, in every consumer, the input columns that read channel c: input
+/// channel c of a convolution, columns [c x block, (c + 1) x block) of a linear layer (block = the
+/// positions per channel where a flatten sits between them, else 1). A removed channel's output is
+/// then a constant (its bias, or its batch norm's shift) that no consumer reads, so the network
+/// computes the same function as one without the channel. Batch norms between producer and
+/// consumer lose their channel c with it (listed, not masked: they no longer matter).
+///
+/// Channels tied by a residual addition are not grouped: a block's last convolution, the stem and
+/// the shortcut of a residual network, and the classifier keep their outputs (the block-internal
+/// channels are what AMC prunes in residual networks).
+
+#include <prunegym/networks/model.h>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace prunegym {
+
+// ChannelConsumer and ChannelGroup are declared in model.h (NetworkImpl::channel_groups()).
+
+/// {"producer", "channels", "consumers": [{"layer", "block"}], "batch_norms"} with layer names.
+nlohmann::json channel_group_json(const ChannelGroup& group, const NetworkImpl& net);
+
+/// The groups of a network (NetworkImpl::channel_groups()), checked against its weight shapes:
+/// throws std::logic_error when a consumer's input columns do not match the producer's channels.
+std::vector<ChannelGroup> checked_channel_groups(const NetworkImpl& net);
+
+/// Masks output channels `channels` of the group's producer and the matching input columns of its
+/// consumers, and zeroes those weights.
+void remove_channels(NetworkImpl& net, const ChannelGroup& group, const std::vector<int64_t>& channels);
+
+/// Output channels of the group still present (a row of the producer's mask with a one).
+std::vector<int64_t> surviving_channels(const NetworkImpl& net, const ChannelGroup& group);
+
+}  // namespace prunegym
