@@ -221,3 +221,31 @@ TEST_CASE("DQN learns to prune the tiny network towards the sparsity target", "[
   for (const auto& e : after.episodes) CHECK(e.total_reward > before);
   CHECK(after.episodes[0].sparsity > 0.6);
 }
+
+TEST_CASE("a tabular agent knows a state once it has one best action there", "[agents]") {
+  const Space actions = Space::discrete({0.0, 1.0, 2.0});
+  const Space obs = Space::box({0.0}, {1.0});
+  TabularQAgent q(actions, obs, QLearningOptions().set_seed(1));
+  const Observation seen{0.5f}, elsewhere{0.95f};
+  CHECK(q.knows(seen) == std::optional<bool>(false));  // never seen
+  q.observe({seen, Action(0), -1.0, seen, true, false, {}});
+  CHECK(q.knows(seen) == std::optional<bool>(false));  // actions 1 and 2 tie at zero: a tie-break decides
+  q.observe({seen, Action(1), -0.5, seen, true, false, {}});
+  q.observe({seen, Action(2), -0.2, seen, true, false, {}});
+  CHECK(q.knows(seen) == std::optional<bool>(true));
+  CHECK(q.knows(elsewhere) == std::optional<bool>(false));
+  CHECK_FALSE(RandomAgent(actions, 0).knows(seen).has_value());  // agents that cannot tell say so
+}
+
+TEST_CASE("replay_actions repeats an episode's decisions on another environment", "[agents][runner]") {
+  PruneEnv sparse(test::tiny_config({{"env", {{"timing", "sparse"}}}}));
+  PruneEnv dense(test::tiny_config());
+  auto agent =
+      make_agent("random", nlohmann::json::object(), sparse.action_space(), sparse.observation_space(), 5, 0.8);
+  const EpisodeRecord episode = run_episode(sparse, *agent, false, 11);
+  REQUIRE(episode.actions.size() == static_cast<size_t>(episode.steps));
+  const EpisodeRecord replay = replay_actions(dense, episode.actions, 11);
+  CHECK(replay.values == episode.values);
+  CHECK(replay.actions.size() == episode.actions.size());
+  CHECK(replay.steps == episode.steps);
+}

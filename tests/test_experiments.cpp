@@ -78,6 +78,9 @@ TEST_CASE("a train run in-process: results, stop-after, and a resume that matche
   const json written = read_json_file((dir / "full" / "summary.json").string());
   CHECK(full.summary.to_json() == written);
   CHECK(RunSummary::from_json(written).to_json() == written);
+  // The final network's cost: the tiny MLP's MACs are its weights (every weight applied once).
+  CHECK(written.at("cost").at("macs") == full.summary.total);
+  CHECK(written.at("cost").at("remaining_macs") == full.summary.remaining);
   CHECK_THAT(train_report(full), Contains("global sparsity"));
 
   o.out = (dir / "part").string();
