@@ -81,6 +81,15 @@ TEST_CASE("a train run in-process: results, stop-after, and a resume that matche
   // The final network's cost: the tiny MLP's MACs are its weights (every weight applied once).
   CHECK(written.at("cost").at("macs") == full.summary.total);
   CHECK(written.at("cost").at("remaining_macs") == full.summary.remaining);
+
+  // The final policy as an episode: the first greedy episode's actions, retrained layer by layer.
+  TrainRunOptions e = o;
+  e.config = test::tiny_config({{"train", {{"final_policy", "episode"}}}});
+  e.out = (dir / "episode").string();
+  const auto as_episode = run_train(e);
+  REQUIRE(as_episode.finished);
+  CHECK(as_episode.summary.final_values == as_episode.summary.greedy_episodes.front().values);
+  REQUIRE(as_episode.summary.final_episode.has_value());
   CHECK_THAT(train_report(full), Contains("global sparsity"));
 
   o.out = (dir / "part").string();

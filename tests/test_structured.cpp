@@ -7,6 +7,7 @@
 #include <prunegym/core/errors.h>
 #include <prunegym/env/criteria.h>
 #include <prunegym/env/prune_env.h>
+#include <prunegym/networks/batch_norm.h>
 #include <prunegym/networks/cost.h>
 #include <prunegym/networks/groups.h>
 #include <prunegym/networks/train.h>
@@ -143,4 +144,26 @@ TEST_CASE("a structured episode removes neurons and lowers the MACs", "[structur
   const auto r = env.step(Action(env.action_space().n() - 1));                 // the largest fraction: 0.9
   CHECK(r.info.layer_sparsities[0] == Approx(1.0 - 6.0 / 64.0).margin(1e-9));  // 58 of 64 neurons go
   CHECK(r.info.macs < r.info.dense_macs);
+}
+
+TEST_CASE("batch-norm statistics are re-estimated after pruning, weights untouched", "[structured][resnet]") {
+  auto net = network("resnet20", {1, 28, 28, nullptr}, 0.25);
+  net->eval();
+  auto buffers = net->named_buffers(/*recurse=*/true);
+  buffers["bn1.running_mean"].fill_(100.0);  // statistics that fit nothing
+  const auto weights = net->prunable_layers()[0].weight.clone();
+  const Tensors data{torch::randn({300, 1, 28, 28}), torch::zeros({300}, torch::kLong)};
+  CHECK(recalibrate_batch_norm(*net, data, 0) == 21);  // stem, 2 per block (9), 2 shortcuts
+  CHECK(buffers["bn1.running_mean"].abs().max().item<double>() < 10.0);
+  CHECK_FALSE(net->is_training());  // the mode is restored
+  CHECK(torch::equal(net->prunable_layers()[0].weight, weights));
+  auto stack = network("lenet300");
+  CHECK(recalibrate_batch_norm(*stack, data, 0) == 0);
+}
+
+TEST_CASE("train.final_policy and train.recalibrate_bn are checked when the config loads", "[config]") {
+  CHECK_THROWS_WITH(test::tiny_config({{"train", {{"final_policy", "all_at_once"}}}}), Contains("train.final_policy"));
+  CHECK_THROWS_WITH(test::tiny_config({{"train", {{"final_policy", "episode"}, {"recalibrate_bn", 100}}}}),
+                    Contains("train.recalibrate_bn"));
+  CHECK_NOTHROW(test::tiny_config({{"train", {{"recalibrate_bn", 100}}}}));
 }

@@ -36,6 +36,8 @@ TrainSettings parse_train_settings(const nlohmann::json& section) {
   r.get("policy_episodes", t.policy_episodes);
   r.get("greedy_every", t.greedy_every);
   r.get("greedy_measure", t.greedy_measure);
+  r.get("final_policy", t.final_policy);
+  r.get("recalibrate_bn", t.recalibrate_bn);
   read_train_options(r.child("finetune"), t.finetune, false);
   if (section.is_object() && section.contains("final_train")) {
     t.final_train = section.at("final_train");
@@ -54,6 +56,14 @@ TrainSettings parse_train_settings(const nlohmann::json& section) {
   if (t.greedy_measure != "episode" && t.greedy_measure != "dense")
     throw ConfigError("config key 'train.greedy_measure' must be \"episode\" or \"dense\", not \"" + t.greedy_measure +
                       "\"");
+  if (t.final_policy != "one_shot" && t.final_policy != "episode")
+    throw ConfigError("config key 'train.final_policy' must be \"one_shot\" or \"episode\", not \"" + t.final_policy +
+                      "\"");
+  if (t.recalibrate_bn < 0) throw ConfigError("config key 'train.recalibrate_bn' must be >= 0 (0 = off)");
+  if (t.recalibrate_bn > 0 && t.final_policy == "episode")
+    throw ConfigError(
+        "config key 'train.recalibrate_bn' applies to train.final_policy \"one_shot\"; an episode "
+        "retrains after every layer and so keeps its statistics current");
   if (t.finetune.epochs < 0) throw ConfigError("config key 'train.finetune.epochs' must be >= 0");
   return t;
 }

@@ -6,6 +6,7 @@
 #include <prunegym/env/prune_env.h>
 #include <prunegym/experiments/run_summary.h>
 #include <prunegym/experiments/train_run.h>
+#include <prunegym/networks/batch_norm.h>
 #include <prunegym/networks/cost.h>
 #include <prunegym/networks/train.h>
 #include <prunegym/server/remote_env.h>
@@ -237,8 +238,12 @@ FinalNetwork finalize(const TrainRunOptions& o, const RunState& s, Env& training
   const auto t_policy = Clock::now();
   f.policy = greedy_policy(training_env, agent, settings.policy_episodes, s.seed);
   f.values = f.policy.mean_values;
-  if (env.schedule().replays_by_values()) {
+  if (env.schedule().replays_by_values() && settings.final_policy == "episode") {
+    f.episode = replay_actions(env, f.policy.episodes.front().actions, episode_seed(s.seed, 0, true));
+    f.values = f.episode->values;
+  } else if (env.schedule().replays_by_values()) {
     env.apply_values(f.policy.mean_values);
+    if (settings.recalibrate_bn > 0) recalibrate_batch_norm(env.network(), env.data().train, settings.recalibrate_bn);
   } else {
     // One greedy episode; its rounds can take minutes each (seed 000 trains 9 epochs per round).
     int64_t step = 0;

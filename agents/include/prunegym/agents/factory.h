@@ -22,6 +22,13 @@ struct TrainSettings {
   /// (its actions replayed with a retrain and evaluation after every layer, so runs of either
   /// timing are judged by the same measurement).
   std::string greedy_measure = "episode";
+  /// How the final policy is applied to the dense model (layer-wise schedules): "one_shot" prunes
+  /// every layer by its mean greedy value at once (PuRL's final step); "episode" replays the first
+  /// greedy episode's actions, retraining after every layer as the episodes did.
+  std::string final_policy = "one_shot";
+  /// One-shot only: re-estimate the batch-norm statistics on this many training samples after
+  /// pruning (0 = no; the dense statistics stay).
+  int64_t recalibrate_bn = 0;
   TrainOptions finetune = TrainOptions().set_optimizer("adam").set_lr(1e-3).set_batch_size(128).set_epochs(3);
   /// Rounds episodes only: when set (an object), the final network is built as seed 000 builds it:
   /// a fresh network trained with these settings (a merge patch over lottery.train), then one
