@@ -97,7 +97,11 @@ writes to DIR:
   summary.json     final alphas, per-layer and global sparsity, accuracy before/after fine-tuning,
                    dense accuracy, wall time per phase, peak memory
   pruned_model.pt  the pruned, fine-tuned network as TorchScript (torch.jit.load; graph networks:
-                   a LibTorch archive); inputs normalised as summary.json's input_normalization
+                   a LibTorch archive); inputs normalised as summary.json's input_normalization.
+                   With a structured criterion (channel_norm) the removed channels are gone:
+                   smaller tensors, the same function (summary.json "export": parameters, MACs,
+                   file sizes, compact against dense)
+  masked_model.pt  structured criteria only: the same network with dense shapes and zeros
   agent.ckpt       the agent (resumable), config.json
   run.json         the run's state (--resume DIR continues from it)
   curves.png       reward, accuracy and sparsity per episode (needs python3-matplotlib)

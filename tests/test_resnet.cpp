@@ -181,3 +181,30 @@ TEST_CASE("residual networks know each prunable layer's output positions", "[res
   CHECK(pos[net->layer_index("layer2.0.downsample.0.weight")] == 4 * 4);
   CHECK(pos.back() == 1);
 }
+
+TEST_CASE("network.stem picks the residual stem and is checked at config load", "[resnet][config]") {
+  NetworkOptions o;
+  o.name = "resnet50";
+  o.width = 0.125;
+  o.stem = "cifar";
+  auto net = build_network(o, {1, 28, 28, nullptr}, 10);
+  auto* r = dynamic_cast<ResNetImpl*>(net.get());
+  REQUIRE(r != nullptr);
+  const auto& pos = r->output_positions();
+  CHECK(pos[0] == 28 * 28);                                          // 3x3/1 stem, no max-pool
+  CHECK(pos[net->layer_index("layer1.0.conv1.weight")] == 28 * 28);  // stage 1 keeps the input size
+  CHECK(pos.back() == 1);
+  CHECK(net->forward(torch::randn({2, 1, 28, 28})).sizes() == torch::IntArrayRef({2, 10}));
+  // The stem's first weight is 3x3 instead of 7x7; the rest of the network is the same.
+  CHECK(net->named_parameters()["conv1.weight"].size(2) == 3);
+  CHECK(resnet("resnet50", 0.125)->named_parameters()["conv1.weight"].size(2) == 7);
+
+  auto cfg = resnet20_config({{"network", {{"stem", "imagenet"}}}});
+  CHECK(cfg.network.stem == "imagenet");
+  CHECK(cfg.to_json()["network"]["stem"] == "imagenet");
+  CHECK_FALSE(resnet20_config().to_json()["network"].contains("stem"));  // unset keeps older documents
+  CHECK_THROWS_WITH(resnet20_config({{"network", {{"stem", "tiny"}}}}),
+                    Contains("network.stem") && Contains("\"cifar\"") && Contains("\"tiny\""));
+  CHECK_THROWS_WITH(test::tiny_config({{"network", {{"stem", "cifar"}}}}),
+                    Contains("network.stem") && Contains("residual"));
+}

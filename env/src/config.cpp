@@ -132,6 +132,7 @@ void read_network_section(ObjectReader& root, Config& c) {
   n.get("layers", c.network.layers);
   n.get("init_seed", c.network.init_seed);
   n.get("width", c.network.width);
+  n.get("stem", c.network.stem);
   n.get("path", c.network.path);
   n.get("include", c.network.include);
   n.get("exclude", c.network.exclude);
@@ -149,6 +150,15 @@ void read_network_section(ObjectReader& root, Config& c) {
     throw ConfigError(
         "config key 'network.width' applies to the residual networks (resnet18, resnet50, resnet20, "
         "resnet56); layer stacks set their widths in network.layers");
+  if (!c.network.stem.empty() && c.network.stem != "imagenet" && c.network.stem != "cifar")
+    throw ConfigError(
+        "config key 'network.stem' must be \"imagenet\" (7x7/2 conv and 3x3/2 max-pool) or \"cifar\" "
+        "(3x3/1 conv, no pooling: suits 28x28 and 32x32 inputs), not \"" +
+        c.network.stem + "\"");
+  if (!c.network.stem.empty() && (is_layer_stack(c.network) || torchscript))
+    throw ConfigError(
+        "config key 'network.stem' applies to the residual networks (resnet18, resnet50, resnet20, "
+        "resnet56)");
   validate_network(c.network);  // the name and layer strings, now rather than at first use
 }
 
@@ -342,6 +352,7 @@ json Config::to_json() const {
            {"train", train}};
   // Only when set, so the documents (and bench run hashes) of other networks stay as they were.
   if (network.width != 1.0) out["network"]["width"] = network.width;
+  if (!network.stem.empty()) out["network"]["stem"] = network.stem;
   if (!network.path.empty()) out["network"]["path"] = network.path;
   if (!network.include.empty()) out["network"]["include"] = network.include;
   if (!network.exclude.empty()) out["network"]["exclude"] = network.exclude;

@@ -45,6 +45,7 @@ class ChannelNormCriterion : public PruningCriterion {
  public:
   explicit ChannelNormCriterion(ChannelNormOptions o) : o_(std::move(o)) {}
   std::string name() const override { return "channel_norm"; }
+  bool structured() const override { return true; }
   ActionMeaning meaning() const override {
     return o_.action == "alpha" ? ActionMeaning::alpha : ActionMeaning::sparsity;
   }

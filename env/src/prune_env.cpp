@@ -1,6 +1,10 @@
 #include <prunegym/core/errors.h>
 #include <prunegym/env/prune_env.h>
+#include <prunegym/networks/cost.h>
+#include <prunegym/networks/groups.h>
 #include <prunegym/networks/train.h>
+
+#include <filesystem>
 
 namespace prunegym {
 
@@ -174,6 +178,35 @@ TrainStats PruneEnv::finetune(const TrainOptions& options, const EpochCallback& 
 }
 
 void PruneEnv::save_network(const std::string& path) const { core_.network().save_model(path); }
+
+nlohmann::json PruneEnv::export_network(const std::string& path, const std::string& masked_path) const {
+  namespace fs = std::filesystem;
+  const auto& net = core_.network();
+  const auto dense = network_cost(net);
+  nlohmann::json j{
+      {"file", fs::path(path).filename().string()}, {"dense_parameters", dense.parameters}, {"dense_macs", dense.macs}};
+  if (core_.criterion().structured()) {
+    net.save_model(masked_path);
+    if (const auto compact = save_compact_model(net, path)) {
+      j.update(compact->to_json());
+      j["compact"] = true;
+      j["file_bytes"] = fs::file_size(path);
+      j["masked_file"] = fs::path(masked_path).filename().string();
+      j["masked_file_bytes"] = fs::file_size(masked_path);
+      return j;
+    }
+    fs::remove(masked_path);
+    j["reason"] = "the network has no TorchScript form of its own (graph networks, TorchScript imports)";
+  } else {
+    j["reason"] = "an unstructured criterion (" + core_.criterion().name() + ") masks weights and keeps every shape";
+  }
+  net.save_model(path);
+  j["compact"] = false;
+  j["file_bytes"] = fs::file_size(path);
+  j["parameters"] = dense.parameters;
+  j["macs"] = dense.macs;
+  return j;
+}
 
 EnvSnapshot PruneEnv::snapshot() const {
   EnvSnapshot s;

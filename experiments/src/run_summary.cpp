@@ -91,6 +91,7 @@ json RunSummary::to_json() const {
          {"threads", threads}};
   if (final_episode) j["final_episode"] = *final_episode;
   if (!cost.is_null()) j["cost"] = cost;
+  if (!exported.is_null()) j["export"] = exported;
   return j;
 }
 
@@ -134,6 +135,7 @@ RunSummary RunSummary::from_json(const json& j) {
   s.greedy_episodes = j.at("greedy_episodes").get<std::vector<EpisodeRecord>>();
   if (j.contains("final_episode")) s.final_episode = j.at("final_episode").get<EpisodeRecord>();
   s.cost = j.value("cost", json());
+  s.exported = j.value("export", json());
   const auto& secs = j.at("seconds");
   s.seconds = {secs.at("environment").get<double>(), secs.at("training").get<double>(), secs.at("policy").get<double>(),
                secs.at("finetune").get<double>(), secs.at("total").get<double>()};

@@ -388,10 +388,11 @@ TrainRunResult run_train(const TrainRunOptions& o) {
   }
   PruneEnv& env = rebuilt ? *rebuilt : *training.local;
   const FinalNetwork f = finalize(o, s, *training.env, env, *agent);
-  env.save_network((s.out / "pruned_model.pt").string());
+  const auto exported = env.export_network((s.out / "pruned_model.pt").string(), (s.out / "masked_model.pt").string());
   const RunSummary::Seconds seconds{env_seconds, train_seconds, f.policy_seconds, f.finetune_seconds,
                                     seconds_since(t_start)};
   result.summary = make_summary(s, *training.local, env, f, seconds);
+  result.summary.exported = exported;
   write_atomic(s.out / "summary.json", result.summary.to_json().dump(2) + "\n");
   s.save(true);
   result.finished = true;
@@ -432,8 +433,12 @@ std::string train_report(const TrainRunResult& r) {
      << pct(s.after_finetune.validation) << "\n"
      << "  wall time              " << fmt_duration(s.seconds.total) << " (training "
      << fmt_duration(s.seconds.training) << ", fine-tuning " << fmt_duration(s.seconds.finetune) << ")\n"
-     << "  peak memory            " << std::setprecision(0) << s.peak_rss_mib << " MiB\n"
-     << "  results                " << r.out << "/summary.json, episodes.csv"
+     << "  peak memory            " << std::setprecision(0) << s.peak_rss_mib << " MiB\n";
+  if (const auto& e = s.exported; e.value("compact", false))
+    os << "  compact model          " << si_count(e.at("parameters").get<double>()) << " of "
+       << si_count(e.at("dense_parameters").get<double>()) << " parameters, " << si_count(e.at("macs").get<double>())
+       << " of " << si_count(e.at("dense_macs").get<double>()) << " MACs per sample (pruned_model.pt)\n";
+  os << "  results                " << r.out << "/summary.json, episodes.csv"
      << (r.plot_message.empty() ? ", curves.png" : "") << "\n";
   return os.str();
 }

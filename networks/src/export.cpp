@@ -17,12 +17,17 @@ std::string script_name(std::string name) {
   return name;
 }
 
-void save_scripted(const torch::nn::Module& net, const std::string& forward_source, const std::string& path) {
+void save_scripted(const torch::nn::Module& net, const std::string& forward_source, const std::string& path,
+                   const std::map<std::string, torch::Tensor>& replace) {
+  const auto tensor = [&](const std::string& name, const torch::Tensor& own) {
+    const auto it = replace.find(name);
+    return (it == replace.end() ? own : it->second).detach().clone().contiguous();
+  };
   torch::jit::Module m("PrunedNetwork");
   for (const auto& p : net.named_parameters())
-    m.register_parameter(script_name(p.key()), p.value().detach().clone(), false);
+    m.register_parameter(script_name(p.key()), tensor(p.key(), p.value()), false);
   for (const auto& b : net.named_buffers())
-    if (!is_mask_buffer(b.key())) m.register_buffer(script_name(b.key()), b.value().detach().clone());
+    if (!is_mask_buffer(b.key())) m.register_buffer(script_name(b.key()), tensor(b.key(), b.value()));
   try {
     m.define(forward_source);
   } catch (const c10::Error& e) {
@@ -49,8 +54,8 @@ std::string conv_bn(const std::string& in, const std::string& conv, const torch:
 
 }  // namespace
 
-void LayerStackImpl::save_model(const std::string& path) const {
-  if (graph_) return NetworkImpl::save_model(path);  // the graph is not part of the module
+std::string LayerStackImpl::script_forward() const {
+  if (graph_) return {};  // the graph is not part of the module
   std::ostringstream src;
   src << "def forward(self, x):\n";
   size_t ci = 0, li = 0;
@@ -91,7 +96,7 @@ void LayerStackImpl::save_model(const std::string& path) const {
     }
   }
   src << "    return x\n";
-  save_scripted(*this, src.str(), path);
+  return src.str();
 }
 
 std::string ResidualBlockImpl::script(const std::string& prefix) const {
@@ -109,7 +114,7 @@ std::string ResidualBlockImpl::script(const std::string& prefix) const {
   return src.str();
 }
 
-void ResNetImpl::save_model(const std::string& path) const {
+std::string ResNetImpl::script_forward() const {
   std::ostringstream src;
   src << "def forward(self, x):\n"
       << "    x = torch.relu(" << conv_bn("x", "conv1", conv1_, "bn1") << ")\n";
@@ -120,7 +125,7 @@ void ResNetImpl::save_model(const std::string& path) const {
                                                            ".");
   src << "    x = torch.flatten(torch.adaptive_avg_pool2d(x, [1, 1]), 1)\n"
       << "    return torch.matmul(x, self.fc_weight.t()) + self.fc_bias\n";
-  save_scripted(*this, src.str(), path);
+  return src.str();
 }
 
 }  // namespace prunegym

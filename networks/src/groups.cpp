@@ -1,5 +1,6 @@
 #include <prunegym/networks/groups.h>
 
+#include <set>
 #include <stdexcept>
 
 namespace prunegym {
@@ -9,6 +10,15 @@ namespace {
 /// The consumer's input columns as [channels, block] slices: dim 1 of a convolution, blocks of
 /// columns of a linear layer.
 int64_t consumer_columns(const PrunableLayer& l) { return l.weight.size(1); }
+
+/// The input columns of `channels` in a consumer that reads `block` columns per channel.
+std::vector<int64_t> expand_columns(const std::vector<int64_t>& channels, int64_t block) {
+  std::vector<int64_t> columns;
+  columns.reserve(channels.size() * static_cast<size_t>(block));
+  for (int64_t ch : channels)
+    for (int64_t k = 0; k < block; ++k) columns.push_back(ch * block + k);
+  return columns;
+}
 
 }  // namespace
 
@@ -51,10 +61,7 @@ void remove_channels(NetworkImpl& net, const ChannelGroup& g, const std::vector<
   p.weight.mul_(p.mask);
   for (const auto& c : g.consumers) {
     auto& l = layers.at(c.layer);
-    std::vector<int64_t> columns;
-    columns.reserve(channels.size() * static_cast<size_t>(c.block));
-    for (int64_t ch : channels)
-      for (int64_t k = 0; k < c.block; ++k) columns.push_back(ch * c.block + k);
+    const auto columns = expand_columns(channels, c.block);
     l.mask.index_fill_(1, torch::tensor(columns, torch::kLong).to(l.mask.device()), 0);
     l.weight.mul_(l.mask);
   }
@@ -68,6 +75,92 @@ std::vector<int64_t> surviving_channels(const NetworkImpl& net, const ChannelGro
   for (int64_t c = 0; c < alive.size(0); ++c)
     if (a[c] > 0) out.push_back(c);
   return out;
+}
+
+namespace {
+
+/// One consumer's mask as [channels, everything else]: row c holds the input columns of channel c.
+torch::Tensor columns_by_channel(const PrunableLayer& l, const ChannelGroup& g) {
+  return l.mask.transpose(0, 1).reshape({g.channels, -1});
+}
+
+/// "layer1.0.conv1.weight" -> "layer1.0.conv1".
+std::string owner_of(const std::string& weight) {
+  const auto dot = weight.rfind('.');
+  return dot == std::string::npos ? std::string() : weight.substr(0, dot);
+}
+
+}  // namespace
+
+std::vector<int64_t> read_channels(const NetworkImpl& net, const ChannelGroup& g) {
+  const auto& layers = net.prunable_layers();
+  auto read = torch::zeros({g.channels}, torch::kBool);
+  for (const auto& c : g.consumers)
+    read = read.logical_or(columns_by_channel(layers.at(c.layer), g).amax(1).to(torch::kCPU) > 0);
+  std::vector<int64_t> out;
+  const auto a = read.accessor<bool, 1>();
+  for (int64_t c = 0; c < g.channels; ++c)
+    if (a[c]) out.push_back(c);
+  if (out.empty()) out.push_back(0);  // a layer keeps one channel: the shapes stay valid, the function the same
+  return out;
+}
+
+CompactNetwork compact_network(const NetworkImpl& net) {
+  torch::NoGradGuard no_grad;
+  CompactNetwork out;
+  std::map<std::string, torch::Tensor> tensors;
+  std::set<std::string> parameters;
+  for (const auto& p : net.named_parameters()) {
+    tensors[p.key()] = p.value().detach();
+    parameters.insert(p.key());
+  }
+  for (const auto& b : net.named_buffers())
+    if (!is_mask_buffer(b.key())) tensors[b.key()] = b.value().detach();
+  const auto select = [&](const std::string& name, int64_t dim, const std::vector<int64_t>& keep) {
+    auto it = tensors.find(name);
+    if (it == tensors.end() || it->second.dim() <= dim) return;
+    it->second = it->second.index_select(dim, torch::tensor(keep, torch::kLong).to(it->second.device()));
+    out.tensors[name] = it->second;
+  };
+  const auto& layers = net.prunable_layers();
+  for (const auto& g : checked_channel_groups(net)) {
+    const auto keep = read_channels(net, g);
+    if (static_cast<int64_t>(keep.size()) == g.channels) continue;
+    out.removed_channels += g.channels - static_cast<int64_t>(keep.size());
+    const auto& producer = layers.at(g.producer).name;
+    select(producer, 0, keep);
+    select(owner_of(producer) + ".bias", 0, keep);
+    for (const auto& bn : g.batch_norms)
+      for (const char* field : {".weight", ".bias", ".running_mean", ".running_var"}) select(bn + field, 0, keep);
+    for (const auto& c : g.consumers) select(layers.at(c.layer).name, 1, expand_columns(keep, c.block));
+  }
+  for (const auto& name : parameters) out.parameters += tensors.at(name).numel();
+  const auto positions = net.output_positions();
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const auto& w = tensors.at(layers[i].name);
+    out.prunable += w.numel();
+    if (i < positions.size() && positions[i] >= 0) out.macs += positions[i] * w.numel();
+    out.shapes.emplace_back(layers[i].name, w.sizes().vec());
+  }
+  return out;
+}
+
+nlohmann::json CompactNetwork::to_json() const {
+  auto shapes_json = nlohmann::json::object();
+  for (const auto& [name, shape] : shapes) shapes_json[name] = shape;
+  return {{"removed_channels", removed_channels},
+          {"parameters", parameters},
+          {"prunable", prunable},
+          {"macs", macs},
+          {"shapes", shapes_json}};
+}
+
+std::optional<CompactNetwork> save_compact_model(const NetworkImpl& net, const std::string& path) {
+  const std::string source = net.script_forward();
+  if (source.empty()) return std::nullopt;
+  auto compact = compact_network(net);
+  save_scripted(net, source, path, compact.tensors);
+  return compact;
 }
 
 }  // namespace prunegym

@@ -27,6 +27,7 @@ bool is_mask_buffer(const std::string& name) {
 }
 
 void NetworkImpl::save_model(const std::string& path) const {
+  if (const auto source = script_forward(); !source.empty()) return save_scripted(*this, source, path);
   torch::serialize::OutputArchive archive;
   save(archive);
   archive.save_to(path);

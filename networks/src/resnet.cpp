@@ -169,7 +169,9 @@ namespace {
 NetworkRegistry::Factory resnet_factory(const std::string& name) {
   return [name](const NetworkOptions& o, InputShape input, int64_t classes) -> std::unique_ptr<NetworkImpl> {
     if (!o.layers.empty()) throw ConfigError("network.layers is only allowed with network.name = \"custom\"");
-    return std::make_unique<ResNetImpl>(resnet_spec(name), o.width, input, classes);
+    auto spec = resnet_spec(name);
+    if (!o.stem.empty()) spec.imagenet_stem = o.stem == "imagenet";  // the config checked the word
+    return std::make_unique<ResNetImpl>(spec, o.width, input, classes);
   };
 }
 

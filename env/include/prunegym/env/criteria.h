@@ -35,6 +35,9 @@ class PruningCriterion {
   /// True when the criterion ranks weights over all the listed layers together (one threshold),
   /// so lottery rounds prune them as one group.
   virtual bool ranks_globally() const { return false; }
+  /// True when the criterion removes whole channels with their consumers' inputs
+  /// (networks/groups.h), so that the exported network can drop them physically.
+  virtual bool structured() const { return false; }
   /// Prunes the listed layers for action value `value`, updating masks and zeroing weights.
   virtual void apply(NetworkImpl& net, const std::vector<size_t>& layers, double value) const = 0;
 };

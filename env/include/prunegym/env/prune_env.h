@@ -83,8 +83,15 @@ class PruneEnv : public Env {
   void apply_values(const std::vector<double>& values);
   /// Trains the current (pruned) network on the whole training split; masked weights stay zero.
   TrainStats finetune(const TrainOptions& options, const EpochCallback& on_epoch = {});
-  /// Saves the current network (weights and masks) as a LibTorch archive.
+  /// Saves the current network as NetworkImpl::save_model does (TorchScript for the built-in
+  /// stacks and residual networks, weights with zeros where masked).
   void save_network(const std::string& path) const;
+  /// Exports the current network to `path`. With a structured criterion the removed channels are
+  /// physically gone (networks/groups.h compact_network) and the masked form, same function and
+  /// dense shapes, goes to `masked_path`; otherwise, or when the network has no TorchScript form of
+  /// its own, `path` gets the masked network. Returns what was written: {"compact", "file",
+  /// "file_bytes", "parameters", "macs", "dense_parameters", "dense_macs", ...}.
+  nlohmann::json export_network(const std::string& path, const std::string& masked_path) const;
 
  private:
   void build_action_space();

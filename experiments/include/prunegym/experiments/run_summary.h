@@ -65,6 +65,9 @@ struct RunSummary {
   /// The final network's parameters and MACs per sample, dense and remaining (NetworkCost::to_json);
   /// null in summaries written before it was recorded.
   nlohmann::json cost;
+  /// What pruned_model.pt holds (PruneEnv::export_network): compact or masked, its parameters,
+  /// MACs and file size against the dense ones; null in summaries written before it was recorded.
+  nlohmann::json exported;
   Seconds seconds;
   double peak_rss_mib = 0.0;
   int64_t threads = 0;

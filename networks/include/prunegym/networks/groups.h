@@ -13,12 +13,18 @@
 /// Channels tied by a residual addition are not grouped: a block's last convolution, the stem and
 /// the shortcut of a residual network, and the classifier keep their outputs (the block-internal
 /// channels are what AMC prunes in residual networks).
+///
+/// Compaction (compact_network) then drops the removed channels physically: smaller weight
+/// tensors, batch norms and biases, the same function.
 
 #include <prunegym/networks/model.h>
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace prunegym {
@@ -38,5 +44,30 @@ void remove_channels(NetworkImpl& net, const ChannelGroup& group, const std::vec
 
 /// Output channels of the group still present (a row of the producer's mask with a one).
 std::vector<int64_t> surviving_channels(const NetworkImpl& net, const ChannelGroup& group);
+
+/// Channels of the group that some consumer still reads (an unmasked input column in any
+/// consumer), in order. The others can go without changing what the network computes; at least
+/// one channel is kept so that every shape stays valid.
+std::vector<int64_t> read_channels(const NetworkImpl& net, const ChannelGroup& group);
+
+/// The network with every unread channel physically removed: the producer's rows (and bias), the
+/// batch norms' entries and the consumers' input columns sliced out. It computes the same function
+/// as the masked network with smaller tensors (its parameter names are unchanged).
+struct CompactNetwork {
+  std::map<std::string, torch::Tensor> tensors;  ///< the sliced parameters and buffers, by name
+  int64_t removed_channels = 0;                  ///< over all groups
+  int64_t parameters = 0;                        ///< every parameter of the compact network
+  int64_t prunable = 0;                          ///< weights of its prunable layers
+  int64_t macs = 0;  ///< MACs per sample of its prunable layers, as a dense runtime does them
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;  ///< each prunable weight's new shape
+  /// {"removed_channels", "parameters", "prunable", "macs", "shapes": {layer: shape}}
+  nlohmann::json to_json() const;
+};
+CompactNetwork compact_network(const NetworkImpl& net);
+
+/// Writes the compact network as TorchScript (torch.jit.load opens it) and returns what it holds;
+/// nothing (and no file) when the network has no TorchScript form of its own: graph networks and
+/// TorchScript imports.
+std::optional<CompactNetwork> save_compact_model(const NetworkImpl& net, const std::string& path);
 
 }  // namespace prunegym

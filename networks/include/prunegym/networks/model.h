@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,8 +54,11 @@ class NetworkImpl : public torch::nn::Module {
   virtual std::vector<int64_t> output_positions() const { return {}; }
   /// The channel groups structured criteria may prune (networks/groups.h); none by default.
   virtual std::vector<ChannelGroup> channel_groups() const { return {}; }
-  /// Writes the network (weights and masks) to `path`: a LibTorch archive by default, a
-  /// TorchScript module (torch.jit.load opens it) for networks imported from TorchScript.
+  /// The forward pass as TorchScript source reading the network's tensors (save_scripted), or
+  /// empty when the network has no TorchScript form of its own (graph networks, imports).
+  virtual std::string script_forward() const { return {}; }
+  /// Writes the network to `path`: TorchScript (torch.jit.load opens it) from script_forward(),
+  /// the imported module for TorchScript imports, else a LibTorch archive with weights and masks.
   virtual void save_model(const std::string& path) const;
 
   const std::vector<PrunableLayer>& prunable_layers() const { return layers_; }
@@ -121,8 +125,8 @@ class LayerStackImpl : public NetworkImpl {
   std::vector<int64_t> output_positions() const override { return output_positions_; }
   /// Each prunable layer but the last feeds the next one: one group per producer.
   std::vector<ChannelGroup> channel_groups() const override { return groups_; }
-  /// TorchScript (torch.jit.load opens it); graph networks keep the LibTorch archive.
-  void save_model(const std::string& path) const override;
+  /// Empty for graph networks (they keep the LibTorch archive: the graph is not part of them).
+  std::string script_forward() const override;
 
  private:
   std::vector<LayerSpec> specs_;
@@ -143,6 +147,7 @@ struct NetworkOptions {
   std::vector<std::string> layers;   ///< only for name == "custom"
   uint64_t init_seed = 0;            ///< seed of the initial weights
   double width = 1.0;                ///< residual networks: channel multiplier (layer count unchanged)
+  std::string stem;                  ///< residual networks: "imagenet", "cifar", or "" (the network's own)
   std::string path;                  ///< "torchscript": the module file (torch.jit.save)
   std::vector<std::string> include;  ///< "torchscript": prune only weights matching one of these globs
   std::vector<std::string> exclude;  ///< "torchscript": never prune weights matching these globs
@@ -167,8 +172,10 @@ NetworkPtr build_network(const NetworkOptions& options, InputShape input, int64_
 
 /// Writes `net`'s parameters and learned buffers (masks left out: pruned weights are already zero)
 /// into a TorchScript module whose forward is `forward_source` (TorchScript code that reads them as
-/// self.<name with dots as underscores>), and saves it to `path`.
-void save_scripted(const torch::nn::Module& net, const std::string& forward_source, const std::string& path);
+/// self.<name with dots as underscores>), and saves it to `path`. A tensor named in `replace` is
+/// written instead of the network's own (the compact export's sliced tensors, networks/groups.h).
+void save_scripted(const torch::nn::Module& net, const std::string& forward_source, const std::string& path,
+                   const std::map<std::string, torch::Tensor>& replace = {});
 /// "layer1.0.conv1.weight" -> "layer1_0_conv1_weight": the attribute names save_scripted gives.
 std::string script_name(std::string name);
 

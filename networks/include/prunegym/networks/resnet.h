@@ -69,7 +69,7 @@ class ResNetImpl : public NetworkImpl {
   torch::Tensor forward(const torch::Tensor& x) override;
   int64_t activation_floats_per_sample() const override { return largest_activation_; }
   /// TorchScript with batch norm in inference form (running statistics): torch.jit.load opens it.
-  void save_model(const std::string& path) const override;
+  std::string script_forward() const override;
   /// Output positions per sample (height x width; 1 for the classifier) of each prunable layer,
   /// in prunable_layers() order: the rows of its im2col product (bench_step's bound).
   std::vector<int64_t> output_positions() const override { return output_positions_; }
