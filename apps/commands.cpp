@@ -13,6 +13,7 @@
 #include <prunegym/networks/groups.h>
 #include <prunegym/networks/train.h>
 
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 
@@ -72,7 +73,10 @@ Config load_config(const ConfigArgs& args) {
 void add_pretrain(CLI::App& app, Commands& commands) {
   auto* sub = app.add_subcommand("pretrain", "train (or load from the cache) the dense model a config describes");
   auto args = std::make_shared<ConfigArgs>();
+  auto out_dir = std::make_shared<std::string>();
   add_config_args(*sub, *args);
+  sub->add_option("--out", *out_dir, "also write pretrain.json and the resolved config.json into this folder")
+      ->type_name("DIR");
   sub->footer(R"(
 Trains the dense network the config describes (network, data, network.pretrain) and caches it
 under the config's cache folder (cache_dir, else $PRUNEGYM_CACHE, else ~/.cache/prunegym), keyed
@@ -80,20 +84,29 @@ by a hash of everything that determines it. A second run loads the cache instant
 cache file is reported and rebuilt. Prints one JSON line: dense validation and test accuracy,
 sample counts, the cache file and the time taken.
 
-example:
+examples:
   prunegym pretrain --config configs/lenet300-fashion.json
+  prunegym pretrain --config configs/resnet50-fashion.json --set network.stem=cifar --out runs/dense
 )");
-  commands["pretrain"] = [args] {
+  commands["pretrain"] = [args, out_dir] {
     const Config config = config_with_threads(*args);
     const auto t0 = Clock::now();
     const DataSplits data = load_data(config.data);
     const DenseModel dense = load_or_pretrain(config, data, log_stderr);
-    const nlohmann::json out{{"network", config.network.name},       {"data", data.description},
-                             {"train_samples", data.train.size()},   {"validation_samples", data.validation.size()},
-                             {"test_samples", data.test.size()},     {"validation_accuracy", dense.validation_accuracy},
-                             {"test_accuracy", dense.test_accuracy}, {"from_cache", dense.from_cache},
-                             {"cache_file", dense.cache_file},       {"train_seconds", dense.train_seconds},
-                             {"wall_seconds", seconds_since(t0)}};
+    const NetworkCost cost = network_cost(*dense.network);
+    nlohmann::json out{{"network", config.network.name},       {"data", data.description},
+                       {"train_samples", data.train.size()},   {"validation_samples", data.validation.size()},
+                       {"test_samples", data.test.size()},     {"validation_accuracy", dense.validation_accuracy},
+                       {"test_accuracy", dense.test_accuracy}, {"from_cache", dense.from_cache},
+                       {"cache_file", dense.cache_file},       {"train_seconds", dense.train_seconds},
+                       {"wall_seconds", seconds_since(t0)}};
+    out["parameters"] = cost.parameters;
+    out["macs_per_sample"] = cost.macs;
+    if (!out_dir->empty()) {
+      std::filesystem::create_directories(*out_dir);
+      write_atomic(std::filesystem::path(*out_dir) / "config.json", config.to_json().dump(2) + "\n");
+      write_atomic(std::filesystem::path(*out_dir) / "pretrain.json", out.dump(2) + "\n");
+    }
     std::cout << out.dump() << "\n";
     return 0;
   };

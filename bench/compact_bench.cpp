@@ -1,7 +1,7 @@
 // The compact export against the masked one: inference latency, parameters and file size of a
 // network with about half of its MACs removed by whole channels.
 //
-//   build/bin/bench_compact NETWORK [width=1] [side=28] [channels=1] [reps=20] [target=0.5]
+//   build/bin/bench_compact NETWORK [width=1] [side=28] [channels=1] [reps=20] [target=0.5] [stem]
 //
 // Builds the network (deterministic initial weights: latency does not depend on training),
 // removes the same fraction of every channel group's channels by filter L1 norm, the smallest
@@ -64,7 +64,7 @@ std::pair<double, double> time_pair(torch::jit::Module& a, torch::jit::Module& b
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: bench_compact NETWORK [width=1] [side=28] [channels=1] [reps=20] [target=0.5]\n";
+    std::cerr << "usage: bench_compact NETWORK [width=1] [side=28] [channels=1] [reps=20] [target=0.5] [stem]\n";
     return 2;
   }
   NetworkOptions o;
@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
   const InputShape in{argc > 4 ? std::stoll(argv[4]) : 1, side, side, nullptr};
   const int reps = argc > 5 ? std::stoi(argv[5]) : 20;
   const double target = argc > 6 ? std::stod(argv[6]) : 0.5;
+  if (argc > 7) o.stem = argv[7];
   torch::manual_seed(0);
 
   double fraction = 0.0;
@@ -98,6 +99,7 @@ int main(int argc, char** argv) {
   const auto cost = network_cost(*net);
   json j{{"network", o.name},
          {"width", o.width},
+         {"stem", o.stem},
          {"input", {in.channels, in.height, in.width}},
          {"threads", torch::get_num_threads()},
          {"fraction_removed", fraction},

@@ -13,6 +13,7 @@ Experiments (one module each, bench/results_*.py, holding its grids, seeds and r
   seed003           seed 003's CNN tables (iterative, winning ticket, re-init) on the full MNIST
   purl-table1       PuRL's Table 1 (MDP ablations) and the seeds' rewards on LeNet-300-100 (results_table1.py)
   purl-table2       PuRL's 3-dim vs 108-dim state and PuRL vs uniform on ResNet-50 (results_table2.py)
+  purl-table2-dense the dense ResNet-50 purl-table2 prunes, and its width by a declared rule (results_dense.py)
 
 Runs land in runs/<grid>/ (resumable: rerun the same command after an interruption, in this or a
 later session); finished runs are copied to docs/results/<experiment>/raw/<grid>/<variant>-s<seed>/
@@ -37,6 +38,7 @@ CLI = os.environ.get("PRUNEGYM_CLI", str(ROOT / "build/bin/prunegym"))
 
 import results_agents  # noqa: E402  (bench/ is on sys.path: this script's folder)
 import results_convergence  # noqa: E402
+import results_dense  # noqa: E402
 import results_seed000  # noqa: E402
 import results_seed001  # noqa: E402
 import results_seed003  # noqa: E402
@@ -45,7 +47,7 @@ import results_table2  # noqa: E402
 
 MODULES = {"agents": results_agents, "purl-convergence": results_convergence, "seed000": results_seed000,
            "seed001": results_seed001, "seed003": results_seed003, "purl-table1": results_table1,
-           "purl-table2": results_table2}
+           "purl-table2": results_table2, "purl-table2-dense": results_dense}
 EXPERIMENTS = {name: dict(m.EXPERIMENT, name=name, render=m.render) for name, m in MODULES.items()}
 # What each experiment reproduces (the index's first column; the experiment's README has the detail).
 CLAIMS = {
@@ -57,6 +59,7 @@ CLAIMS = {
     "purl-table1": "PuRL Table 1 (dense/sparse rewards, magnitude target, rewards 2/3, action step, state) and "
                    "the seeds' rewards, LeNet-300-100",
     "purl-table2": "PuRL Table 2 (108-dim against 3-dim state) and PuRL against a uniform threshold, ResNet-50",
+    "purl-table2-dense": "the dense ResNet-50 purl-table2 prunes: plausible on Fashion-MNIST, and its width",
 }
 INDEX = ROOT / "docs/results/README.md"
 
@@ -175,7 +178,7 @@ def run_commands(exp, name, jobs, max_seeds, command):
         return
     t0 = time.time()
     session = {**source_state(), "id": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-               "seeds": sorted({seed for seed, *_ in todo}), "runs": 0, "command": command,
+               "claims": claims.hashes(name), "seeds": sorted({seed for seed, *_ in todo}), "runs": 0, "command": command,
                "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "wall_seconds": 0.0}
     lock = threading.Lock()
 

@@ -144,3 +144,35 @@ def test_built_in_networks_export_as_torchscript_with_the_reported_figures(setup
     weights = [p for n, p in model.named_parameters() if n.endswith("weight") and p.dim() >= 2]
     assert len(weights) == len(summary["layers"])
     assert sum(int((w != 0).sum()) for w in weights) == summary["remaining"]
+
+
+@pytest.mark.parametrize("network", [
+    {"name": "custom", "layers": ["conv:8:3:1", "relu", "maxpool:2", "flatten", "linear:32", "tanh", "linear"]},
+    {"name": "resnet20", "width": 0.25},
+])
+def test_a_channel_pruned_run_exports_a_smaller_model_that_computes_the_masked_one(setup, network):
+    tmp, env, x, y = setup
+    config = json.loads((tmp / "config.json").read_text())
+    config["network"] = {**network, "pretrain": {"lr": 0.01, "batch_size": 50, "epochs": 2}}
+    config["env"]["criterion"] = {"name": "channel_norm", "rank": "l1"}
+    path = tmp / f"config-channels-{network['name']}.json"
+    path.write_text(json.dumps(config))
+    out = tmp / f"run-channels-{network['name']}"
+    proc = run(["train", "--config", str(path), "--agent", "uniform", "--out", str(out)], env)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    exported = summary["export"]
+    assert exported["compact"] and exported["removed_channels"] > 0, exported
+    compact = torch.jit.load(str(out / "pruned_model.pt")).eval()
+    masked = torch.jit.load(str(out / "masked_model.pt")).eval()
+    with torch.no_grad():
+        small, full = compact(x), masked(x)
+    # The same function: channels removed from the compact model were zero in the masked one.
+    assert torch.allclose(small, full, atol=1e-4), (small - full).abs().max().item()
+    accuracy = (small.argmax(1) == y).float().mean().item()
+    assert accuracy == pytest.approx(summary["after_finetune"]["test_accuracy"], abs=1.5 / len(y))
+    parameters = sum(p.numel() for p in compact.parameters())
+    assert parameters == exported["parameters"] < exported["dense_parameters"]
+    assert sum(p.numel() for p in masked.parameters()) == exported["dense_parameters"]
+    assert (out / "pruned_model.pt").stat().st_size == exported["file_bytes"] < exported["masked_file_bytes"]
+    assert 0 < exported["macs"] < exported["dense_macs"]
