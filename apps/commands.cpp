@@ -154,7 +154,8 @@ void print_info(const PruneEnv& env, const ConfigArgs& args) {
   for (const auto& g : groups) {
     std::cout << "  " << net->prunable_layers()[g.producer].name << " (" << g.channels << " channels) ->";
     for (const auto& c : g.consumers)
-      std::cout << " " << net->prunable_layers()[c.layer].name << (c.block > 1 ? " x" + std::to_string(c.block) : "");
+      std::cout << " " << net->prunable_layers()[c.layer].name << (c.block > 1 ? " x" + std::to_string(c.block) : "")
+                << (c.depthwise ? " (depthwise)" : "");
     for (const auto& b : g.batch_norms) std::cout << ", " << b;
     std::cout << "\n";
   }

@@ -20,8 +20,9 @@ from provenance import machine, source_state
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # (network, width, stem): Fashion-MNIST-shaped input, 1x28x28, 10 classes.
-NETWORKS = [("lenet300", 1, ""), ("lenet5", 1, ""), ("conv2", 1, ""), ("resnet20", 1, ""),
-            ("resnet50", 0.125, "imagenet"), ("resnet50", 0.125, "cifar"), ("resnet50", 1, "imagenet")]
+NETWORKS = [("lenet300", 1, ""), ("lenet5", 1, ""), ("conv2", 1, ""), ("resnet20", 1, ""), ("resnet56", 1, ""),
+            ("resnet50", 0.125, "imagenet"), ("resnet50", 0.125, "cifar"), ("resnet50", 1, "imagenet"),
+            ("mobilenet_v2", 1, "imagenet"), ("mobilenet_v2", 1, "cifar")]
 TARGET = 0.5  # at most this share of the dense MACs left
 
 

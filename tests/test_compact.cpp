@@ -46,8 +46,12 @@ int64_t parameter_count(const torch::jit::Module& m) {
 }  // namespace
 
 TEST_CASE("the compact model computes what the masked one does, with smaller tensors", "[compact][resnet]") {
-  for (const auto& [name, width] : std::vector<std::pair<std::string, double>>{
-           {"lenet300", 1.0}, {"lenet5", 1.0}, {"conv2", 1.0}, {"resnet20", 0.5}, {"resnet50", 0.125}}) {
+  for (const auto& [name, width] : std::vector<std::pair<std::string, double>>{{"lenet300", 1.0},
+                                                                               {"lenet5", 1.0},
+                                                                               {"conv2", 1.0},
+                                                                               {"resnet20", 0.5},
+                                                                               {"resnet50", 0.125},
+                                                                               {"mobilenet_v2", 0.5}}) {
     INFO(name);
     auto net = network(name, width);
     prune_channels(*net, 0.5);

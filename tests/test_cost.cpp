@@ -76,6 +76,15 @@ TEST_CASE("residual networks match the published MAC and parameter counts", "[co
   CHECK(r50.unknown_layers + r18.unknown_layers + r56.unknown_layers == 0);
 }
 
+TEST_CASE("MobileNet-V2 matches the published MAC and parameter counts", "[cost]") {
+  // torchvision's mobilenet_v2 at 224x224x3, 1,000 classes: 0.30 G MACs (300.8 M), 3,504,872 parameters.
+  const auto net = network("mobilenet_v2", {3, 224, 224, nullptr}, 1000);
+  const auto c = network_cost(*net);
+  CHECK(near(c.macs, 300.8e6, 0.02));
+  CHECK(c.parameters == 3504872);
+  CHECK(c.unknown_layers == 0);
+}
+
 TEST_CASE("a TorchScript import finds the same positions by probing its graph", "[cost][torchscript]") {
   const fs::path dir = test::scratch_dir("cost_torchscript");
   auto native = network("resnet20", {1, 28, 28, nullptr}, 10, 0.25);

@@ -2,11 +2,15 @@
 
 #include "helpers.h"
 
+#include <prunegym/core/cancel.h>
 #include <prunegym/core/errors.h>
+#include <prunegym/env/pretrain.h>
 #include <prunegym/env/prune_env.h>
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 
@@ -252,6 +256,70 @@ TEST_CASE("the dense model is cached and a corrupt cache is rebuilt", "[env][cac
   std::filesystem::resize_file(file, 100);
   PruneEnv fourth(config);
   CHECK_FALSE(fourth.dense().from_cache);
+}
+
+TEST_CASE("a stopped pretraining resumes from its last epoch and ends with the same weights", "[env][cache]") {
+  // Adam's moment estimates and SGD's momentum both live in the optimizer: each must be restored.
+  for (const char* optimizer : {"adam", "sgd"}) {
+    DYNAMIC_SECTION(optimizer) {
+      auto config = test::tiny_config({{"network",
+                                        {{"pretrain",
+                                          {{"optimizer", optimizer},
+                                           {"lr", std::string(optimizer) == "sgd" ? 0.05 : 0.002},
+                                           {"momentum", 0.9},
+                                           {"epochs", 4}}}}}});
+      DataSplits data = load_data(config.data);
+      config.cache_dir = test::scratch_dir(std::string("cache-whole-") + optimizer);
+      const DenseModel whole = load_or_pretrain(config, data);
+
+      config.cache_dir = test::scratch_dir(std::string("cache-resumed-") + optimizer);
+      std::atomic<bool> stop{false};
+      std::vector<std::string> log;
+      const LogFn logger = [&](const std::string& l) {
+        log.push_back(l);
+        if (l.find("epoch 2/4") != std::string::npos) stop = true;  // stopped during the third epoch
+      };
+      {
+        CancelScope scope({{&stop, "the test stopped it"}});
+        REQUIRE_THROWS_AS(load_or_pretrain(config, data, logger), Cancelled);
+      }
+      const auto checkpoint_in = [&](const std::string& dir) {
+        return (std::filesystem::path(dir) / std::filesystem::path(whole.cache_file).filename()).string() + ".partial";
+      };
+      const std::string partial = checkpoint_in(config.cache_dir);
+      REQUIRE(std::filesystem::exists(partial));
+      log.clear();
+      const DenseModel resumed = load_or_pretrain(config, data, logger);
+      CHECK_FALSE(resumed.from_cache);
+      CHECK(std::count_if(log.begin(), log.end(), [](const std::string& l) {
+              return l.find("resuming the pretraining after epoch 2") != std::string::npos;
+            }) == 1);
+      CHECK(std::count_if(log.begin(), log.end(), [](const std::string& l) {
+              return l.find("  epoch ") != std::string::npos;
+            }) == 2);  // epochs 3 and 4 only
+      REQUIRE(resumed.state.size() == whole.state.size());
+      for (size_t i = 0; i < whole.state.size(); ++i) CHECK(torch::equal(resumed.state[i], whole.state[i]));
+      CHECK(resumed.validation_accuracy == whole.validation_accuracy);
+      CHECK_FALSE(std::filesystem::exists(partial));  // the finished model replaces its checkpoint
+
+      // A damaged checkpoint is reported and the pretraining starts over, ending the same.
+      config.cache_dir = test::scratch_dir(std::string("cache-damaged-") + optimizer);
+      stop = false;
+      {
+        CancelScope scope({{&stop, "the test stopped it"}});
+        REQUIRE_THROWS_AS(load_or_pretrain(config, data, logger), Cancelled);
+      }
+      const std::string damaged = checkpoint_in(config.cache_dir);
+      std::filesystem::resize_file(damaged, std::filesystem::file_size(damaged) - 10);
+      log.clear();
+      const DenseModel restarted = load_or_pretrain(config, data, [&](const std::string& l) { log.push_back(l); });
+      CHECK(std::any_of(log.begin(), log.end(), [](const std::string& l) {
+        return l.find("ignoring the pretraining checkpoint") != std::string::npos &&
+               l.find("truncated") != std::string::npos;
+      }));
+      for (size_t i = 0; i < whole.state.size(); ++i) CHECK(torch::equal(restarted.state[i], whole.state[i]));
+    }
+  }
 }
 
 TEST_CASE("a different pretraining setting gets its own cache entry", "[env][cache]") {

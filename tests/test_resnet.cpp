@@ -206,5 +206,24 @@ TEST_CASE("network.stem picks the residual stem and is checked at config load", 
   CHECK_THROWS_WITH(resnet20_config({{"network", {{"stem", "tiny"}}}}),
                     Contains("network.stem") && Contains("\"cifar\"") && Contains("\"tiny\""));
   CHECK_THROWS_WITH(test::tiny_config({{"network", {{"stem", "cifar"}}}}),
-                    Contains("network.stem") && Contains("residual"));
+                    Contains("network.stem") && Contains("resnet50") && Contains("mobilenet_v2"));
+}
+
+TEST_CASE("network keys belong to the network kinds that read them", "[resnet][config]") {
+  // Each kind lists its keys in its registry entry; a key for another kind is an error naming the
+  // kinds that take it, and a kind's required key is asked for by name.
+  CHECK_THROWS_WITH(test::tiny_config({{"network", {{"width", 0.5}}}}),
+                    Contains("'network.width' does not apply to network 'custom'") && Contains("resnet20"));
+  CHECK_THROWS_WITH(test::tiny_config({{"network", {{"path", "m.pt"}}}}),
+                    Contains("'network.path'") && Contains("torchscript"));
+  CHECK_THROWS_WITH(
+      test::tiny_config({{"network", {{"name", "torchscript"}, {"layers", json::array()}, {"width", 2}}}}),
+      Contains("'network.width' does not apply to network 'torchscript'"));
+  CHECK_THROWS_WITH(test::tiny_config({{"network", {{"name", "torchscript"}, {"layers", json::array()}}}}),
+                    Contains("'network.path' is required for a torchscript network"));
+  CHECK_THROWS_WITH(
+      test::tiny_config({{"network", {{"name", "lenet300"}, {"layers", json::array({"flatten", "linear"})}}}}),
+      Contains("'network.layers' does not apply to network 'lenet300'") && Contains("custom"));
+  CHECK(test::tiny_config({{"network", {{"name", "mobilenet_v2"}, {"layers", json::array()}, {"width", 0.5}}}})
+            .network.width == 0.5);
 }

@@ -69,10 +69,25 @@ TEST_CASE("residual networks group block-internal channels only", "[structured][
   CHECK(bottleneck.size() == 2 * 16);  // conv1 -> conv2 and conv2 -> conv3 in each of 16 blocks
 }
 
+TEST_CASE("MobileNet-V2 groups each expansion with its depthwise and projection convolutions", "[structured]") {
+  auto net = network("mobilenet_v2", {1, 28, 28, nullptr}, 0.5);
+  REQUIRE(net->prunable_layers().size() == 53);  // 52 convolutions (17 depthwise) and the classifier
+  const auto groups = checked_channel_groups(*net);
+  REQUIRE(groups.size() == 17);  // the stem feeding the first block, then one expansion per later block
+  CHECK(name_of(*net, groups[0].producer) == "features.0.0.weight");
+  CHECK(name_of(*net, groups[0].consumers.at(0).layer) == "features.1.conv.0.0.weight");
+  CHECK(groups[0].consumers.at(0).depthwise);
+  CHECK(name_of(*net, groups[0].consumers.at(1).layer) == "features.1.conv.1.weight");
+  CHECK(groups[1].batch_norms == std::vector<std::string>{"features.2.conv.0.1", "features.2.conv.1.1"});
+  CHECK(name_of(*net, groups[1].consumers.at(0).layer) == "features.2.conv.1.0.weight");
+  CHECK(name_of(*net, groups[1].consumers.at(1).layer) == "features.2.conv.2.weight");
+  for (const auto& g : groups) CHECK(name_of(*net, g.producer) != "features.18.0.weight");  // tied to nothing else
+}
+
 TEST_CASE("a removed channel is gone: nothing downstream reads it", "[structured]") {
-  for (const std::string name : {"lenet5", "resnet20"}) {
+  for (const std::string name : {"lenet5", "resnet20", "mobilenet_v2"}) {
     INFO(name);
-    auto net = network(name, {1, 28, 28, nullptr}, name == "resnet20" ? 0.25 : 1.0);
+    auto net = network(name, {1, 28, 28, nullptr}, name == "lenet5" ? 1.0 : 0.25);
     net->eval();
     const auto groups = checked_channel_groups(*net);
     const auto crit = channel_norm({{"action", "fraction"}});
@@ -93,6 +108,8 @@ TEST_CASE("a removed channel is gone: nothing downstream reads it", "[structured
       for (const auto& bn : g.batch_norms) params[bn + ".bias"].index_put_({removed}, 5.0);
       const std::string bias = name_of(*net, g.producer).substr(0, name_of(*net, g.producer).size() - 6) + "bias";
       if (params.contains(bias)) params[bias].index_put_({removed}, 7.0);
+      for (const auto& c : g.consumers)  // a depthwise filter carries the channel on: overwrite it too
+        if (c.depthwise) net->prunable_layers()[c.layer].weight.index_put_({removed}, 11.0);
     }
     CHECK((net->forward(x) - before).abs().max().item<double>() < 1e-5);
   }

@@ -125,6 +125,36 @@ void read_data_section(ObjectReader& root, Config& c) {
     throw ConfigError("config keys 'data.synthetic.channels/height/width' must be positive");
 }
 
+/// The network keys beyond name, init_seed and pretrain belong to the network kinds that read them
+/// (the "options" trait of their registry entry, and "required" for those they need): a key set
+/// for a network that ignores it is an error naming the networks that take it.
+void check_network_keys(const NetworkOptions& n) {
+  const auto& registry = NetworkRegistry::instance();
+  registry.check(n.name);
+  const auto takes = [&](const std::string& network, const std::string& key) {
+    const nlohmann::json options = registry.traits(network).value("options", nlohmann::json::array());
+    return std::find(options.begin(), options.end(), key) != options.end();
+  };
+  const std::pair<const char*, bool> set[] = {{"layers", !n.layers.empty()},   {"width", n.width != 1.0},
+                                              {"stem", !n.stem.empty()},       {"path", !n.path.empty()},
+                                              {"include", !n.include.empty()}, {"exclude", !n.exclude.empty()}};
+  for (const auto& [key, is_set] : set) {
+    if (!is_set || takes(n.name, key)) continue;
+    std::string which;
+    for (const auto& name : registry.names())
+      if (takes(name, key)) which += (which.empty() ? "" : ", ") + name;
+    throw ConfigError("config key 'network." + std::string(key) + "' does not apply to network '" + n.name +
+                      "' (it applies to " + (which.empty() ? "no registered network" : which) + ")");
+  }
+  const nlohmann::json required = registry.traits(n.name).value("required", nlohmann::json::object());
+  for (const auto& [key, what] : required.items()) {
+    const bool missing = key == "path" ? n.path.empty() : key == "layers" ? n.layers.empty() : false;
+    if (missing)
+      throw ConfigError("config key 'network." + key + "' is required for a " + n.name + " network (" +
+                        what.get<std::string>() + ")");
+  }
+}
+
 /// The "network" section.
 void read_network_section(ObjectReader& root, Config& c) {
   auto n = root.child("network");
@@ -140,25 +170,12 @@ void read_network_section(ObjectReader& root, Config& c) {
   n.finish();
   if (!(c.network.width > 0 && c.network.width <= 16))
     throw ConfigError("config key 'network.width' must be in (0, 16] (1 = the published widths)");
-  const bool torchscript = c.network.name == "torchscript";
-  if (torchscript && c.network.path.empty())
-    throw ConfigError("config key 'network.path' is required for a torchscript network (a file from torch.jit.save)");
-  if (!torchscript && (!c.network.path.empty() || !c.network.include.empty() || !c.network.exclude.empty()))
-    throw ConfigError(
-        "config keys 'network.path', 'network.include' and 'network.exclude' apply to torchscript networks");
-  if (c.network.width != 1.0 && is_layer_stack(c.network))
-    throw ConfigError(
-        "config key 'network.width' applies to the residual networks (resnet18, resnet50, resnet20, "
-        "resnet56); layer stacks set their widths in network.layers");
   if (!c.network.stem.empty() && c.network.stem != "imagenet" && c.network.stem != "cifar")
     throw ConfigError(
         "config key 'network.stem' must be \"imagenet\" (7x7/2 conv and 3x3/2 max-pool) or \"cifar\" "
         "(3x3/1 conv, no pooling: suits 28x28 and 32x32 inputs), not \"" +
         c.network.stem + "\"");
-  if (!c.network.stem.empty() && (is_layer_stack(c.network) || torchscript))
-    throw ConfigError(
-        "config key 'network.stem' applies to the residual networks (resnet18, resnet50, resnet20, "
-        "resnet56)");
+  check_network_keys(c.network);
   validate_network(c.network);  // the name and layer strings, now rather than at first use
 }
 

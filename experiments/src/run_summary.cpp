@@ -1,4 +1,10 @@
+#include <prunegym/core/timing.h>
 #include <prunegym/experiments/run_summary.h>
+#include <prunegym/experiments/train_run.h>
+#include <prunegym/networks/cost.h>
+
+#include <iomanip>
+#include <sstream>
 
 namespace prunegym {
 
@@ -90,6 +96,7 @@ json RunSummary::to_json() const {
          {"peak_rss_mib", peak_rss_mib},
          {"threads", threads}};
   if (final_episode) j["final_episode"] = *final_episode;
+  if (one_shot_before_finetune) j["one_shot_before_finetune"] = accuracy_json(*one_shot_before_finetune);
   if (!cost.is_null()) j["cost"] = cost;
   if (!exported.is_null()) j["export"] = exported;
   return j;
@@ -126,6 +133,8 @@ RunSummary RunSummary::from_json(const json& j) {
   s.dense = accuracy_from(j.at("dense"));
   s.final_network = j.value("final_network", json());
   s.before_finetune = accuracy_from(j.at("before_finetune"));
+  if (j.contains("one_shot_before_finetune"))
+    s.one_shot_before_finetune = accuracy_from(j.at("one_shot_before_finetune"));
   const auto& after = j.at("after_finetune");
   s.after_finetune = accuracy_from(after);
   if (after.contains("train_accuracy")) s.after_finetune_train = after.at("train_accuracy").get<double>();
@@ -142,6 +151,51 @@ RunSummary RunSummary::from_json(const json& j) {
   s.peak_rss_mib = j.at("peak_rss_mib").get<double>();
   s.threads = j.at("threads").get<int64_t>();
   return s;
+}
+
+std::string train_report(const TrainRunResult& r) {
+  const auto& s = r.summary;
+  // Schedules replayed by values report an alpha per layer; the others the values of their steps.
+  const bool by_values = !s.layers.empty() && s.layers[0].alpha.has_value();
+  std::ostringstream os;
+  os << "\n" << s.agent << " on " << s.network << " (" << r.episodes << " episodes, seed " << s.seed << ")\n";
+  if (!by_values) {
+    os << "  rounds of the greedy episode, pruning values:";
+    for (double v : s.final_values) os << " " << std::fixed << std::setprecision(2) << v;
+    os << "\n";
+  }
+  os << "  " << std::left << std::setw(14) << "layer" << std::right << std::setw(8) << (by_values ? "alpha" : "")
+     << std::setw(11) << "sparsity"
+     << "\n";
+  for (const auto& l : s.layers) {
+    os << "  " << std::left << std::setw(14) << l.layer << std::right << std::fixed << std::setprecision(2)
+       << std::setw(8);
+    if (l.alpha)
+      os << *l.alpha;
+    else
+      os << "";
+    os << std::setw(11) << pct(l.sparsity) << "\n";
+  }
+  os << "  global sparsity        " << pct(s.sparsity) << " (" << s.remaining << " of " << s.total
+     << " weights remain)\n"
+     << "  test accuracy          dense " << pct(s.dense.test) << ", pruned " << pct(s.before_finetune.test)
+     << ", fine-tuned " << pct(s.after_finetune.test) << "\n"
+     << (s.one_shot_before_finetune ? "  one-shot instead       " + pct(s.one_shot_before_finetune->test) +
+                                          " test before fine-tuning (the mean alphas at once, batch norm "
+                                          "re-estimated)\n"
+                                    : std::string())
+     << "  validation accuracy    dense " << pct(s.dense.validation) << ", fine-tuned "
+     << pct(s.after_finetune.validation) << "\n"
+     << "  wall time              " << fmt_duration(s.seconds.total) << " (training "
+     << fmt_duration(s.seconds.training) << ", fine-tuning " << fmt_duration(s.seconds.finetune) << ")\n"
+     << "  peak memory            " << std::setprecision(0) << s.peak_rss_mib << " MiB\n";
+  if (const auto& e = s.exported; e.value("compact", false))
+    os << "  compact model          " << si_count(e.at("parameters").get<double>()) << " of "
+       << si_count(e.at("dense_parameters").get<double>()) << " parameters, " << si_count(e.at("macs").get<double>())
+       << " of " << si_count(e.at("dense_macs").get<double>()) << " MACs per sample (pruned_model.pt)\n";
+  os << "  results                " << r.out << "/summary.json, episodes.csv"
+     << (r.plot_message.empty() ? ", curves.png" : "") << "\n";
+  return os.str();
 }
 
 }  // namespace prunegym

@@ -227,6 +227,7 @@ struct FinalNetwork {
   GreedyPolicy policy;
   std::optional<EpisodeRecord> episode;  ///< the stepped final episode (schedules not replayed by values)
   EvalResult before_val, before_test, after_val, after_test, after_train;
+  std::optional<std::pair<EvalResult, EvalResult>> one_shot;  ///< final_policy episode: one-shot + BN refresh
   double policy_seconds = 0.0, finetune_seconds = 0.0;
 };
 
@@ -239,6 +240,9 @@ FinalNetwork finalize(const TrainRunOptions& o, const RunState& s, Env& training
   f.policy = greedy_policy(training_env, agent, settings.policy_episodes, s.seed);
   f.values = f.policy.mean_values;
   if (env.schedule().replays_by_values() && settings.final_policy == "episode") {
+    env.apply_values(f.policy.mean_values);  // the one-shot reading, for comparison (the replay resets)
+    recalibrate_batch_norm(env.network(), env.data().train, 2000);
+    f.one_shot = std::make_pair(env.evaluate_split("validation"), env.evaluate_split("test"));
     f.episode = replay_actions(env, f.policy.episodes.front().actions, episode_seed(s.seed, 0, true));
     f.values = f.episode->values;
   } else if (env.schedule().replays_by_values()) {
@@ -328,6 +332,8 @@ RunSummary make_summary(const RunState& s, const PruneEnv& dense, PruneEnv& env,
                                                      {"dense_validation_accuracy", env.dense().validation_accuracy},
                                                      {"dense_test_accuracy", env.dense().test_accuracy}});
   r.before_finetune = {f.before_val.accuracy, f.before_test.accuracy};
+  if (f.one_shot)
+    r.one_shot_before_finetune = RunSummary::Accuracy{f.one_shot->first.accuracy, f.one_shot->second.accuracy};
   r.after_finetune = {f.after_val.accuracy, f.after_test.accuracy};
   r.after_finetune_train = f.after_train.accuracy;
   r.test_classes = class_rows(f.after_test);
@@ -400,47 +406,6 @@ TrainRunResult run_train(const TrainRunOptions& o) {
     result.plot_message = run_python_script(
         "plot_curves.py", {(s.out / "episodes.csv").string(), (s.out / "curves.png").string()}, "curves.png");
   return result;
-}
-
-std::string train_report(const TrainRunResult& r) {
-  const auto& s = r.summary;
-  // Schedules replayed by values report an alpha per layer; the others the values of their steps.
-  const bool by_values = !s.layers.empty() && s.layers[0].alpha.has_value();
-  std::ostringstream os;
-  os << "\n" << s.agent << " on " << s.network << " (" << r.episodes << " episodes, seed " << s.seed << ")\n";
-  if (!by_values) {
-    os << "  rounds of the greedy episode, pruning values:";
-    for (double v : s.final_values) os << " " << std::fixed << std::setprecision(2) << v;
-    os << "\n";
-  }
-  os << "  " << std::left << std::setw(14) << "layer" << std::right << std::setw(8) << (by_values ? "alpha" : "")
-     << std::setw(11) << "sparsity"
-     << "\n";
-  for (const auto& l : s.layers) {
-    os << "  " << std::left << std::setw(14) << l.layer << std::right << std::fixed << std::setprecision(2)
-       << std::setw(8);
-    if (l.alpha)
-      os << *l.alpha;
-    else
-      os << "";
-    os << std::setw(11) << pct(l.sparsity) << "\n";
-  }
-  os << "  global sparsity        " << pct(s.sparsity) << " (" << s.remaining << " of " << s.total
-     << " weights remain)\n"
-     << "  test accuracy          dense " << pct(s.dense.test) << ", pruned " << pct(s.before_finetune.test)
-     << ", fine-tuned " << pct(s.after_finetune.test) << "\n"
-     << "  validation accuracy    dense " << pct(s.dense.validation) << ", fine-tuned "
-     << pct(s.after_finetune.validation) << "\n"
-     << "  wall time              " << fmt_duration(s.seconds.total) << " (training "
-     << fmt_duration(s.seconds.training) << ", fine-tuning " << fmt_duration(s.seconds.finetune) << ")\n"
-     << "  peak memory            " << std::setprecision(0) << s.peak_rss_mib << " MiB\n";
-  if (const auto& e = s.exported; e.value("compact", false))
-    os << "  compact model          " << si_count(e.at("parameters").get<double>()) << " of "
-       << si_count(e.at("dense_parameters").get<double>()) << " parameters, " << si_count(e.at("macs").get<double>())
-       << " of " << si_count(e.at("dense_macs").get<double>()) << " MACs per sample (pruned_model.pt)\n";
-  os << "  results                " << r.out << "/summary.json, episodes.csv"
-     << (r.plot_message.empty() ? ", curves.png" : "") << "\n";
-  return os.str();
 }
 
 }  // namespace prunegym

@@ -25,7 +25,10 @@ std::vector<int64_t> expand_columns(const std::vector<int64_t>& channels, int64_
 nlohmann::json channel_group_json(const ChannelGroup& g, const NetworkImpl& net) {
   const auto& layers = net.prunable_layers();
   auto consumers = nlohmann::json::array();
-  for (const auto& c : g.consumers) consumers.push_back({{"layer", layers.at(c.layer).name}, {"block", c.block}});
+  for (const auto& c : g.consumers) {
+    consumers.push_back({{"layer", layers.at(c.layer).name}, {"block", c.block}});
+    if (c.depthwise) consumers.back()["depthwise"] = true;
+  }
   return {{"producer", layers.at(g.producer).name},
           {"channels", g.channels},
           {"consumers", consumers},
@@ -42,6 +45,12 @@ std::vector<ChannelGroup> checked_channel_groups(const NetworkImpl& net) {
                              std::to_string(p.weight.size(0)) + " weight rows");
     for (const auto& c : g.consumers) {
       const auto& l = layers.at(c.layer);
+      if (c.depthwise) {
+        if (l.weight.dim() != 4 || l.weight.size(0) != g.channels || l.weight.size(1) != 1)
+          throw std::logic_error("channel group of " + p.name + ": depthwise consumer " + l.name + " has not " +
+                                 std::to_string(g.channels) + " single-channel filters");
+        continue;
+      }
       if (l.weight.dim() < 2 || consumer_columns(l) != g.channels * c.block)
         throw std::logic_error("channel group of " + p.name + ": consumer " + l.name + " reads " +
                                std::to_string(l.weight.dim() < 2 ? 0 : consumer_columns(l)) + " inputs, not " +
@@ -61,8 +70,8 @@ void remove_channels(NetworkImpl& net, const ChannelGroup& g, const std::vector<
   p.weight.mul_(p.mask);
   for (const auto& c : g.consumers) {
     auto& l = layers.at(c.layer);
-    const auto columns = expand_columns(channels, c.block);
-    l.mask.index_fill_(1, torch::tensor(columns, torch::kLong).to(l.mask.device()), 0);
+    const auto index = c.depthwise ? channels : expand_columns(channels, c.block);
+    l.mask.index_fill_(c.depthwise ? 0 : 1, torch::tensor(index, torch::kLong).to(l.mask.device()), 0);
     l.weight.mul_(l.mask);
   }
 }
@@ -95,8 +104,8 @@ std::string owner_of(const std::string& weight) {
 std::vector<int64_t> read_channels(const NetworkImpl& net, const ChannelGroup& g) {
   const auto& layers = net.prunable_layers();
   auto read = torch::zeros({g.channels}, torch::kBool);
-  for (const auto& c : g.consumers)
-    read = read.logical_or(columns_by_channel(layers.at(c.layer), g).amax(1).to(torch::kCPU) > 0);
+  for (const auto& c : g.consumers)  // a depthwise consumer only carries the channel to the others
+    if (!c.depthwise) read = read.logical_or(columns_by_channel(layers.at(c.layer), g).amax(1).to(torch::kCPU) > 0);
   std::vector<int64_t> out;
   const auto a = read.accessor<bool, 1>();
   for (int64_t c = 0; c < g.channels; ++c)
@@ -132,7 +141,8 @@ CompactNetwork compact_network(const NetworkImpl& net) {
     select(owner_of(producer) + ".bias", 0, keep);
     for (const auto& bn : g.batch_norms)
       for (const char* field : {".weight", ".bias", ".running_mean", ".running_var"}) select(bn + field, 0, keep);
-    for (const auto& c : g.consumers) select(layers.at(c.layer).name, 1, expand_columns(keep, c.block));
+    for (const auto& c : g.consumers)
+      select(layers.at(c.layer).name, c.depthwise ? 0 : 1, c.depthwise ? keep : expand_columns(keep, c.block));
   }
   for (const auto& name : parameters) out.parameters += tensors.at(name).numel();
   const auto positions = net.output_positions();

@@ -102,7 +102,9 @@ NetworkRegistry& NetworkRegistry::instance() {
         [](const NetworkOptions& o, InputShape input, int64_t classes) -> std::unique_ptr<NetworkImpl> {
           return std::make_unique<LayerStackImpl>(network_specs(o), input, classes);
         },
-        "a layer stack from network.layers, e.g. [\"flatten\", \"linear:300\", \"relu\", \"linear\"]");
+        "a layer stack from network.layers, e.g. [\"flatten\", \"linear:300\", \"relu\", \"linear\"]", {},
+        nlohmann::json{{"options", nlohmann::json::array({"layers"})},
+                       {"required", nlohmann::json::object({{"layers", "a non-empty layer list"}})}});
     return r;
   }();
   return reg;

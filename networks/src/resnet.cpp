@@ -166,6 +166,9 @@ torch::Tensor ResNetImpl::forward(const torch::Tensor& input) {
 
 namespace {
 
+/// The network keys the residual networks read (NetworkRegistry traits: config.cpp rejects the others).
+const nlohmann::json kResidualOptions = {{"options", nlohmann::json::array({"width", "stem"})}};
+
 NetworkRegistry::Factory resnet_factory(const std::string& name) {
   return [name](const NetworkOptions& o, InputShape input, int64_t classes) -> std::unique_ptr<NetworkImpl> {
     if (!o.layers.empty()) throw ConfigError("network.layers is only allowed with network.name = \"custom\"");
@@ -178,13 +181,16 @@ NetworkRegistry::Factory resnet_factory(const std::string& name) {
 }  // namespace
 
 PRUNEGYM_REGISTER(NetworkRegistry, "resnet18", resnet_factory("resnet18"),
-                  "ResNet-18, ImageNet layout with batch norm: 21 prunable layers (network.width scales channels)");
+                  "ResNet-18, ImageNet layout with batch norm: 21 prunable layers (network.width scales channels)", {},
+                  kResidualOptions);
 PRUNEGYM_REGISTER(NetworkRegistry, "resnet50", resnet_factory("resnet50"),
-                  "ResNet-50, bottlenecks with batch norm: 54 prunable layers, the 108-dim per-layer state");
+                  "ResNet-50, bottlenecks with batch norm: 54 prunable layers, the 108-dim per-layer state", {},
+                  kResidualOptions);
 PRUNEGYM_REGISTER(NetworkRegistry, "resnet20", resnet_factory("resnet20"),
-                  "ResNet-20, CIFAR layout (3x3 stem, 16/32/64 channels) with batch norm: 22 prunable layers");
+                  "ResNet-20, CIFAR layout (3x3 stem, 16/32/64 channels) with batch norm: 22 prunable layers", {},
+                  kResidualOptions);
 PRUNEGYM_REGISTER(NetworkRegistry, "resnet56", resnet_factory("resnet56"),
-                  "ResNet-56, CIFAR layout with batch norm: 58 prunable layers");
+                  "ResNet-56, CIFAR layout with batch norm: 58 prunable layers", {}, kResidualOptions);
 
 }  // namespace prunegym
 

@@ -188,6 +188,8 @@ std::unique_ptr<NetworkImpl> make_torchscript(const NetworkOptions& o, InputShap
 }  // namespace
 
 PRUNEGYM_REGISTER(NetworkRegistry, "torchscript", make_torchscript,
-                  "any PyTorch model saved with torch.jit.save (network.path; include/exclude globs)");
+                  "any PyTorch model saved with torch.jit.save (network.path; include/exclude globs)", {},
+                  nlohmann::json{{"options", nlohmann::json::array({"path", "include", "exclude"})},
+                                 {"required", nlohmann::json::object({{"path", "a file from torch.jit.save"}})}});
 
 }  // namespace prunegym

@@ -154,7 +154,8 @@ def test_a_channel_pruned_run_exports_a_smaller_model_that_computes_the_masked_o
     tmp, env, x, y = setup
     config = json.loads((tmp / "config.json").read_text())
     config["network"] = {**network, "pretrain": {"lr": 0.01, "batch_size": 50, "epochs": 2}}
-    config["env"]["criterion"] = {"name": "channel_norm", "rank": "l1"}
+    # The fraction action: alpha x std of positive channel norms can sit below every norm, pruning nothing.
+    config["env"]["criterion"] = {"name": "channel_norm", "rank": "l1", "action": "fraction"}
     path = tmp / f"config-channels-{network['name']}.json"
     path.write_text(json.dumps(config))
     out = tmp / f"run-channels-{network['name']}"

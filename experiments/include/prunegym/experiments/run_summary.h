@@ -55,6 +55,10 @@ struct RunSummary {
   /// ({"rebuilt_with", "dense_validation_accuracy", "dense_test_accuracy"}).
   nlohmann::json final_network;
   Accuracy before_finetune;
+  /// With train.final_policy "episode": the other reading of the final policy, its mean values
+  /// applied at once to the dense model with batch-norm statistics re-estimated (2,000 training
+  /// samples; nothing to re-estimate without batch norm), measured before fine-tuning.
+  std::optional<Accuracy> one_shot_before_finetune;
   Accuracy after_finetune;
   std::optional<double> after_finetune_train;  ///< training-split accuracy after fine-tuning
   std::vector<ClassAccuracy> test_classes;     ///< per class, after fine-tuning

@@ -29,6 +29,9 @@ struct PrunableLayer {
 struct ChannelConsumer {
   size_t layer = 0;   ///< index among prunable_layers()
   int64_t block = 1;  ///< input columns per channel: the positions per channel after a flatten, else 1
+  /// A depthwise convolution (one filter per channel): channel c is its row c, which passes the
+  /// channel on to the group's other consumers; it loses the row, not an input column.
+  bool depthwise = false;
 };
 
 /// The output channels of one prunable layer and the layers that read them: removing channel c
