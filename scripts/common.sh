@@ -17,9 +17,9 @@ PRUNEGYM_PACKAGES=(
 )
 
 # What only scripts/test needs: clang and libFuzzer for the bridge's fuzz target, clang-format for
-# the style check; Slurm and munge
+# the style check; python3-onnx for the ONNX export check; Slurm and munge
 # for the single-node cluster the Slurm back-end test starts.
-PRUNEGYM_TEST_PACKAGES=(clang clang-format libclang-rt-dev slurmctld slurmd slurm-client munge)
+PRUNEGYM_TEST_PACKAGES=(clang clang-format libclang-rt-dev slurmctld slurmd slurm-client munge python3-onnx)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

@@ -185,6 +185,8 @@ nlohmann::json PruneEnv::export_network(const std::string& path, const std::stri
   const auto dense = network_cost(net);
   nlohmann::json j{
       {"file", fs::path(path).filename().string()}, {"dense_parameters", dense.parameters}, {"dense_macs", dense.macs}};
+  const auto& shape = core_.data().shape;  // what the exported module takes, per sample (python/export_onnx.py)
+  j["input"] = {shape.channels, shape.height, shape.width};
   if (core_.criterion().structured()) {
     net.save_model(masked_path);
     if (const auto compact = save_compact_model(net, path)) {

@@ -7,6 +7,7 @@ import os
 import pathlib
 import struct
 import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 CLI = os.environ.get("PRUNEGYM_CLI", "build/bin/prunegym")
 CLASSES, SIDE = 4, 12
 
@@ -177,3 +179,13 @@ def test_a_channel_pruned_run_exports_a_smaller_model_that_computes_the_masked_o
     assert sum(p.numel() for p in masked.parameters()) == exported["dense_parameters"]
     assert (out / "pruned_model.pt").stat().st_size == exported["file_bytes"] < exported["masked_file_bytes"]
     assert 0 < exported["macs"] < exported["dense_macs"]
+    assert exported["input"] == [1, SIDE, SIDE]
+    # ONNX keeps the compact shapes (export_onnx.py checks them against the TorchScript module).
+    onnx_file = out / "pruned_model.onnx"
+    proc = subprocess.run([sys.executable, str(ROOT / "python" / "export_onnx.py"), str(out / "pruned_model.pt"),
+                           str(onnx_file)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.splitlines()[-1])
+    assert report["bytes"] == onnx_file.stat().st_size > 0
+    assert sorted(report["weights"]) == sorted(exported["shapes"].values())
+    assert report["check"].startswith("onnx.checker passed") or report["check"].startswith("skipped")
