@@ -81,8 +81,10 @@ void add_pretrain(CLI::App& app, Commands& commands) {
 Trains the dense network the config describes (network, data, network.pretrain) and caches it
 under the config's cache folder (cache_dir, else $PRUNEGYM_CACHE, else ~/.cache/prunegym), keyed
 by a hash of everything that determines it. A second run loads the cache instantly; a corrupt
-cache file is reported and rebuilt. Prints one JSON line: dense validation and test accuracy,
-sample counts, the cache file and the time taken.
+cache file is reported and rebuilt. After every epoch the state so far is kept beside the cache
+file (<cache file>.partial): a stopped pretraining, run again with the same config and threads,
+resumes after its last whole epoch and ends with the same weights. Prints one JSON line: dense
+validation and test accuracy, sample counts, the cache file and the time taken.
 
 examples:
   prunegym pretrain --config configs/lenet300-fashion.json
@@ -159,6 +161,7 @@ void print_info(const PruneEnv& env, const ConfigArgs& args) {
     for (const auto& b : g.batch_norms) std::cout << ", " << b;
     std::cout << "\n";
   }
+  for (const auto& note : net->channel_group_notes()) std::cout << "  " << note << "\n";
   const auto& rs = env.reward_setup();
   const std::string target_accuracy = env.dense().trained || config.env.reward.target_accuracy
                                           ? pct(rs.target_accuracy)

@@ -79,7 +79,13 @@ class ChannelNormCriterion : public PruningCriterion {
       if (g.batch_norms.empty())
         throw ConfigError("config key 'env.criterion.rank': \"bn_scale\" ranks by the following batch norm, and " +
                           net.prunable_layers()[g.producer].name + " has none (use \"l1\" or \"l2\")");
-      s = net.named_parameters(/*recurse=*/true)[g.batch_norms.front() + ".weight"].abs();
+      // Built-in networks register "layer1.0.bn1.weight"; TorchScript imports "layer1_0_bn1_weight".
+      const auto parameters = net.named_parameters(/*recurse=*/true);
+      const std::string gamma = g.batch_norms.front() + ".weight";
+      const auto* found = parameters.find(gamma);
+      if (!found) found = parameters.find(script_name(gamma));
+      if (!found) throw std::logic_error("no batch-norm scale " + gamma + " in the network");
+      s = found->abs();
     } else {
       const auto& w = net.prunable_layers()[g.producer].weight;
       const auto rows = w.reshape({w.size(0), -1});

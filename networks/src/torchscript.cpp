@@ -1,6 +1,8 @@
 #include <prunegym/core/errors.h>
 #include <prunegym/networks/torchscript.h>
 
+#include "torchscript_graph.h"
+
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/passes/inliner.h>
 
@@ -10,6 +12,9 @@
 namespace fs = std::filesystem;
 
 namespace prunegym {
+
+using script::attribute_path;
+using script::weight_operand;
 
 bool glob_match(const std::string& pattern, const std::string& name) {
   size_t p = 0, n = 0, star = std::string::npos, resume = 0;
@@ -61,34 +66,6 @@ int64_t n_features(const torch::Tensor& y, bool linear) {
   return linear ? y.size(-1) : (y.dim() >= 2 ? y.size(1) : 0);
 }
 
-/// "layer1.0.conv1.weight" for a value read by a chain of attribute reads from the module itself
-/// ("" when it is computed some other way).
-std::string attribute_path(const torch::jit::Value* v, const torch::jit::Value* self) {
-  std::string path;
-  while (v != self) {
-    const torch::jit::Node* n = v->node();
-    if (n->kind() != c10::prim::GetAttr) return "";
-    path = n->s(c10::attr::name) + (path.empty() ? "" : "." + path);
-    v = n->input(0);
-  }
-  return path;
-}
-
-/// The weight operand of a convolution or linear call, and whether it is used as [out, in]: the
-/// second input of conv/linear, or a transposed attribute multiplied from the right (matmul, mm,
-/// addmm: x @ W.t()). Null for other nodes.
-const torch::jit::Value* weight_operand(const torch::jit::Node* n) {
-  const auto k = n->kind();
-  if (k == c10::aten::conv1d || k == c10::aten::conv2d || k == c10::aten::conv3d || k == c10::aten::_convolution ||
-      k == c10::aten::linear)
-    return n->input(1);
-  const size_t right = k == c10::aten::addmm ? 2 : 1;
-  if ((k != c10::aten::matmul && k != c10::aten::mm && k != c10::aten::addmm) || n->inputs().size() <= right)
-    return nullptr;
-  const torch::jit::Node* t = n->input(right)->node();
-  return t->kind() == c10::aten::t ? t->input(0) : nullptr;
-}
-
 /// Runs a copy of the module's forward graph on `sample` that also returns the output of every
 /// convolution and linear call; returns how often each attribute weight was applied per sample.
 std::map<std::string, int64_t> probe_positions(torch::jit::Module& module, const torch::Tensor& sample) {
@@ -118,8 +95,7 @@ std::map<std::string, int64_t> probe_positions(torch::jit::Module& module, const
     const torch::Tensor y = results[i].toTensor();
     // One sample: the output's elements over its feature/channel count.
     const auto k = outputs[i]->node()->kind();
-    const bool conv =
-        k == c10::aten::conv1d || k == c10::aten::conv2d || k == c10::aten::conv3d || k == c10::aten::_convolution;
+    const bool conv = script::is_convolution(k);
     const int64_t features = n_features(y, !conv);
     positions[names[i]] += features > 0 ? y.numel() / features : 0;
   }
@@ -162,11 +138,26 @@ TorchScriptNetworkImpl::TorchScriptNetworkImpl(const NetworkOptions& o, InputSha
     const auto it = positions.find(l.name);
     output_positions_.push_back(it == positions.end() ? -1 : it->second);
   }
+  trace_groups();
   train();
   if (out.dim() != 2 || out.size(1) != classes)
     throw ConfigError("network.path " + o.path + ": the module's output has shape " + c10::str(out.sizes()) +
                       " but the data has " + std::to_string(classes) + " classes (expected [N, " +
                       std::to_string(classes) + "])");
+}
+
+void TorchScriptNetworkImpl::trace_groups() {
+  try {
+    auto graph = module_.get_method("forward").graph()->copy();
+    torch::jit::Inline(*graph);
+    auto traced = script::trace_channel_groups(module_, *graph, prunable_layers());
+    groups_ = std::move(traced.groups);
+    group_notes_ = std::move(traced.notes);
+  } catch (const std::exception& e) {  // an unreadable graph: nothing is pruned by channels
+    groups_.clear();
+    group_notes_ = {std::string("no channel groups: the forward graph could not be followed (") +
+                    std::string(e.what()).substr(0, 200) + ")"};
+  }
 }
 
 torch::Tensor TorchScriptNetworkImpl::forward(const torch::Tensor& x) { return module_.forward({x}).toTensor(); }

@@ -57,6 +57,8 @@ class NetworkImpl : public torch::nn::Module {
   virtual std::vector<int64_t> output_positions() const { return {}; }
   /// The channel groups structured criteria may prune (networks/groups.h); none by default.
   virtual std::vector<ChannelGroup> channel_groups() const { return {}; }
+  /// Why prunable layers produce no group ("layer: reason"), where the network knows (imports).
+  virtual std::vector<std::string> channel_group_notes() const { return {}; }
   /// The forward pass as TorchScript source reading the network's tensors (save_scripted), or
   /// empty when the network has no TorchScript form of its own (graph networks, imports).
   virtual std::string script_forward() const { return {}; }

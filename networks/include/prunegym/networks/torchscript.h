@@ -29,10 +29,18 @@ class TorchScriptNetworkImpl : public NetworkImpl {
   /// convolution and linear call whose weight is a module attribute. -1 for a prunable weight the
   /// probe did not find (used by another operator, or inside control flow).
   std::vector<int64_t> output_positions() const override { return output_positions_; }
+  /// Proven from the inlined forward graph (networks/src/torchscript_groups.cpp): a channel that
+  /// reaches an addition, a concatenation, the output or an operator prunegym does not follow is
+  /// left unpruned, and channel_group_notes() says which and why.
+  std::vector<ChannelGroup> channel_groups() const override { return groups_; }
+  std::vector<std::string> channel_group_notes() const override { return group_notes_; }
 
  private:
+  void trace_groups();
   mutable torch::jit::Module module_;
   std::vector<int64_t> output_positions_;
+  std::vector<ChannelGroup> groups_;
+  std::vector<std::string> group_notes_;
 };
 
 /// True when `name` matches the glob `pattern` ('*' any run of characters, '?' one character).
