@@ -148,8 +148,8 @@ void check_network_keys(const NetworkOptions& n) {
   }
   const nlohmann::json required = registry.traits(n.name).value("required", nlohmann::json::object());
   for (const auto& [key, what] : required.items()) {
-    const bool missing = key == "path" ? n.path.empty() : key == "layers" ? n.layers.empty() : false;
-    if (missing)
+    const auto it = std::find_if(std::begin(set), std::end(set), [&](const auto& k) { return k.first == key; });
+    if (it != std::end(set) && !it->second)
       throw ConfigError("config key 'network." + key + "' is required for a " + n.name + " network (" +
                         what.get<std::string>() + ")");
   }

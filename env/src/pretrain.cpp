@@ -166,7 +166,8 @@ int64_t resume_checkpoint(const Checkpoint& c, NetworkImpl& net, torch::optim::O
 void pretrain_resumable(const Config& c, const DataSplits& data, const nlohmann::json& key, DenseModel& dense,
                         const LogFn& log) {
   const Checkpoint checkpoint{dense.cache_file + ".partial", key, c.pretrain.samples <= 0};
-  std::mt19937_64 rng(c.seed * 0x9E3779B97F4A7C15ULL + 1);
+  const uint64_t seed = c.seed * 0x9E3779B97F4A7C15ULL + 1;
+  std::mt19937_64 rng(seed);
   auto optimizer = make_optimizer(*dense.network, c.pretrain);
   double before = 0.0;  // seconds spent before a resume
   int64_t done = resume_checkpoint(checkpoint, *dense.network, *optimizer, rng, before, log);
@@ -174,7 +175,7 @@ void pretrain_resumable(const Config& c, const DataSplits& data, const nlohmann:
     dense.network = build_network(c.network, data.shape, data.classes);
     dense.network->to(data.train.x.device());
     optimizer = make_optimizer(*dense.network, c.pretrain);
-    rng.seed(c.seed * 0x9E3779B97F4A7C15ULL + 1);
+    rng.seed(seed);
     done = 0;
   }
   if (done == 0)

@@ -68,9 +68,9 @@ int64_t n_features(const torch::Tensor& y, bool linear) {
 
 /// Runs a copy of the module's forward graph on `sample` that also returns the output of every
 /// convolution and linear call; returns how often each attribute weight was applied per sample.
-std::map<std::string, int64_t> probe_positions(torch::jit::Module& module, const torch::Tensor& sample) {
-  auto graph = module.get_method("forward").graph()->copy();
-  torch::jit::Inline(*graph);
+std::map<std::string, int64_t> probe_positions(torch::jit::Module& module, torch::jit::Graph& inlined,
+                                               const torch::Tensor& sample) {
+  auto graph = inlined.copy();  // gains the extra outputs
   const torch::jit::Value* self = graph->inputs().at(0);
   std::vector<torch::jit::Value*> outputs;
   std::vector<std::string> names;
@@ -128,9 +128,12 @@ TorchScriptNetworkImpl::TorchScriptNetworkImpl(const NetworkOptions& o, InputSha
                       std::to_string(input.channels) + ", " + std::to_string(input.height) + ", " +
                       std::to_string(input.width) + "]: " + std::string(e.what()).substr(0, 300));
   }
+  // Inlined once: the probe of the positions and the channel groups both read it.
+  const auto inlined = module_.get_method("forward").graph()->copy();
+  torch::jit::Inline(*inlined);
   std::map<std::string, int64_t> positions;
   try {
-    positions = probe_positions(module_, torch::zeros({1, input.channels, input.height, input.width}));
+    positions = probe_positions(module_, *inlined, torch::zeros({1, input.channels, input.height, input.width}));
   } catch (const std::exception&) {
     positions.clear();  // MACs stay unknown (-1); the module itself ran above
   }
@@ -138,7 +141,7 @@ TorchScriptNetworkImpl::TorchScriptNetworkImpl(const NetworkOptions& o, InputSha
     const auto it = positions.find(l.name);
     output_positions_.push_back(it == positions.end() ? -1 : it->second);
   }
-  trace_groups();
+  trace_groups(*inlined);
   train();
   if (out.dim() != 2 || out.size(1) != classes)
     throw ConfigError("network.path " + o.path + ": the module's output has shape " + c10::str(out.sizes()) +
@@ -146,11 +149,9 @@ TorchScriptNetworkImpl::TorchScriptNetworkImpl(const NetworkOptions& o, InputSha
                       std::to_string(classes) + "])");
 }
 
-void TorchScriptNetworkImpl::trace_groups() {
+void TorchScriptNetworkImpl::trace_groups(const torch::jit::Graph& inlined) {
   try {
-    auto graph = module_.get_method("forward").graph()->copy();
-    torch::jit::Inline(*graph);
-    auto traced = script::trace_channel_groups(module_, *graph, prunable_layers());
+    auto traced = script::trace_channel_groups(module_, inlined, prunable_layers());
     groups_ = std::move(traced.groups);
     group_notes_ = std::move(traced.notes);
   } catch (const std::exception& e) {  // an unreadable graph: nothing is pruned by channels

@@ -289,8 +289,8 @@ void Tracer::weighted(const Node* n) {
     }
     return;
   }
-  const bool transposed = n->kind() == c10::aten::_convolution && torch::jit::toIValue(n->input(6)) &&
-                          torch::jit::toIValue(n->input(6))->isBool() && torch::jit::toIValue(n->input(6))->toBool();
+  const auto flag = n->kind() == c10::aten::_convolution ? torch::jit::toIValue(n->input(6)) : c10::nullopt;
+  const bool transposed = flag && flag->isBool() && flag->toBool();
   const auto groups = constant_int(n->input(n->kind() == c10::aten::_convolution ? 8 : 6));
   const auto& w = idx >= 0 ? layers_[idx].weight : torch::Tensor();
   const bool depthwise = idx >= 0 && groups && *groups > 1 && w.dim() >= 3 && w.size(1) == 1 && *groups == w.size(0);

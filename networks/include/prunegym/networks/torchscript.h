@@ -36,7 +36,7 @@ class TorchScriptNetworkImpl : public NetworkImpl {
   std::vector<std::string> channel_group_notes() const override { return group_notes_; }
 
  private:
-  void trace_groups();
+  void trace_groups(const torch::jit::Graph& inlined);
   mutable torch::jit::Module module_;
   std::vector<int64_t> output_positions_;
   std::vector<ChannelGroup> groups_;
