@@ -207,7 +207,20 @@ class Tracer {
     if (kElementwise.count(kind)) return elementwise(n, kind);
     if (n->kind() == c10::aten::flatten || n->kind() == c10::aten::view || n->kind() == c10::aten::reshape)
       return flatten(n, kind);
+    if (n->kind() == c10::prim::ListConstruct) return listed(n);
     for (const Value* v : n->inputs()) taint(origin(v), "read by " + kind + ", which prunegym does not follow");
+  }
+
+  /// A tensor put in a list: torch.cat and torch.stack join its channels with the others'.
+  void listed(const Node* n) {
+    std::string users;
+    for (const auto& use : n->output()->uses())
+      users += (users.empty() ? "" : ", ") + std::string(use.user->kind().toQualString());
+    const bool joined = users.find("cat") != std::string::npos || users.find("stack") != std::string::npos;
+    const std::string why =
+        joined ? "its channels are concatenated with other tensors' (" + users + ")"
+               : "put in a list read by " + (users.empty() ? "nothing" : users) + ", which prunegym does not follow";
+    for (const Value* v : n->inputs()) taint(origin(v), why);
   }
 
   void pass(const Node* n, const Origin& o) {
