@@ -184,3 +184,44 @@ TEST_CASE("train.final_policy and train.recalibrate_bn are checked when the conf
                     Contains("train.recalibrate_bn"));
   CHECK_NOTHROW(test::tiny_config({{"train", {{"recalibrate_bn", 100}}}}));
 }
+
+TEST_CASE("the compact evaluation computes what the masked network does", "[structured]") {
+  const Tensors data{torch::randn({200, 1, 28, 28}), torch::randint(0, 10, {200})};
+  for (const std::string name : {"lenet5", "mobilenet_v2", "resnet20"}) {
+    INFO(name);
+    auto net = network(name, {1, 28, 28, nullptr}, name == "lenet5" ? 1.0 : 0.25);
+    net->eval();
+    CHECK_FALSE(evaluate_compact(*net, data, 64));  // nothing removed: nothing to compact
+    std::vector<size_t> producers;
+    for (const auto& g : checked_channel_groups(*net)) producers.push_back(g.producer);
+    channel_norm({{"action", "fraction"}})->apply(*net, producers, 0.5);
+    const auto masked = evaluate(*net, data, 64);
+    const auto compact = evaluate_compact(*net, data, 64);
+    REQUIRE(compact);
+    CHECK(compact->accuracy == Approx(masked.accuracy).margin(1.0 / 200));
+    CHECK(compact->loss == Approx(masked.loss).epsilon(1e-4));
+    CHECK(compact->class_count == masked.class_count);
+  }
+  // At width 0.25 the stem and the first block both have 8 channels and the block adds them: the
+  // stem is tied and forms no group.
+  CHECK(checked_channel_groups(*network("mobilenet_v2", {1, 28, 28, nullptr}, 0.25)).size() == 16);
+  CHECK(network("resnet20")->evaluates_faster_masked());  // folds batch norm: "auto" keeps it masked
+  CHECK_FALSE(network("mobilenet_v2")->evaluates_faster_masked());
+}
+
+TEST_CASE("env.evaluation.compact changes the speed of a structured episode, not its rewards", "[structured][env]") {
+  const auto config = [](const std::string& compact) {
+    return test::tiny_config({{"env",
+                               {{"criterion", {{"name", "channel_norm"}, {"action", "fraction"}}},
+                                {"evaluation", {{"compact", compact}}}}}});
+  };
+  PruneEnv masked(config("never")), compact(config("always"));
+  masked.reset({3});
+  compact.reset({3});
+  for (int64_t a : {5, 3}) {
+    const auto m = masked.step(Action(a)), c = compact.step(Action(a));
+    CHECK(c.reward == Approx(m.reward).margin(1e-9));
+    CHECK(c.info.accuracy == Approx(m.info.accuracy).margin(1e-9));
+  }
+  CHECK_THROWS_WITH(config("sometimes"), Contains("env.evaluation.compact"));
+}

@@ -237,8 +237,10 @@ void read_env_section(ObjectReader& root, Config& c) {
   v.get("split", o.evaluation.split);
   v.get("samples", o.evaluation.samples);
   v.get("batch_size", o.evaluation.batch_size);
+  v.get("compact", o.evaluation.compact);
   v.finish();
   require_one_of("env.evaluation.split", o.evaluation.split, {"validation", "test"});
+  require_one_of("env.evaluation.compact", o.evaluation.compact, {"auto", "always", "never"});
   if (o.evaluation.samples < 0 || o.evaluation.batch_size <= 0)
     throw ConfigError("config keys 'env.evaluation.samples' (>= 0) and 'batch_size' (> 0) are out of range");
   e.finish();
@@ -296,6 +298,17 @@ Config Config::load(const std::string& path) {
   }
 }
 
+namespace {
+
+json evaluation_json(const EvaluationOptions& o) {
+  json j{{"split", o.split}, {"samples", o.samples}, {"batch_size", o.batch_size}};
+  // A speed setting (the same function either way): recorded only when set, so run keys stay.
+  if (o.compact != "auto") j["compact"] = o.compact;
+  return j;
+}
+
+}  // namespace
+
 json Config::to_json() const {
   json ej{{"episode", part_json(env.episode, env.episode_options)},
           {"timing", env.timing},
@@ -305,10 +318,7 @@ json Config::to_json() const {
           {"max_steps", env.max_steps},
           {"layers", env.layers},
           {"retrain", train_json(env.retrain, true)},
-          {"evaluation",
-           {{"split", env.evaluation.split},
-            {"samples", env.evaluation.samples},
-            {"batch_size", env.evaluation.batch_size}}}};
+          {"evaluation", evaluation_json(env.evaluation)}};
   json actions{{"type", env.actions.type}};
   if (env.actions.low) actions["low"] = *env.actions.low;
   if (env.actions.high) actions["high"] = *env.actions.high;

@@ -1,6 +1,7 @@
 #include <prunegym/core/errors.h>
 #include <prunegym/core/timing.h>
 #include <prunegym/env/env_core.h>
+#include <prunegym/networks/groups.h>
 #include <prunegym/networks/train.h>
 
 #include <limits>
@@ -76,7 +77,7 @@ double EnvCore::retrain_with(const TrainOptions& options) {
 
 double EnvCore::evaluate() {
   const auto t0 = Clock::now();
-  accuracy_ = prunegym::evaluate(*network_, eval_set_, config_.env.evaluation.batch_size).accuracy;
+  accuracy_ = evaluate_on(eval_set_).accuracy;
   return ms_since(t0);
 }
 
@@ -151,7 +152,14 @@ EvalResult EnvCore::evaluate_split(const std::string& split) {
                      : split == "test"       ? &data_->test
                                              : nullptr;
   if (!t) throw ConfigError("unknown split '" + split + "' (known: train, validation, test)");
-  return prunegym::evaluate(*network_, *t, config_.env.evaluation.batch_size);
+  return evaluate_on(*t);
+}
+
+EvalResult EnvCore::evaluate_on(const Tensors& data) {
+  const auto& o = config_.env.evaluation;
+  if (o.compact == "always" || (o.compact == "auto" && !network_->evaluates_faster_masked()))
+    if (auto compact = evaluate_compact(*network_, data, o.batch_size)) return *compact;
+  return prunegym::evaluate(*network_, data, o.batch_size);
 }
 
 TrainStats EnvCore::finetune(const TrainOptions& options, const EpochCallback& on_epoch) {

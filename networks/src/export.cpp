@@ -17,8 +17,8 @@ std::string script_name(std::string name) {
   return name;
 }
 
-void save_scripted(const torch::nn::Module& net, const std::string& forward_source, const std::string& path,
-                   const std::map<std::string, torch::Tensor>& replace) {
+torch::jit::Module scripted_module(const torch::nn::Module& net, const std::string& forward_source,
+                                   const std::map<std::string, torch::Tensor>& replace) {
   const auto tensor = [&](const std::string& name, const torch::Tensor& own) {
     const auto it = replace.find(name);
     return (it == replace.end() ? own : it->second).detach().clone().contiguous();
@@ -33,7 +33,12 @@ void save_scripted(const torch::nn::Module& net, const std::string& forward_sour
   } catch (const c10::Error& e) {
     throw Error("TorchScript export failed (a bug; please report it): " + std::string(e.what_without_backtrace()));
   }
-  m.save(path);
+  return m;
+}
+
+void save_scripted(const torch::nn::Module& net, const std::string& forward_source, const std::string& path,
+                   const std::map<std::string, torch::Tensor>& replace) {
+  scripted_module(net, forward_source, replace).save(path);
 }
 
 namespace {

@@ -1,5 +1,7 @@
 #include <prunegym/networks/groups.h>
 
+#include <torch/csrc/jit/runtime/graph_executor.h>
+
 #include <set>
 #include <stdexcept>
 
@@ -171,6 +173,32 @@ std::optional<CompactNetwork> save_compact_model(const NetworkImpl& net, const s
   auto compact = compact_network(net);
   save_scripted(net, source, path, compact.tensors);
   return compact;
+}
+
+std::optional<EvalResult> evaluate_compact(const NetworkImpl& net, const Tensors& data, int64_t batch_size) {
+  const std::string source = net.script_forward();
+  if (source.empty()) return std::nullopt;
+  torch::InferenceMode guard;
+  const auto compact = compact_network(net);
+  if (compact.removed_channels == 0) return std::nullopt;
+  // The network's memory format carries over (the residual networks run channels-last).
+  bool channels_last = false;
+  for (const auto& l : net.prunable_layers())
+    channels_last = channels_last || (l.weight.dim() == 4 && !l.weight.is_contiguous() &&
+                                      l.weight.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  auto module = scripted_module(net, source, compact.tensors);
+  module.eval();
+  if (channels_last)
+    for (auto p : module.parameters())
+      if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+  // A fresh module each call: the profiling executor would re-profile and re-optimize it every
+  // time, which costs more than it saves on one evaluation.
+  torch::jit::GraphOptimizerEnabledGuard plain(false);
+  return evaluate_forward(
+      [&](const torch::Tensor& x) {
+        return module.forward({channels_last ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x}).toTensor();
+      },
+      data, batch_size, net.activation_floats_per_sample());
 }
 
 }  // namespace prunegym

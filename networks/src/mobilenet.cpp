@@ -163,7 +163,9 @@ class MobileNetV2Impl : public NetworkImpl {
     std::vector<ChannelGroup> groups;
     for (size_t k = 0; k < blocks_.size(); ++k) {
       const auto& b = blocks_[k];
-      if (!b.expand && k > 0) continue;
+      // The stem feeds the first block's depthwise convolution, unless that block adds the stem's
+      // output to its own (narrow widths round both to the same channel count): then it is tied.
+      if (!b.expand && (k > 0 || b.residual)) continue;
       const ConvBn& producer = b.expand ? *b.expand : stem_;
       ChannelGroup g{
           index(producer), producer.conv->options.out_channels(), {}, {producer.bn_name, b.depthwise.bn_name}};

@@ -196,6 +196,8 @@ PRUNEGYM_REGISTER(NetworkRegistry, "resnet56", resnet_factory("resnet56"),
 
 namespace prunegym {
 
+bool ResNetImpl::evaluates_faster_masked() const { return fold_enabled(); }
+
 std::vector<ChannelGroup> ResNetImpl::channel_groups() const {
   std::vector<ChannelGroup> groups;
   const auto& layers = prunable_layers();

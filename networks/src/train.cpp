@@ -178,6 +178,17 @@ TrainStats train(NetworkImpl& net, torch::optim::Optimizer& optimizer, const Ten
 }
 
 EvalResult evaluate(NetworkImpl& net, const Tensors& data, int64_t batch_size) {
+  torch::InferenceMode guard;
+  const bool was_training = net.is_training();
+  net.eval();
+  auto r = evaluate_forward([&](const torch::Tensor& x) { return net.forward(x); }, data, batch_size,
+                            net.activation_floats_per_sample());
+  net.train(was_training);
+  return r;
+}
+
+EvalResult evaluate_forward(const std::function<torch::Tensor(const torch::Tensor&)>& forward, const Tensors& data,
+                            int64_t batch_size, int64_t floats_per_sample) {
   EvalResult r;
   const int64_t n = data.size();
   if (n == 0) return r;
@@ -185,17 +196,15 @@ EvalResult evaluate(NetworkImpl& net, const Tensors& data, int64_t batch_size) {
   // Keep each activation under ~16 MB: larger buffers bypass the allocator's reuse (glibc maps
   // and unmaps them per call), and page faults then cost more than the convolutions (Conv-2 on
   // 500 images: 1.3 s in one batch, 0.27 s in batches of 100).
-  if (const int64_t per_sample = net.activation_floats_per_sample(); per_sample > 0)
-    batch_size = std::min(batch_size, std::max<int64_t>(1, (int64_t{4} << 20) / per_sample));
+  if (floats_per_sample > 0)
+    batch_size = std::min(batch_size, std::max<int64_t>(1, (int64_t{4} << 20) / floats_per_sample));
   torch::InferenceMode guard;
-  const bool was_training = net.is_training();
-  net.eval();
   int64_t correct = 0;
   double loss_sum = 0.0;
   for (int64_t start = 0; start < n; start += batch_size) {
     check_cancelled();
     const int64_t len = std::min(batch_size, n - start);
-    auto logits = net.forward(data.x.narrow(0, start, len));
+    auto logits = forward(data.x.narrow(0, start, len));
     auto yb = data.y.narrow(0, start, len);
     // One tally per (class, hit) pair gives the per-class counts (seed 000's Table 2) and, summed,
     // the overall hits, with a single pass and a single read back.
@@ -216,7 +225,6 @@ EvalResult evaluate(NetworkImpl& net, const Tensors& data, int64_t batch_size) {
                     logits, yb, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                     .item<double>();
   }
-  net.train(was_training);
   r.accuracy = static_cast<double>(correct) / static_cast<double>(n);
   r.loss = loss_sum / static_cast<double>(n);
   return r;

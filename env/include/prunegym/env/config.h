@@ -34,6 +34,9 @@ struct EvaluationOptions {
   std::string split = "validation";  ///< "validation" or "test": the accuracy in state and reward
   int64_t samples = 0;               ///< evaluate on the first N samples (0 = whole split)
   int64_t batch_size = 5000;
+  /// Once whole channels are removed, evaluate a compact copy without them (the same function):
+  /// "auto" where that is faster (not the batch-norm-folding residual networks), "always", "never".
+  std::string compact = "auto";
 };
 
 /// Lottery-ticket rounds: how each round prunes, resets the survivors and retrains. Used by

@@ -66,6 +66,8 @@ class EnvCore {
 
   /// Accuracy and loss on "train", "validation" or "test".
   EvalResult evaluate_split(const std::string& split);
+  /// The network on `data`, masked or compact as env.evaluation.compact says.
+  EvalResult evaluate_on(const Tensors& data);
   /// Trains on the whole training split (masked weights stay zero).
   TrainStats finetune(const TrainOptions& options, const EpochCallback& on_epoch);
 

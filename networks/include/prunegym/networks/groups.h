@@ -18,6 +18,9 @@
 /// tensors, batch norms and biases, the same function.
 
 #include <prunegym/networks/model.h>
+#include <prunegym/networks/train.h>
+
+#include <torch/script.h>
 
 #include <nlohmann/json.hpp>
 
@@ -69,5 +72,14 @@ CompactNetwork compact_network(const NetworkImpl& net);
 /// nothing (and no file) when the network has no TorchScript form of its own: graph networks and
 /// TorchScript imports.
 std::optional<CompactNetwork> save_compact_model(const NetworkImpl& net, const std::string& path);
+
+/// The module save_scripted writes (model.h), in memory.
+torch::jit::Module scripted_module(const torch::nn::Module& net, const std::string& forward_source,
+                                   const std::map<std::string, torch::Tensor>& replace = {});
+
+/// Evaluates `net` on its compact form (the same function with the removed channels gone, in eval
+/// mode): nothing when no channel is removed or the network has no TorchScript form of its own.
+/// The sliced copy is built anew on every call, so it always reflects the current weights.
+std::optional<EvalResult> evaluate_compact(const NetworkImpl& net, const Tensors& data, int64_t batch_size);
 
 }  // namespace prunegym

@@ -62,6 +62,10 @@ class NetworkImpl : public torch::nn::Module {
   /// The forward pass as TorchScript source reading the network's tensors (save_scripted), or
   /// empty when the network has no TorchScript form of its own (graph networks, imports).
   virtual std::string script_forward() const { return {}; }
+  /// True when the network's own evaluation outruns its compact TorchScript copy even with half
+  /// of the channels gone (the residual networks fold batch norm into their convolutions):
+  /// env.evaluation.compact "auto" then evaluates the masked network (networks/groups.h).
+  virtual bool evaluates_faster_masked() const { return false; }
   /// Writes the network to `path`: TorchScript (torch.jit.load opens it) from script_forward(),
   /// the imported module for TorchScript imports, else a LibTorch archive with weights and masks.
   virtual void save_model(const std::string& path) const;

@@ -72,6 +72,10 @@ struct EvalResult {
 
 /// Accuracy and mean cross-entropy under inference mode, in batches of `batch_size` (0 = all).
 EvalResult evaluate(NetworkImpl& net, const Tensors& data, int64_t batch_size = 2000);
+/// The same over any forward function (a compact copy of the network, networks/groups.h);
+/// `floats_per_sample` caps the batch as evaluate does (0 = no cap).
+EvalResult evaluate_forward(const std::function<torch::Tensor(const torch::Tensor&)>& forward, const Tensors& data,
+                            int64_t batch_size, int64_t floats_per_sample);
 
 /// Sets LibTorch's intra-op threads (0 = one per core); returns the count in use.
 int configure_threads(long requested);
