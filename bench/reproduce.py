@@ -33,6 +33,7 @@ import time
 
 from provenance import ROOT, machine, source_state  # bench/provenance.py
 import claims  # noqa: E402  (bench/claims.py)
+import checkpoints  # noqa: E402  (bench/checkpoints.py: pretraining state across sessions)
 
 CLI = os.environ.get("PRUNEGYM_CLI", str(ROOT / "build/bin/prunegym"))
 
@@ -204,7 +205,7 @@ def run_commands(exp, name, jobs, max_seeds, command):
     print(f"==> {name}: {len(todo)} runs over seeds {session['seeds']}, {jobs} at a time ({threads} threads each)",
           file=sys.stderr, flush=True)
     failures = []
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+    with checkpoints.Keeper(exp), concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         # Report each run when it ends (not in submission order, which hid short runs behind long ones).
         for future in concurrent.futures.as_completed([pool.submit(one, item) for item in todo]):
             message = future.result()

@@ -25,6 +25,8 @@ def runs(seed):
 
 
 EXPERIMENT = {
+    # The wider pretraining outlasts a session: its per-epoch state is committed (bench/checkpoints.py).
+    "checkpoints": "dense-resnet50-*.pt.partial",
     "runs": runs, "seeds": EXPERIMENT_SEEDS, "done_file": "pretrain.json", "files": ("pretrain.json", "config.json"),
     "out": ROOT / "docs/results" / NAME,
     "provenance": {

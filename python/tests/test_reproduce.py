@@ -68,3 +68,28 @@ def test_command_runs_are_skipped_only_while_their_arguments_and_config_are_unch
     assert key == {"args": ["lottery", "--config", "c.json", "--set", "seed=0"], "config_text": "{}"}
     (tmp_path / "c.json").write_text('{"lottery": {}}')
     assert reproduce.run_key(["lottery", "--config", "c.json", "--set", "seed=0"]) != key
+
+
+def test_pretraining_checkpoints_travel_through_the_repository(tmp_path, monkeypatch):
+    import checkpoints
+    cache, kept = tmp_path / "cache", tmp_path / "exp" / "checkpoints"
+    monkeypatch.setenv("PRUNEGYM_CACHE", str(cache))
+    cache.mkdir()
+    (cache / "dense-resnet50-aa.pt.partial").write_bytes(b"epoch 8")
+    (cache / "dense-lenet-bb.pt.partial").write_bytes(b"not this experiment's")
+    checkpoints.sync(kept, "dense-resnet50-*.pt.partial")
+    assert sorted(p.name for p in kept.iterdir()) == ["dense-resnet50-aa.pt.partial"]
+
+    shutil.rmtree(cache)  # a fresh machine: the committed copy goes back into the cache
+    assert checkpoints.restore(kept, "dense-resnet50-*.pt.partial") == ["dense-resnet50-aa.pt.partial"]
+    assert (cache / "dense-resnet50-aa.pt.partial").read_bytes() == b"epoch 8"
+    (cache / "dense-resnet50-aa.pt.partial").write_bytes(b"epoch 9")  # a newer epoch is never overwritten
+    assert checkpoints.restore(kept, "dense-resnet50-*.pt.partial") == []
+    checkpoints.sync(kept, "dense-resnet50-*.pt.partial")
+    assert (kept / "dense-resnet50-aa.pt.partial").read_bytes() == b"epoch 9"
+
+    (cache / "dense-resnet50-aa.pt.partial").unlink()  # the pretraining finished: its copy goes
+    (cache / "dense-resnet50-aa.pt").write_bytes(b"final")
+    checkpoints.sync(kept, "dense-resnet50-*.pt.partial")
+    assert list(kept.iterdir()) == []
+    assert checkpoints.restore(kept, "dense-resnet50-*.pt.partial") == []
