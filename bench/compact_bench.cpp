@@ -10,7 +10,9 @@
 // times their forward passes at batch 1 and 64, interleaved, in this one process. Prints one JSON
 // object with both timings, their ratios, parameter counts, MACs and file sizes, and the
 // environment's evaluation (1,000 samples) on the masked network against evaluate_compact (which
-// slices and compiles the compact copy on every call; its cost alone is `compact_build_ms`).
+// slices and compiles the compact copy on every call; its cost alone is `compact_build_ms`), then
+// retraining masked against compact and the environment's step at this pruning against the dense
+// step (`retraining`, `step`).
 #include <prunegym/env/criteria.h>
 #include <prunegym/networks/cost.h>
 #include <prunegym/networks/groups.h>
@@ -90,6 +92,61 @@ json time_evaluation(NetworkImpl& net, InputShape in, int reps) {
           {"speedup", median(masked) / median(compact)}};
 }
 
+double ms(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
+
+/// Retraining as the environment's default step does it (Adam, 1,000 samples in batches of 100),
+/// interleaved: the dense network, the pruned one masked, and the pruned one through its compact
+/// copy (train_compact); then the whole step (retraining plus the evaluation of 1,000 samples)
+/// of the dense network against the pruned one with the environment's "auto" choices.
+json time_training(NetworkImpl& dense, NetworkImpl& pruned, InputShape in, int reps) {
+  const int64_t n = 1000;
+  const Tensors data{torch::randn({n, in.channels, in.height, in.width}), torch::randint(0, 10, {n})};
+  const auto o = TrainOptions().set_optimizer("adam").set_lr(1e-3).set_batch_size(100).set_samples(n);
+  auto opt_dense = make_optimizer(dense, o), opt_pruned = make_optimizer(pruned, o);
+  std::mt19937_64 rng(0);
+  const bool train_compact_auto = !trains_by_hand(pruned), eval_compact_auto = !pruned.evaluates_faster_masked();
+  std::vector<double> t_dense, t_masked, t_compact, e_dense, e_auto;
+  for (int r = -1; r < reps; ++r) {
+    const auto t0 = Clock::now();
+    train(dense, *opt_dense, data, o, rng);
+    const auto t1 = Clock::now();
+    train(pruned, *opt_pruned, data, o, rng);
+    const auto t2 = Clock::now();
+    if (!train_compact(pruned, *opt_pruned, data, o, rng)) throw std::logic_error("nothing to train compact");
+    const auto t3 = Clock::now();
+    evaluate(dense, data, 5000);
+    const auto t4 = Clock::now();
+    if (eval_compact_auto)
+      evaluate_compact(pruned, data, 5000);
+    else
+      evaluate(pruned, data, 5000);
+    const auto t5 = Clock::now();
+    pruned.train();
+    dense.train();
+    if (r < 0) continue;
+    t_dense.push_back(ms(t0, t1));
+    t_masked.push_back(ms(t1, t2));
+    t_compact.push_back(ms(t2, t3));
+    e_dense.push_back(ms(t3, t4));
+    e_auto.push_back(ms(t4, t5));
+  }
+  const double dense_step = median(t_dense) + median(e_dense);
+  const double step = (train_compact_auto ? median(t_compact) : median(t_masked)) + median(e_auto);
+  return {{"retraining",
+           {{"samples", n},
+            {"dense_ms", median(t_dense)},
+            {"masked_ms", median(t_masked)},
+            {"compact_ms", median(t_compact)},
+            {"speedup", median(t_masked) / median(t_compact)}}},
+          {"step",
+           {{"dense_ms", dense_step},
+            {"structured_ms", step},
+            {"compact_retraining", train_compact_auto},
+            {"compact_evaluation", eval_compact_auto},
+            {"ratio", step / dense_step},
+            {"goal", 0.65}}}};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -148,6 +205,10 @@ int main(int argc, char** argv) {
         {"dense_ms", dense_ms}, {"compact_ms", compact_ms}, {"speedup", dense_ms / compact_ms}};
   }
   j["evaluation"] = time_evaluation(*net, in, std::max(3, reps / 4));
+  torch::manual_seed(0);
+  auto dense = build_network(o, in, 10);
+  net->train();
+  j.update(time_training(*dense, *net, in, std::max(3, reps / 4)));
   std::filesystem::remove_all(dir);
   std::cout << j.dump() << "\n";
   return 0;

@@ -232,7 +232,10 @@ void read_env_section(ObjectReader& root, Config& c) {
   if (!(o.reward.target_sparsity > 0 && o.reward.target_sparsity <= 1))
     throw ConfigError("config key 'env.reward.target_sparsity' must be in (0, 1]");
 
-  read_train_options(e.child("retrain"), o.retrain, true);
+  auto retrain = e.child("retrain");
+  retrain.get("compact", o.retrain_compact);
+  require_one_of("env.retrain.compact", o.retrain_compact, {"auto", "always", "never"});
+  read_train_options(retrain, o.retrain, true);
   auto v = e.child("evaluation");
   v.get("split", o.evaluation.split);
   v.get("samples", o.evaluation.samples);
@@ -319,6 +322,8 @@ json Config::to_json() const {
           {"layers", env.layers},
           {"retrain", train_json(env.retrain, true)},
           {"evaluation", evaluation_json(env.evaluation)}};
+  // A speed setting like evaluation.compact: recorded only when set, so run keys stay.
+  if (env.retrain_compact != "auto") ej["retrain"]["compact"] = env.retrain_compact;
   json actions{{"type", env.actions.type}};
   if (env.actions.low) actions["low"] = *env.actions.low;
   if (env.actions.high) actions["high"] = *env.actions.high;

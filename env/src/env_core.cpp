@@ -64,14 +64,14 @@ double EnvCore::prune(const std::vector<size_t>& layers, double value) {
 double EnvCore::retrain() {
   const auto t0 = Clock::now();
   const auto& o = config_.env.retrain;
-  if (o.epochs > 0 && o.samples >= 0) train(*network_, *optimizer_, data_->train, o, rng_);
+  if (o.epochs > 0 && o.samples >= 0) train_on(*optimizer_, o);
   return ms_since(t0);
 }
 
 double EnvCore::retrain_with(const TrainOptions& options) {
   const auto t0 = Clock::now();
   auto optimizer = make_optimizer(*network_, options);
-  train(*network_, *optimizer, data_->train, options, rng_);
+  train_on(*optimizer, options);
   return ms_since(t0);
 }
 
@@ -166,7 +166,15 @@ TrainStats EnvCore::finetune(const TrainOptions& options, const EpochCallback& o
   auto optimizer = make_optimizer(*network_, options);
   TrainOptions full = options;
   full.samples = 0;
-  return train(*network_, *optimizer, data_->train, full, rng_, on_epoch);
+  return train_on(*optimizer, full, on_epoch);
+}
+
+TrainStats EnvCore::train_on(torch::optim::Optimizer& optimizer, const TrainOptions& options,
+                             const EpochCallback& on_epoch) {
+  const auto& mode = config_.env.retrain_compact;
+  if (mode == "always" || (mode == "auto" && !trains_by_hand(*network_)))
+    if (auto stats = train_compact(*network_, optimizer, data_->train, options, rng_, on_epoch)) return *stats;
+  return train(*network_, optimizer, data_->train, options, rng_, on_epoch);
 }
 
 }  // namespace prunegym

@@ -158,6 +158,8 @@ RunResult read_run(const std::string& dir, const std::string& variant, uint64_t 
     r.validation_accuracy = s.after_finetune.validation;
     r.test_before_finetune = s.before_finetune.test;
     r.sparsity = s.sparsity;
+    if (s.cost.is_object() && s.cost.value("macs", int64_t{0}) > 0 && s.cost.value("unknown_layers", int64_t{0}) == 0)
+      r.macs_fraction = s.cost.at("remaining_macs").get<double>() / s.cost.at("macs").get<double>();
     r.seconds = s.seconds.total;
     for (const auto& e : run.at("records").get<std::vector<EpisodeRecord>>()) {
       r.episode_rewards.push_back(e.total_reward);

@@ -110,12 +110,13 @@ void run_pool(const BenchOptions& o, const Plan& plan, BenchResult& result) {
 
 std::string results_csv(const std::vector<RunResult>& results, const fs::path& out) {
   CsvWriter csv({"variant", "seed", "test_accuracy", "test_accuracy_before_finetune", "validation_accuracy", "sparsity",
-                 "episodes_to_target", "episodes", "seconds", "run"});
+                 "episodes_to_target", "episodes", "seconds", "run", "macs_fraction"});
   for (const auto& r : results)
     csv.row({r.variant, std::to_string(r.seed), CsvWriter::num(r.test_accuracy), CsvWriter::num(r.test_before_finetune),
              CsvWriter::num(r.validation_accuracy), CsvWriter::num(r.sparsity),
              r.episodes_to_target ? std::to_string(*r.episodes_to_target) : "", CsvWriter::num(r.episodes),
-             CsvWriter::num(r.seconds), fs::relative(r.dir, out).string()});
+             CsvWriter::num(r.seconds), fs::relative(r.dir, out).string(),
+             r.macs_fraction ? CsvWriter::num(*r.macs_fraction) : ""});
   return csv.str();
 }
 
@@ -140,7 +141,7 @@ nlohmann::json variant_stats(const Grid& grid, const std::vector<RunResult>& res
   nlohmann::json variants = nlohmann::json::array();
   std::vector<std::pair<double, double>> means;
   for (const auto& var : grid.variants) {
-    std::vector<double> acc, sp, before, secs, reached;
+    std::vector<double> acc, sp, before, secs, reached, macs;
     std::vector<const RunResult*> mine;
     nlohmann::json points = nlohmann::json::array();
     for (const auto& r : results) {
@@ -151,6 +152,7 @@ nlohmann::json variant_stats(const Grid& grid, const std::vector<RunResult>& res
       before.push_back(r.test_before_finetune);
       secs.push_back(r.seconds);
       if (r.episodes_to_target) reached.push_back(static_cast<double>(*r.episodes_to_target));
+      if (r.macs_fraction) macs.push_back(*r.macs_fraction);
       points.push_back({{"seed", r.seed}, {"accuracy", r.test_accuracy}, {"sparsity", r.sparsity}});
     }
     if (mine.empty()) continue;
@@ -166,6 +168,11 @@ nlohmann::json variant_stats(const Grid& grid, const std::vector<RunResult>& res
          {"accuracy_before_finetune", {{"mean", b.mean}, {"se", b.se}}},
          {"episodes_to_target", {{"mean", e.n ? nlohmann::json(e.mean) : nlohmann::json()}, {"reached", e.n}}},
          {"seconds", {{"mean", t.mean}, {"se", t.se}}},
+         // Over the runs only when every run counted its MACs: a mean over some of them would not
+         // describe the variant.
+         {"macs_fraction", macs.size() == mine.size() ? nlohmann::json{{"mean", bench::mean_se(macs).mean},
+                                                                       {"se", bench::mean_se(macs).se}}
+                                                      : nlohmann::json()},
          {"points", points},
          {"curve", learning_curve(mine)}});
     means.emplace_back(a.mean, s.mean);
@@ -182,9 +189,9 @@ std::string results_markdown(const BenchOptions& o, const Grid& grid, int64_t se
   md << "# Bench: " << o.grid_path << "\n\n"
      << "Agent " << grid.agent << ", seeds 0.." << seeds - 1 << "; mean +- standard error over seeds. Accuracy is test "
      << "accuracy after fine-tuning; * marks the Pareto front of the variant means (accuracy, sparsity).\n\n"
-     << "| variant | accuracy | sparsity | accuracy before fine-tuning | episodes to both targets | time per run | "
-        "runs |\n"
-     << "|---|---|---|---|---|---|---|\n";
+     << "| variant | accuracy | sparsity | MACs left | accuracy before fine-tuning | episodes to both targets | "
+        "time per run | runs |\n"
+     << "|---|---|---|---|---|---|---|---|\n";
   for (const auto& v : variants) {
     const auto& e = v["episodes_to_target"];
     std::ostringstream ep;
@@ -198,6 +205,7 @@ std::string results_markdown(const BenchOptions& o, const Grid& grid, int64_t se
     };
     md << "| " << (v["pareto"].get<bool>() ? "*" : "") << v["name"].get<std::string>() << " | "
        << fmt_ms(ms("accuracy"), 100, 2, "%") << " | " << fmt_ms(ms("sparsity"), 100, 2, "%") << " | "
+       << (v["macs_fraction"].is_null() ? std::string("n/a") : fmt_ms(ms("macs_fraction"), 100, 1, "%")) << " | "
        << fmt_ms(ms("accuracy_before_finetune"), 100, 2, "%") << " | " << ep.str() << " | "
        << fmt_duration(v["seconds"]["mean"].get<double>()) << " | " << v["runs"] << " |\n";
   }

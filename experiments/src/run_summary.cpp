@@ -73,6 +73,7 @@ json RunSummary::to_json() const {
          {"data", data},
          {"input_normalization", {{"mean", input_mean}, {"std", input_std}}},
          {"criterion", criterion},
+         {"value_name", value_name},
          {"reward", reward},
          {"target_accuracy", target_accuracy},
          {"target_sparsity", target_sparsity},
@@ -116,6 +117,7 @@ RunSummary RunSummary::from_json(const json& j) {
     s.input_std = j.at("input_normalization").at("std").get<double>();
   }
   s.criterion = j.at("criterion").get<std::string>();
+  s.value_name = j.value("value_name", std::string("alpha"));  // older summaries: every criterion took alphas
   s.reward = j.at("reward").get<std::string>();
   s.target_accuracy = j.at("target_accuracy").get<double>();
   s.target_sparsity = j.at("target_sparsity").get<double>();
@@ -155,7 +157,8 @@ RunSummary RunSummary::from_json(const json& j) {
 
 std::string train_report(const TrainRunResult& r) {
   const auto& s = r.summary;
-  // Schedules replayed by values report an alpha per layer; the others the values of their steps.
+  // Schedules replayed by values report a value per layer (an alpha, or the target a sparsity or
+  // channel-fraction criterion was given); the others the values of their steps.
   const bool by_values = !s.layers.empty() && s.layers[0].alpha.has_value();
   std::ostringstream os;
   os << "\n" << s.agent << " on " << s.network << " (" << r.episodes << " episodes, seed " << s.seed << ")\n";
@@ -164,12 +167,12 @@ std::string train_report(const TrainRunResult& r) {
     for (double v : s.final_values) os << " " << std::fixed << std::setprecision(2) << v;
     os << "\n";
   }
-  os << "  " << std::left << std::setw(14) << "layer" << std::right << std::setw(8) << (by_values ? "alpha" : "")
+  os << "  " << std::left << std::setw(14) << "layer" << std::right << std::setw(9) << (!by_values ? "" : s.value_name == "alpha" ? "alpha" : "target")
      << std::setw(11) << "sparsity"
      << "\n";
   for (const auto& l : s.layers) {
     os << "  " << std::left << std::setw(14) << l.layer << std::right << std::fixed << std::setprecision(2)
-       << std::setw(8);
+       << std::setw(9);
     if (l.alpha)
       os << *l.alpha;
     else
@@ -181,7 +184,7 @@ std::string train_report(const TrainRunResult& r) {
      << "  test accuracy          dense " << pct(s.dense.test) << ", pruned " << pct(s.before_finetune.test)
      << ", fine-tuned " << pct(s.after_finetune.test) << "\n"
      << (s.one_shot_before_finetune ? "  one-shot instead       " + pct(s.one_shot_before_finetune->test) +
-                                          " test before fine-tuning (the mean alphas at once, batch norm "
+                                          " test before fine-tuning (the mean values at once, batch norm "
                                           "re-estimated)\n"
                                     : std::string())
      << "  validation accuracy    dense " << pct(s.dense.validation) << ", fine-tuned "

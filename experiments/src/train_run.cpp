@@ -3,6 +3,7 @@
 #include <prunegym/core/json_file.h>
 #include <prunegym/core/system.h>
 #include <prunegym/core/timing.h>
+#include <prunegym/env/criteria.h>
 #include <prunegym/env/prune_env.h>
 #include <prunegym/experiments/run_summary.h>
 #include <prunegym/experiments/train_run.h>
@@ -317,6 +318,7 @@ RunSummary make_summary(const RunState& s, const PruneEnv& dense, PruneEnv& env,
   r.input_mean = env.data().mean;
   r.input_std = env.data().stddev;
   r.criterion = c.env.criterion;
+  r.value_name = make_criterion(c.env.criterion, c.env.criterion_options)->value_name();
   r.reward = c.env.reward.name;
   r.target_accuracy = env.reward_setup().target_accuracy;
   r.target_sparsity = env.reward_setup().target_sparsity;

@@ -24,6 +24,9 @@ torch::jit::Module scripted_module(const torch::nn::Module& net, const std::stri
     return (it == replace.end() ? own : it->second).detach().clone().contiguous();
   };
   torch::jit::Module m("PrunedNetwork");
+  // The forwards read self.training (batch norm statistics, dropout): saved in inference mode,
+  // module.train() in Python or C++ switches it.
+  m.register_attribute("training", c10::BoolType::get(), false);
   for (const auto& p : net.named_parameters())
     m.register_parameter(script_name(p.key()), tensor(p.key(), p.value()), false);
   for (const auto& b : net.named_buffers())
@@ -54,7 +57,7 @@ std::string conv_bn(const std::string& in, const std::string& conv, const torch:
   const int64_t padding = (*c10::get<torch::ExpandingArray<2>>(o.padding()))[0];
   return "torch.batch_norm(torch.conv2d(" + in + ", " + self(conv + ".weight") + ", None, " + pair(stride) + ", " +
          pair(padding) + "), " + self(bn + ".weight") + ", " + self(bn + ".bias") + ", " + self(bn + ".running_mean") +
-         ", " + self(bn + ".running_var") + ", False, 0.1, 1e-05, False)";
+         ", " + self(bn + ".running_var") + ", self.training, 0.1, 1e-05, False)";
 }
 
 }  // namespace

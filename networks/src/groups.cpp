@@ -132,6 +132,7 @@ CompactNetwork compact_network(const NetworkImpl& net) {
     if (it == tensors.end() || it->second.dim() <= dim) return;
     it->second = it->second.index_select(dim, torch::tensor(keep, torch::kLong).to(it->second.device()));
     out.tensors[name] = it->second;
+    out.slices[name].emplace_back(dim, keep);
   };
   const auto& layers = net.prunable_layers();
   for (const auto& g : checked_channel_groups(net)) {

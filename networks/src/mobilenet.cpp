@@ -74,7 +74,7 @@ std::string script(const ConvBn& c, const std::string& in, bool depthwise) {
   const std::string w = self(c.conv_name + ".weight"), b = self(c.bn_name);
   return "torch.batch_norm(torch.conv2d(" + in + ", " + w + ", None, [" + s + ", " + s + "], [" + p + ", " + p +
          "], [1, 1], " + (depthwise ? w + ".size(0)" : std::string("1")) + "), " + b + "_weight, " + b + "_bias, " + b +
-         "_running_mean, " + b + "_running_var, False, 0.1, 1e-05, False)";
+         "_running_mean, " + b + "_running_var, self.training, 0.1, 1e-05, False)";
 }
 
 struct Block {
@@ -187,7 +187,7 @@ class MobileNetV2Impl : public NetworkImpl {
           << (b.residual ? "    x = x + y\n" : "    x = y\n");
     }
     src << "    x = torch.clamp(" << script(head_, "x", false) << ", 0.0, 6.0)\n"
-        << "    x = torch.flatten(torch.adaptive_avg_pool2d(x, [1, 1]), 1)\n"
+        << "    x = torch.dropout(torch.flatten(torch.adaptive_avg_pool2d(x, [1, 1]), 1), 0.2, self.training)\n"
         << "    return torch.matmul(x, self.classifier_1_weight.t()) + self.classifier_1_bias\n";
     return src.str();
   }

@@ -127,8 +127,8 @@ std::vector<int64_t> sample_indices(int64_t n, int64_t k, std::mt19937_64& rng) 
   return idx;
 }
 
-TrainStats train(NetworkImpl& net, torch::optim::Optimizer& optimizer, const Tensors& data, const TrainOptions& o,
-                 std::mt19937_64& rng, const EpochCallback& on_epoch, const StepCallback& on_step) {
+TrainStats train_batches(const Tensors& data, const TrainOptions& o, std::mt19937_64& rng, const BatchStep& step,
+                         const EpochCallback& on_epoch, const StepCallback& on_step) {
   if (o.batch_size <= 0) throw ConfigError("batch_size must be positive");
   if (data.size() == 0) throw DataError("cannot train on an empty dataset");
   Tensors subset = data;
@@ -138,9 +138,6 @@ TrainStats train(NetworkImpl& net, torch::optim::Optimizer& optimizer, const Ten
     subset = {data.x.index_select(0, t), data.y.index_select(0, t)};
   }
   const int64_t n = subset.size();
-  net.train();
-  // Graph networks take node ids, not features: autograd trains them.
-  const auto fast = autograd_forced() || !subset.x.is_floating_point() ? nullptr : DenseStackPath::make(net);
   TrainStats stats;
   for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
     const auto order = sample_indices(n, n, rng);
@@ -152,21 +149,7 @@ TrainStats train(NetworkImpl& net, torch::optim::Optimizer& optimizer, const Ten
     for (int64_t start = 0; start < n; start += o.batch_size) {
       check_cancelled();  // a closed session or a stopping server ends the work between batches
       const int64_t len = std::min(o.batch_size, n - start);
-      auto xb = xs.narrow(0, start, len);
-      auto yb = ys.narrow(0, start, len);
-      double loss;
-      if (fast) {
-        loss = fast->forward_backward(xb, yb);  // overwrites every gradient: no zero_grad needed
-      } else {
-        optimizer.zero_grad();
-        auto l = torch::nn::functional::cross_entropy(net.forward(xb), yb);
-        l.backward();
-        loss = l.item<double>();
-      }
-      net.mask_gradients();
-      optimizer.step();
-      net.apply_masks();
-      loss_sum += loss;
+      loss_sum += step(xs.narrow(0, start, len), ys.narrow(0, start, len));
       ++batches;
       ++stats.steps;
       if (on_step) on_step(stats.steps);
@@ -175,6 +158,31 @@ TrainStats train(NetworkImpl& net, torch::optim::Optimizer& optimizer, const Ten
     if (on_epoch) on_epoch(epoch, o.epochs, stats.loss);
   }
   return stats;
+}
+
+bool trains_by_hand(NetworkImpl& net) { return !autograd_forced() && DenseStackPath::make(net) != nullptr; }
+
+TrainStats train(NetworkImpl& net, torch::optim::Optimizer& optimizer, const Tensors& data, const TrainOptions& o,
+                 std::mt19937_64& rng, const EpochCallback& on_epoch, const StepCallback& on_step) {
+  net.train();
+  // Graph networks take node ids, not features: autograd trains them.
+  const auto fast = autograd_forced() || !data.x.is_floating_point() ? nullptr : DenseStackPath::make(net);
+  const auto step = [&](const torch::Tensor& xb, const torch::Tensor& yb) {
+    double loss;
+    if (fast) {
+      loss = fast->forward_backward(xb, yb);  // overwrites every gradient: no zero_grad needed
+    } else {
+      optimizer.zero_grad();
+      auto l = torch::nn::functional::cross_entropy(net.forward(xb), yb);
+      l.backward();
+      loss = l.item<double>();
+    }
+    net.mask_gradients();
+    optimizer.step();
+    net.apply_masks();
+    return loss;
+  };
+  return train_batches(data, o, rng, step, on_epoch, on_step);
 }
 
 EvalResult evaluate(NetworkImpl& net, const Tensors& data, int64_t batch_size) {

@@ -55,8 +55,18 @@ def test_two_variants_two_seeds_tables_and_cache(tmp_path, env):
         assert v["accuracy"]["mean"] == pytest.approx(mean)
         assert v["accuracy"]["se"] == pytest.approx(se)
         assert len(v["curve"]["mean"]) == 4
+        # The MACs left: each run's remaining over dense MACs, from its summary.json; the variant's
+        # mean over its runs (every run counted them).
+        fractions = []
+        for r in table:
+            if r["variant"] == v["name"]:
+                cost = json.loads((out / r["run"] / "summary.json").read_text())["cost"]
+                assert float(r["macs_fraction"]) == pytest.approx(cost["remaining_macs"] / cost["macs"])
+                fractions.append(float(r["macs_fraction"]))
+        assert 0 < min(fractions) and max(fractions) <= 1
+        assert v["macs_fraction"]["mean"] == pytest.approx(sum(fractions) / 2)
     md = (out / "results.md").read_text()
-    assert "| variant | accuracy | sparsity |" in md and "dense" in md and "sparse" in md
+    assert "| variant | accuracy | sparsity | MACs left |" in md and "dense" in md and "sparse" in md
     # The sparse variant's runs really ran with sparse timing.
     sparse_run = next(r["run"] for r in table if r["variant"] == "sparse")
     assert json.loads((out / sparse_run / "config.json").read_text())["env"]["timing"] == "sparse"

@@ -164,6 +164,9 @@ def test_a_channel_pruned_run_exports_a_smaller_model_that_computes_the_masked_o
     proc = run(["train", "--config", str(path), "--agent", "uniform", "--out", str(out)], env)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((out / "summary.json").read_text())
+    # The fraction action's values are targets, not alphas, and the report says so.
+    assert summary["value_name"] == "sparsity"
+    assert "target" in proc.stdout and "alpha" not in proc.stdout
     exported = summary["export"]
     assert exported["compact"] and exported["removed_channels"] > 0, exported
     compact = torch.jit.load(str(out / "pruned_model.pt")).eval()

@@ -75,6 +75,11 @@ struct EnvOptions {
   RewardOptions reward;
   TrainOptions retrain =
       TrainOptions().set_optimizer("adam").set_lr(1e-3).set_batch_size(100).set_epochs(1).set_samples(1000);
+  /// env.retrain.compact: once whole channels are removed, every retraining of the episode
+  /// (steps, lottery rounds, fine-tuning) runs on a compact copy without them (the same batches,
+  /// function and updates; networks/groups.h train_compact). "auto": except on fully connected
+  /// stacks, whose hand-written masked path is faster; "always" or "never".
+  std::string retrain_compact = "auto";
   EvaluationOptions evaluation;
   double early_stop_accuracy = 0.001;  ///< terminate when accuracy falls below (PuRL: 0.1%)
   int64_t max_steps = 0;               ///< truncate after this many steps (0 = no limit)

@@ -73,6 +73,10 @@ class EnvCore {
 
  private:
   Config config_;
+  /// train() over the network, or over its compact copy as env.retrain.compact says.
+  TrainStats train_on(torch::optim::Optimizer& optimizer, const TrainOptions& options,
+                      const EpochCallback& on_epoch = {});
+
   torch::Device device_;
   std::shared_ptr<const DataSplits> data_;
   DenseModel dense_;

@@ -60,6 +60,9 @@ struct RunResult {
   double test_before_finetune = 0.0;
   double validation_accuracy = 0.0;  ///< after fine-tuning
   double sparsity = 0.0;
+  /// Remaining over dense MACs per sample of the final network (summary.json "cost"); none when
+  /// the summary predates it or the network cannot count its MACs.
+  std::optional<double> macs_fraction;
   std::optional<int64_t> episodes_to_target;  ///< first episode meeting both targets
   int64_t episodes = 0;
   double seconds = 0.0;

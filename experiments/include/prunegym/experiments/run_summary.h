@@ -45,6 +45,8 @@ struct RunSummary {
   std::string data;  ///< the data's description
   double input_mean = 0.0, input_std = 1.0;
   std::string criterion, reward, episode;  ///< the registered names of the parts
+  /// What the criterion's action values are ("alpha" or "sparsity"): Layer::alpha holds one.
+  std::string value_name = "alpha";
   double target_accuracy = 0.0, target_sparsity = 0.0;
   std::vector<Layer> layers;         ///< the episode's layers in order
   std::vector<double> final_values;  ///< the final policy: a value per layer, or per round

@@ -63,6 +63,8 @@ struct CompactNetwork {
   int64_t prunable = 0;                          ///< weights of its prunable layers
   int64_t macs = 0;  ///< MACs per sample of its prunable layers, as a dense runtime does them
   std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;  ///< each prunable weight's new shape
+  /// How each sliced tensor was cut from the full one: (dimension, kept indices), in order.
+  std::map<std::string, std::vector<std::pair<int64_t, std::vector<int64_t>>>> slices;
   /// {"removed_channels", "parameters", "prunable", "macs", "shapes": {layer: shape}}
   nlohmann::json to_json() const;
 };
@@ -81,5 +83,16 @@ torch::jit::Module scripted_module(const torch::nn::Module& net, const std::stri
 /// mode): nothing when no channel is removed or the network has no TorchScript form of its own.
 /// The sliced copy is built anew on every call, so it always reflects the current weights.
 std::optional<EvalResult> evaluate_compact(const NetworkImpl& net, const Tensors& data, int64_t batch_size);
+
+/// Trains `net` as train() does (the same batches from `rng`, the same optimizer and options) on
+/// its compact form: a TorchScript copy without the removed channels runs forward and backward,
+/// its own optimizer carries the sliced state of `optimizer`, and the weights, batch norm
+/// statistics and optimizer state are written back, so `net` and `optimizer` end as train() would
+/// leave them (kept entries; those of removed channels no longer matter and are not trained).
+/// Nothing (and nothing changed) when no channel is removed, the network has no TorchScript form
+/// of its own (graph networks, TorchScript imports) or the optimizer is not Adam, SGD or Adagrad.
+std::optional<TrainStats> train_compact(NetworkImpl& net, torch::optim::Optimizer& optimizer, const Tensors& data,
+                                        const TrainOptions& options, std::mt19937_64& rng,
+                                        const EpochCallback& on_epoch = {}, const StepCallback& on_step = {});
 
 }  // namespace prunegym
