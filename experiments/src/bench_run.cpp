@@ -170,9 +170,9 @@ nlohmann::json variant_stats(const Grid& grid, const std::vector<RunResult>& res
          {"seconds", {{"mean", t.mean}, {"se", t.se}}},
          // Over the runs only when every run counted its MACs: a mean over some of them would not
          // describe the variant.
-         {"macs_fraction", macs.size() == mine.size() ? nlohmann::json{{"mean", bench::mean_se(macs).mean},
-                                                                       {"se", bench::mean_se(macs).se}}
-                                                      : nlohmann::json()},
+         {"macs_fraction", macs.size() == mine.size()
+                               ? nlohmann::json{{"mean", bench::mean_se(macs).mean}, {"se", bench::mean_se(macs).se}}
+                               : nlohmann::json()},
          {"points", points},
          {"curve", learning_curve(mine)}});
     means.emplace_back(a.mean, s.mean);

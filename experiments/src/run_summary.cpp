@@ -167,7 +167,10 @@ std::string train_report(const TrainRunResult& r) {
     for (double v : s.final_values) os << " " << std::fixed << std::setprecision(2) << v;
     os << "\n";
   }
-  os << "  " << std::left << std::setw(14) << "layer" << std::right << std::setw(9) << (!by_values ? "" : s.value_name == "alpha" ? "alpha" : "target")
+  os << "  " << std::left << std::setw(14) << "layer" << std::right << std::setw(9)
+     << (!by_values                ? ""
+         : s.value_name == "alpha" ? "alpha"
+                                   : "target")
      << std::setw(11) << "sparsity"
      << "\n";
   for (const auto& l : s.layers) {

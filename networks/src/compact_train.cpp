@@ -64,16 +64,16 @@ Fields<State> fields();
 template <>
 Fields<torch::optim::AdamParamState> fields() {
   using S = torch::optim::AdamParamState;
-  return {{[](const S& s) { return s.exp_avg(); }, [](S& s, torch::Tensor t) { s.exp_avg(std::move(t)); }},
-          {[](const S& s) { return s.exp_avg_sq(); }, [](S& s, torch::Tensor t) { s.exp_avg_sq(std::move(t)); }},
-          {[](const S& s) { return s.max_exp_avg_sq(); },
-           [](S& s, torch::Tensor t) { s.max_exp_avg_sq(std::move(t)); }}};
+  return {
+      {[](const S& s) { return s.exp_avg(); }, [](S& s, torch::Tensor t) { s.exp_avg(std::move(t)); }},
+      {[](const S& s) { return s.exp_avg_sq(); }, [](S& s, torch::Tensor t) { s.exp_avg_sq(std::move(t)); }},
+      {[](const S& s) { return s.max_exp_avg_sq(); }, [](S& s, torch::Tensor t) { s.max_exp_avg_sq(std::move(t)); }}};
 }
 template <>
 Fields<torch::optim::SGDParamState> fields() {
   using S = torch::optim::SGDParamState;
-  return {{[](const S& s) { return s.momentum_buffer(); },
-           [](S& s, torch::Tensor t) { s.momentum_buffer(std::move(t)); }}};
+  return {
+      {[](const S& s) { return s.momentum_buffer(); }, [](S& s, torch::Tensor t) { s.momentum_buffer(std::move(t)); }}};
 }
 template <>
 Fields<torch::optim::AdagradParamState> fields() {
@@ -133,8 +133,8 @@ void put_state(torch::optim::Optimizer& full, torch::optim::Optimizer& compact, 
 
 /// The compact optimizer for the kinds make_optimizer builds, with a function that writes its
 /// state back; null for any other optimizer.
-std::pair<std::unique_ptr<torch::optim::Optimizer>, void (*)(torch::optim::Optimizer&, torch::optim::Optimizer&,
-                                                             const std::vector<Pair>&)>
+std::pair<std::unique_ptr<torch::optim::Optimizer>,
+          void (*)(torch::optim::Optimizer&, torch::optim::Optimizer&, const std::vector<Pair>&)>
 compact_optimizer(torch::optim::Optimizer& full, const std::vector<Pair>& params) {
   using namespace torch::optim;
   if (auto* a = dynamic_cast<Adam*>(&full))

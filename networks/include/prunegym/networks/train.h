@@ -67,8 +67,8 @@ TrainStats train(NetworkImpl& net, torch::optim::Optimizer& optimizer, const Ten
 using BatchStep = std::function<double(const torch::Tensor&, const torch::Tensor&)>;
 /// The batches train() visits, drawn from `rng` the same way (the subset, then each epoch's
 /// order), each handed to `step`: any model trained through it sees what train() would show it.
-TrainStats train_batches(const Tensors& data, const TrainOptions& options, std::mt19937_64& rng,
-                         const BatchStep& step, const EpochCallback& on_epoch = {}, const StepCallback& on_step = {});
+TrainStats train_batches(const Tensors& data, const TrainOptions& options, std::mt19937_64& rng, const BatchStep& step,
+                         const EpochCallback& on_epoch = {}, const StepCallback& on_step = {});
 
 /// True when train() runs `net` through its hand-written fully connected path (no autograd):
 /// faster than any other form of the same network, compacted or not.
