@@ -73,6 +73,15 @@ TEST_CASE("compact retraining takes the masked network's steps", "[compact][resn
         o.momentum = 0.9;
         o.weight_decay = 5e-4;
       }
+      // Random MobileNet-V2 on random data is chaotic at these rates: masked training alone turns a
+      // 1e-13 change of its weights into 5e-5 within three steps, so summation-order rounding
+      // between the two forms cannot be compared there. One step per call keeps it below 1e-9.
+      if (name == "mobilenet_v2") o.samples = o.batch_size;
+      // Its projection batch norms feed only a convolution and another batch norm, which removes any
+      // per-channel shift: their betas' gradient is zero but for rounding, and Adagrad's first step
+      // (lr * g / (|g| + 1e-10)) turns that rounding into 1e-7 moves. The other three networks
+      // cover Adagrad's state slicing, which does not depend on the network.
+      if (name == "mobilenet_v2" && o.optimizer == "adagrad") continue;
       INFO(name << " " << o.optimizer);
       auto masked = network(name, width);
       prune_channels(*masked, 0.5);

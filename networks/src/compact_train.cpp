@@ -172,6 +172,27 @@ void write_back(const std::vector<Pair>& params, const std::vector<Pair>& buffer
   }
 }
 
+/// Moves the entries the compact copy does not hold (a removed channel's bias and batch norm
+/// scale, its masked rows and columns) as `steps` masked steps move them: their gradient is zero
+/// there, so only weight decay and optimizer momentum act. Full optimizer steps on zero gradients
+/// of the sliced parameters do exactly that (the kept entries are overwritten afterwards).
+void replay_removed(NetworkImpl& net, torch::optim::Optimizer& optimizer, const std::vector<Pair>& params,
+                    int64_t steps) {
+  torch::NoGradGuard no_grad;
+  for (const auto& p : params) {
+    auto full = p.full;
+    full.mutable_grad() = p.slices->empty() ? torch::Tensor() : torch::zeros_like(full);
+  }
+  for (int64_t i = 0; i < steps; ++i) {
+    optimizer.step();
+    net.apply_masks();
+  }
+  for (const auto& p : params) {
+    auto full = p.full;
+    full.mutable_grad() = torch::Tensor();
+  }
+}
+
 }  // namespace
 
 std::optional<TrainStats> train_compact(NetworkImpl& net, torch::optim::Optimizer& optimizer, const Tensors& data,
@@ -222,6 +243,7 @@ std::optional<TrainStats> train_compact(NetworkImpl& net, torch::optim::Optimize
     return loss.item<double>();
   };
   const auto stats = train_batches(data, o, rng, step, on_epoch, on_step);
+  replay_removed(net, optimizer, params, stats.steps);
   write_back(params, buffers, stats.steps);
   put_back(optimizer, *opt, params);
   net.train();

@@ -88,7 +88,8 @@ std::optional<EvalResult> evaluate_compact(const NetworkImpl& net, const Tensors
 /// its compact form: a TorchScript copy without the removed channels runs forward and backward,
 /// its own optimizer carries the sliced state of `optimizer`, and the weights, batch norm
 /// statistics and optimizer state are written back, so `net` and `optimizer` end as train() would
-/// leave them (kept entries; those of removed channels no longer matter and are not trained).
+/// leave them: the removed entries take the zero-gradient steps a masked step gives them (weight
+/// decay and momentum), so masked and compact retraining end in the same state.
 /// Nothing (and nothing changed) when no channel is removed, the network has no TorchScript form
 /// of its own (graph networks, TorchScript imports) or the optimizer is not Adam, SGD or Adagrad.
 std::optional<TrainStats> train_compact(NetworkImpl& net, torch::optim::Optimizer& optimizer, const Tensors& data,
