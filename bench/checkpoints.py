@@ -8,7 +8,9 @@ partial files in `<experiment>/checkpoints/` while it runs (every minute and at 
 session puts them back into the cache before its runs start. The partial file carries its own key
 (network, data, optimizer, epochs), so a stale copy is reported and ignored by the pretraining, never
 resumed from. When the pretraining finishes, the cache holds the final model, the partial file is
-gone and so is its committed copy.
+gone and so is its committed copy. A pattern without `.partial` keeps finished models the same way,
+so that a fresh clone prunes the committed dense network instead of pretraining it again; another
+experiment that prunes it names the folder with `"checkpoints_dir"`.
 """
 import os
 import pathlib
@@ -25,14 +27,18 @@ def cache_dir():
     return pathlib.Path.home() / ".cache/prunegym"
 
 
+def _final(name):
+    """The finished model a kept file leads to: itself, or the partial file's final name."""
+    return name[: -len(".partial")] if name.endswith(".partial") else name
+
+
 def restore(kept, pattern):
-    """Copies committed partial files into the cache when the cache holds neither them nor the
-    finished model they lead to; returns the names put back."""
+    """Copies committed files into the cache when the cache holds neither them nor the finished
+    model they lead to; returns the names put back."""
     cache = cache_dir()
     back = []
     for f in sorted(kept.glob(pattern)) if kept.is_dir() else []:
-        final = cache / f.name[: -len(".partial")]
-        if (cache / f.name).exists() or final.exists():
+        if (cache / f.name).exists() or (cache / _final(f.name)).exists():
             continue
         cache.mkdir(parents=True, exist_ok=True)
         shutil.copy(f, cache / (f.name + ".tmp"))
@@ -44,7 +50,7 @@ def restore(kept, pattern):
 
 
 def sync(kept, pattern):
-    """Mirrors the cache's matching partial files into `kept` (atomically, changed ones only) and
+    """Mirrors the cache's matching files into `kept` (atomically, changed ones only) and
     drops kept copies whose pretraining has finished (its final cache file exists)."""
     cache = cache_dir()
     for f in sorted(cache.glob(pattern)) if cache.is_dir() else []:
@@ -59,7 +65,7 @@ def sync(kept, pattern):
         except OSError:
             continue  # the pretraining replaced it while we copied: the next round takes it
     for dest in sorted(kept.glob(pattern)) if kept.is_dir() else []:
-        if (cache / dest.name[: -len(".partial")]).exists():
+        if dest.name.endswith(".partial") and (cache / _final(dest.name)).exists():
             dest.unlink()
 
 
@@ -67,26 +73,32 @@ class Keeper:
     """`with Keeper(exp):` restores at entry, then syncs every `period` seconds and at exit."""
 
     def __init__(self, exp, period=60.0):
-        self.pattern = exp.get("checkpoints")
-        self.kept = exp["out"] / "checkpoints"
+        pattern = exp.get("checkpoints") or []
+        self.patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+        self.kept = exp.get("checkpoints_dir", exp["out"] / "checkpoints")
         self.period = period
         self.stop = threading.Event()
         self.thread = None
 
     def __enter__(self):
-        if self.pattern:
-            restore(self.kept, self.pattern)
+        if self.patterns:
+            for pattern in self.patterns:
+                restore(self.kept, pattern)
             self.thread = threading.Thread(target=self._loop, daemon=True)
             self.thread.start()
         return self
 
     def _loop(self):
         while not self.stop.wait(self.period):
-            sync(self.kept, self.pattern)
+            self._sync()
+
+    def _sync(self):
+        for pattern in self.patterns:
+            sync(self.kept, pattern)
 
     def __exit__(self, *exc):
         if self.thread:
             self.stop.set()
             self.thread.join()
-            sync(self.kept, self.pattern)
+            self._sync()
         return False

@@ -25,8 +25,9 @@ def runs(seed):
 
 
 EXPERIMENT = {
-    # The wider pretraining outlasts a session: its per-epoch state is committed (bench/checkpoints.py).
-    "checkpoints": "dense-resnet50-*.pt.partial",
+    # The wider pretraining outlasts a session: its per-epoch state is committed (bench/checkpoints.py),
+    # and so is the finished model, which purl-table2 prunes.
+    "checkpoints": ["dense-resnet50-*.pt.partial", "dense-resnet50-*.pt"],
     "runs": runs, "seeds": EXPERIMENT_SEEDS, "done_file": "pretrain.json", "files": ("pretrain.json", "config.json"),
     "out": ROOT / "docs/results" / NAME,
     "provenance": {

@@ -93,3 +93,9 @@ def test_pretraining_checkpoints_travel_through_the_repository(tmp_path, monkeyp
     checkpoints.sync(kept, "dense-resnet50-*.pt.partial")
     assert list(kept.iterdir()) == []
     assert checkpoints.restore(kept, "dense-resnet50-*.pt.partial") == []
+    checkpoints.sync(kept, "dense-resnet50-*.pt")  # a finished model is kept when its pattern says so
+    assert [p.name for p in kept.iterdir()] == ["dense-resnet50-aa.pt"]
+    shutil.rmtree(cache)
+    assert checkpoints.restore(kept, "dense-resnet50-*.pt") == ["dense-resnet50-aa.pt"]
+    assert (cache / "dense-resnet50-aa.pt").read_bytes() == b"final"
+    assert checkpoints.restore(kept, "dense-resnet50-*.pt.partial") == []  # nothing left to resume
