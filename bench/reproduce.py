@@ -146,13 +146,14 @@ def run_and_collect(exp, jobs, max_seeds, command):
     plans = {grid: planned_runs(grid, exp["seeds"]) for grid in exp["grids"]}
     for grid in exp["grids"]:
         restore(exp, grid, plans[grid])
-    for grid, k in steps:
-        session = run_bench(grid, k, jobs, exp["name"])
-        # Runs that finished are kept (with the session's wall time) even when others failed.
-        collect(exp, [session] if session else [], command, plans)
-        exp["render"](exp["out"])  # the tables as far as the runs go, after every bench
-        if session and session["failed"]:
-            sys.exit("prunegym bench failed; the finished runs are collected; rerun the same command to resume")
+    with checkpoints.Keeper(exp):  # e.g. the committed dense model the grid prunes
+        for grid, k in steps:
+            session = run_bench(grid, k, jobs, exp["name"])
+            # Runs that finished are kept (with the session's wall time) even when others failed.
+            collect(exp, [session] if session else [], command, plans)
+            exp["render"](exp["out"])  # the tables as far as the runs go, after every bench
+            if session and session["failed"]:
+                sys.exit("prunegym bench failed; the finished runs are collected; rerun the same command to resume")
 
 
 def run_commands(exp, name, jobs, max_seeds, command):

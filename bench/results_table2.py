@@ -13,6 +13,8 @@ from results_common import ROOT, cell, dense_cell, load_bench_runs, provenance_l
 EXPERIMENT = {
     "grids": ["purl-table2-resnet50"], "seeds": 5, "seed_major": True,
     "out": ROOT / "docs/results/purl-table2", "files": ("episodes.csv", "summary.json", "run.json"),
+    # The dense network it prunes, committed by purl-table2-dense (bench/checkpoints.py).
+    "checkpoints": "dense-resnet50-*.pt", "checkpoints_dir": ROOT / "docs/results/purl-table2-dense/checkpoints",
     "provenance": {
         "data": {"dataset": "Fashion-MNIST (Debian dataset-fashion-mnist, original IDX files)",
                  "train": 55000, "validation": 5000, "test": 10000, "retrain_per_step": 1000,
