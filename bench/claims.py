@@ -91,6 +91,8 @@ def rules_section(experiment, sessions, data=None):
     lines = ["## Claims and rules", "",
              f"Declared in [bench/claims.json](../../../bench/claims.json) ({exp.get('declared', 'no date')}); each "
              "run session records the hash of every rule, and a verdict whose rule changed after its runs says so.", ""]
+    if exp.get("rerun"):
+        lines += [f"The rerun, declared {exp['rerun']}.", ""]
     for cid, c in declared.items():
         t = ", ".join(f"{k} = {v}" for k, v in c["thresholds"].items())
         note = status(experiment, cid, sessions, data)

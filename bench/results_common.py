@@ -67,7 +67,8 @@ def provenance_lines(prov, extra):
 
 def load_bench_runs(out):
     """One dict per `prunegym bench` run in out/raw/<grid>/<variant>-s<seed>/ (its summary.json):
-    grid, variant, seed, fine-tuned and before-fine-tuning test accuracy, sparsity, dense test
+    grid, variant, seed, fine-tuned and before-fine-tuning test accuracy (and, with train.final_policy
+    episode, the one-shot reading's before fine-tuning, else None), sparsity, dense test
     accuracy, alpha per layer, seconds, and the run folder."""
     runs = []
     for grid_dir in sorted((out / "raw").iterdir()) if (out / "raw").is_dir() else []:
@@ -75,6 +76,7 @@ def load_bench_runs(out):
             s = json.loads((run / "summary.json").read_text())
             runs.append({"grid": grid_dir.name, "variant": run.name.rsplit("-s", 1)[0], "seed": int(s["seed"]),
                          "test": s["after_finetune"]["test_accuracy"], "before": s["before_finetune"]["test_accuracy"],
+                         "one_shot": s.get("one_shot_before_finetune", {}).get("test_accuracy"),
                          "sparsity": s["sparsity"], "dense_test": s["dense"]["test_accuracy"],
                          "alphas": [layer.get("alpha") for layer in s["layers"]], "seconds": s["seconds"]["total"],
                          "dir": run})
