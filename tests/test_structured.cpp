@@ -163,6 +163,26 @@ TEST_CASE("a structured episode removes neurons and lowers the MACs", "[structur
   CHECK(r.info.macs < r.info.dense_macs);
 }
 
+TEST_CASE("a structured episode steps over the channel groups, not every layer", "[structured][env]") {
+  const json criterion = {{"name", "channel_norm"}, {"action", "fraction"}};
+  PruneEnv env(test::tiny_config({{"env", {{"criterion", criterion}}}}));
+  // fc1 and fc2 produce groups; the classifier would remove nothing and is no step.
+  CHECK(env.episode_layers() == std::vector<std::string>{"fc1.weight", "fc2.weight"});
+  CHECK(env.episode_length() == 2);
+  env.reset();
+  CHECK(env.step(Action(5)).info.layer_sparsities[0] > 0.0);
+  const auto last = env.step(Action(5));
+  CHECK(last.terminated);
+  CHECK(last.info.layer_sparsities[1] > 0.0);
+  // Unstructured criteria keep stepping over every prunable layer.
+  CHECK(PruneEnv(test::tiny_config()).episode_length() == 3);
+  // env.layers may choose among the producers; any other layer is an error that says why.
+  PruneEnv second(test::tiny_config({{"env", {{"criterion", criterion}, {"layers", {"fc2.weight"}}}}}));
+  CHECK(second.episode_layers() == std::vector<std::string>{"fc2.weight"});
+  CHECK_THROWS_WITH(PruneEnv(test::tiny_config({{"env", {{"criterion", criterion}, {"layers", {"fc3.weight"}}}}})),
+                    Contains("env.layers: 'fc3.weight' produces no channel group"));
+}
+
 TEST_CASE("batch-norm statistics are re-estimated after pruning, weights untouched", "[structured][resnet]") {
   auto net = network("resnet20", {1, 28, 28, nullptr}, 0.25);
   net->eval();

@@ -2,9 +2,11 @@
 #include <prunegym/core/timing.h>
 #include <prunegym/env/lottery.h>
 #include <prunegym/env/schedule.h>
+#include <prunegym/networks/groups.h>
 #include <prunegym/networks/train.h>
 
 #include <cmath>
+#include <set>
 
 namespace prunegym {
 
@@ -20,16 +22,14 @@ class LayerwiseSchedule : public EpisodeSchedule {
         grid_(core.criterion().default_grid()) {
     const auto& names = core.config().env.layers;
     const auto& net = core.network();
+    if (core.criterion().structured()) {
+      step_over_groups(core, names);
+      return;
+    }
     if (names.empty()) {
       for (size_t i = 0; i < net.prunable_layers().size(); ++i) layers_.push_back(i);
     }
-    for (const auto& name : names) {
-      try {
-        layers_.push_back(net.layer_index(name));
-      } catch (const ConfigError& e) {
-        throw ConfigError(std::string("env.layers: ") + e.what());
-      }
-    }
+    for (const auto& name : names) layers_.push_back(named_layer(net, name));
   }
 
   int64_t length() const override { return static_cast<int64_t>(layers_.size()); }
@@ -37,6 +37,38 @@ class LayerwiseSchedule : public EpisodeSchedule {
   ActionGrid default_grid() const override { return grid_; }
   bool replays_by_values() const override { return true; }
 
+ private:
+  static size_t named_layer(const NetworkImpl& net, const std::string& name) {
+    try {
+      return net.layer_index(name);
+    } catch (const ConfigError& e) {
+      throw ConfigError(std::string("env.layers: ") + e.what());
+    }
+  }
+
+  /// A structured criterion removes a group's channels through its producer: the episode steps
+  /// over the producers (network order, or env.layers), never over a layer that removes nothing.
+  void step_over_groups(const EnvCore& core, const std::vector<std::string>& names) {
+    const auto& net = core.network();
+    std::set<size_t> producers;
+    for (const auto& g : checked_channel_groups(net)) producers.insert(g.producer);
+    const std::string criterion = core.config().env.criterion;
+    if (producers.empty())
+      throw ConfigError("env.criterion: '" + criterion + "' removes channel groups, and network '" +
+                        core.config().network.name +
+                        "' has none ('prunegym info' says why); use an unstructured criterion such as std_threshold");
+    if (names.empty()) layers_.assign(producers.begin(), producers.end());
+    for (const auto& name : names) {
+      const size_t layer = named_layer(net, name);
+      if (!producers.count(layer))
+        throw ConfigError("env.layers: '" + name + "' produces no channel group, so the structured criterion '" +
+                          criterion +
+                          "' would remove nothing there; name group producers ('prunegym info' lists them)");
+      layers_.push_back(layer);
+    }
+  }
+
+ public:
   ScheduleStep step(EnvCore& core, const EpisodeState& episode, double value, double) override {
     const auto k = static_cast<size_t>(episode.step);
     const size_t layer = layers_[k];
