@@ -203,3 +203,45 @@ TEST_CASE("removing a TorchScript group's channels is exact, and tied layers kee
       if (!touched[i]) CHECK(net->prunable_layers()[i].mask.min().item<double>() == 1.0);  // never half-pruned
   }
 }
+
+TEST_CASE("an imported module exports compact where its code allows, and says why where not",
+          "[torchscript][structured][compact]") {
+  const fs::path dir = test::scratch_dir("torchscript_compact");
+  for (const std::string which : {"chain", "resnet18", "mobilenet_v2"}) {
+    INFO(which);
+    const std::string path = model(which);
+    if (path.empty()) return;
+    auto net = imported(path);
+    std::vector<size_t> producers;
+    for (const auto& g : checked_channel_groups(*net)) producers.push_back(g.producer);
+    make_criterion("channel_norm",
+                   CriterionRegistry::instance().parse("channel_norm", {{"action", "fraction"}}, "env.criterion"))
+        ->apply(*net, producers, 0.5);
+    const fs::path out = dir / (which + ".pt");
+    std::string why;
+    const auto compact = save_compact_model(*net, out.string(), &why);
+    if (which == "mobilenet_v2") {  // every group has a depthwise consumer
+      CHECK_FALSE(compact.has_value());
+      CHECK_THAT(why, Contains("depthwise"));
+      CHECK_FALSE(fs::exists(out));
+      continue;
+    }
+    REQUIRE(compact.has_value());
+    CHECK(why.empty());
+    CHECK(compact->removed_channels > 0);
+    auto loaded = torch::jit::load(out.string());
+    loaded.eval();
+    int64_t parameters = 0;
+    for (const auto& p : loaded.parameters()) parameters += p.numel();
+    CHECK(parameters == compact->parameters);
+    int64_t dense = 0;
+    for (const auto& p : net->parameters()) dense += p.numel();
+    CHECK(parameters < dense);
+    torch::NoGradGuard no_grad;
+    const auto x = torch::randn({8, 1, 28, 28});
+    net->eval();
+    const auto masked = net->forward(x), small = loaded.forward({x}).toTensor();
+    CHECK((masked - small).abs().max().item<double>() < 1e-4);
+    CHECK(torch::equal(masked.argmax(1), small.argmax(1)));
+  }
+}

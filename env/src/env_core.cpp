@@ -157,7 +157,10 @@ EvalResult EnvCore::evaluate_split(const std::string& split) {
 
 EvalResult EnvCore::evaluate_on(const Tensors& data) {
   const auto& o = config_.env.evaluation;
-  if (o.compact == "always" || (o.compact == "auto" && !network_->evaluates_faster_masked()))
+  // "auto" only under a structured criterion: an unstructured one leaves a channel empty by chance,
+  // and a compact copy for a few channels costs more than it saves.
+  const bool structured = criterion_->structured();
+  if (o.compact == "always" || (o.compact == "auto" && structured && !network_->evaluates_faster_masked()))
     if (auto compact = evaluate_compact(*network_, data, o.batch_size)) return *compact;
   return prunegym::evaluate(*network_, data, o.batch_size);
 }
@@ -172,7 +175,7 @@ TrainStats EnvCore::finetune(const TrainOptions& options, const EpochCallback& o
 TrainStats EnvCore::train_on(torch::optim::Optimizer& optimizer, const TrainOptions& options,
                              const EpochCallback& on_epoch) {
   const auto& mode = config_.env.retrain_compact;
-  if (mode == "always" || (mode == "auto" && !trains_by_hand(*network_)))
+  if (mode == "always" || (mode == "auto" && criterion_->structured() && !trains_by_hand(*network_)))
     if (auto stats = train_compact(*network_, optimizer, data_->train, options, rng_, on_epoch)) return *stats;
   return train(*network_, optimizer, data_->train, options, rng_, on_epoch);
 }

@@ -189,7 +189,8 @@ nlohmann::json PruneEnv::export_network(const std::string& path, const std::stri
   j["input"] = {shape.channels, shape.height, shape.width};
   if (core_.criterion().structured()) {
     net.save_model(masked_path);
-    if (const auto compact = save_compact_model(net, path)) {
+    std::string why;
+    if (const auto compact = save_compact_model(net, path, &why)) {
       j.update(compact->to_json());
       j["compact"] = true;
       j["file_bytes"] = fs::file_size(path);
@@ -198,7 +199,7 @@ nlohmann::json PruneEnv::export_network(const std::string& path, const std::stri
       return j;
     }
     fs::remove(masked_path);
-    j["reason"] = "the network has no TorchScript form of its own (graph networks, TorchScript imports)";
+    j["reason"] = why;
   } else {
     j["reason"] = "an unstructured criterion (" + core_.criterion().name() + ") masks weights and keeps every shape";
   }

@@ -127,12 +127,14 @@ CompactNetwork compact_network(const NetworkImpl& net) {
   }
   for (const auto& b : net.named_buffers())
     if (!is_mask_buffer(b.key())) tensors[b.key()] = b.value().detach();
+  // Built-in networks name their tensors by module path; imports by script_name() of it.
+  const auto key = [&](const std::string& name) { return tensors.count(name) ? name : script_name(name); };
   const auto select = [&](const std::string& name, int64_t dim, const std::vector<int64_t>& keep) {
-    auto it = tensors.find(name);
+    auto it = tensors.find(key(name));
     if (it == tensors.end() || it->second.dim() <= dim) return;
     it->second = it->second.index_select(dim, torch::tensor(keep, torch::kLong).to(it->second.device()));
-    out.tensors[name] = it->second;
-    out.slices[name].emplace_back(dim, keep);
+    out.tensors[it->first] = it->second;
+    out.slices[it->first].emplace_back(dim, keep);
   };
   const auto& layers = net.prunable_layers();
   for (const auto& g : checked_channel_groups(net)) {
@@ -150,7 +152,7 @@ CompactNetwork compact_network(const NetworkImpl& net) {
   for (const auto& name : parameters) out.parameters += tensors.at(name).numel();
   const auto positions = net.output_positions();
   for (size_t i = 0; i < layers.size(); ++i) {
-    const auto& w = tensors.at(layers[i].name);
+    const auto& w = tensors.at(key(layers[i].name));
     out.prunable += w.numel();
     if (i < positions.size() && positions[i] >= 0) out.macs += positions[i] * w.numel();
     out.shapes.emplace_back(layers[i].name, w.sizes().vec());
@@ -168,10 +170,19 @@ nlohmann::json CompactNetwork::to_json() const {
           {"shapes", shapes_json}};
 }
 
-std::optional<CompactNetwork> save_compact_model(const NetworkImpl& net, const std::string& path) {
+std::optional<CompactNetwork> save_compact_model(const NetworkImpl& net, const std::string& path, std::string* why) {
   const std::string source = net.script_forward();
-  if (source.empty()) return std::nullopt;
+  if (source.empty() && !net.replaces_tensors()) {
+    if (why) *why = net.save_replaced(path, {});
+    return std::nullopt;
+  }
   auto compact = compact_network(net);
+  if (source.empty()) {
+    const auto reason = net.save_replaced(path, compact.tensors);
+    if (why) *why = reason;
+    if (!reason.empty()) return std::nullopt;
+    return compact;
+  }
   save_scripted(net, source, path, compact.tensors);
   return compact;
 }

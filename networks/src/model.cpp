@@ -33,6 +33,10 @@ void NetworkImpl::save_model(const std::string& path) const {
   archive.save_to(path);
 }
 
+std::string NetworkImpl::save_replaced(const std::string&, const std::map<std::string, torch::Tensor>&) const {
+  return "the network has no TorchScript form of its own (graph networks)";
+}
+
 void NetworkImpl::apply_masks() {
   torch::NoGradGuard no_grad;
   for (auto& l : layers_) l.weight.mul_(l.mask);

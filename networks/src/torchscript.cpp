@@ -1,4 +1,5 @@
 #include <prunegym/core/errors.h>
+#include <prunegym/networks/groups.h>
 #include <prunegym/networks/torchscript.h>
 
 #include "torchscript_graph.h"
@@ -105,7 +106,7 @@ std::map<std::string, int64_t> probe_positions(torch::jit::Module& module, torch
 }  // namespace
 
 TorchScriptNetworkImpl::TorchScriptNetworkImpl(const NetworkOptions& o, InputShape input, int64_t classes)
-    : module_(load_module(o.path)) {
+    : module_(load_module(o.path)), input_(input) {
   if (input.graph) throw ConfigError("network.name: torchscript networks take image or vector data, not a graph");
   for (const auto& p : module_.named_parameters(/*recurse=*/true)) {
     auto t = register_parameter(script_name(p.name), p.value, /*requires_grad=*/true);
@@ -169,6 +170,50 @@ void TorchScriptNetworkImpl::train(bool on) {
 }
 
 void TorchScriptNetworkImpl::save_model(const std::string& path) const { module_.save(path); }
+
+std::string TorchScriptNetworkImpl::save_replaced(const std::string& path,
+                                                  const std::map<std::string, torch::Tensor>& replace) const {
+  for (const auto& g : groups_) {
+    if (static_cast<int64_t>(read_channels(*this, g).size()) == g.channels) continue;
+    for (const auto& c : g.consumers)
+      if (c.depthwise)
+        return "the depthwise convolution " + prunable_layers()[c.layer].name +
+               " keeps its channel count as a constant of the imported graph, so its group cannot shrink there";
+  }
+  torch::NoGradGuard no_grad;
+  auto copy = module_.clone();
+  const auto put = [&](const std::string& dotted) {
+    const auto it = replace.find(script_name(dotted));
+    if (it == replace.end()) return;
+    torch::jit::Module owner = copy;
+    size_t from = 0;
+    for (size_t dot = dotted.find('.'); dot != std::string::npos; dot = dotted.find('.', from = dot + 1))
+      owner = owner.attr(dotted.substr(from, dot - from)).toModule();
+    owner.setattr(dotted.substr(from), it->second.detach().clone());
+  };
+  for (const auto& p : module_.named_parameters(/*recurse=*/true)) put(p.name);
+  for (const auto& b : module_.named_buffers(/*recurse=*/true)) put(b.name);
+  // The rewritten module must compute what the masked one does, in inference form.
+  const bool was_training = is_training();
+  module_.eval();
+  copy.eval();
+  const auto probe = torch::randn({4, input_.channels, input_.height, input_.width},
+                                  torch::Generator(at::detail::createCPUGenerator(0)));
+  std::string why;
+  try {
+    const auto want = module_.forward({probe}).toTensor(), got = copy.forward({probe}).toTensor();
+    const double diff = got.sizes() == want.sizes() ? (got - want).abs().max().item<double>() : 1e9;
+    if (!(diff <= 1e-4 * (1.0 + want.abs().max().item<double>())))
+      why = "the module with the smaller tensors computes something else (max difference " + std::to_string(diff) +
+            "): its code fixes a shape the removed channels change";
+  } catch (const std::exception& e) {
+    why = "the module with the smaller tensors fails (its code fixes a shape the removed channels change): " +
+          std::string(e.what()).substr(0, 200);
+  }
+  module_.train(was_training);
+  if (why.empty()) copy.save(path);
+  return why;
+}
 
 namespace {
 

@@ -35,7 +35,8 @@ struct EvaluationOptions {
   int64_t samples = 0;               ///< evaluate on the first N samples (0 = whole split)
   int64_t batch_size = 5000;
   /// Once whole channels are removed, evaluate a compact copy without them (the same function):
-  /// "auto" where that is faster (not the batch-norm-folding residual networks), "always", "never".
+  /// "auto" under a structured criterion where that is faster (not the batch-norm-folding residual
+  /// networks), "always", "never".
   std::string compact = "auto";
 };
 
@@ -77,8 +78,8 @@ struct EnvOptions {
       TrainOptions().set_optimizer("adam").set_lr(1e-3).set_batch_size(100).set_epochs(1).set_samples(1000);
   /// env.retrain.compact: once whole channels are removed, every retraining of the episode
   /// (steps, lottery rounds, fine-tuning) runs on a compact copy without them (the same batches,
-  /// function and updates; networks/groups.h train_compact). "auto": except on fully connected
-  /// stacks, whose hand-written masked path is faster; "always" or "never".
+  /// function and updates; networks/groups.h train_compact). "auto": under a structured criterion,
+  /// except on fully connected stacks, whose hand-written masked path is faster; "always" or "never".
   std::string retrain_compact = "auto";
   EvaluationOptions evaluation;
   double early_stop_accuracy = 0.001;  ///< terminate when accuracy falls below (PuRL: 0.1%)

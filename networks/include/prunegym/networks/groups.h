@@ -70,10 +70,13 @@ struct CompactNetwork {
 };
 CompactNetwork compact_network(const NetworkImpl& net);
 
-/// Writes the compact network as TorchScript (torch.jit.load opens it) and returns what it holds;
-/// nothing (and no file) when the network has no TorchScript form of its own: graph networks and
-/// TorchScript imports.
-std::optional<CompactNetwork> save_compact_model(const NetworkImpl& net, const std::string& path);
+/// Writes the compact network as TorchScript (torch.jit.load opens it) and returns what it holds:
+/// from the network's own TorchScript form, or for TorchScript imports the imported module with
+/// the sliced tensors swapped in (NetworkImpl::save_replaced). Nothing (and no file) when it
+/// cannot be written, with the reason in `why`: graph networks, an import whose shrunk group has a
+/// depthwise consumer, or whose code fixes a shape the removed channels change.
+std::optional<CompactNetwork> save_compact_model(const NetworkImpl& net, const std::string& path,
+                                                 std::string* why = nullptr);
 
 /// The module save_scripted writes (model.h), in memory.
 torch::jit::Module scripted_module(const torch::nn::Module& net, const std::string& forward_source,

@@ -69,6 +69,13 @@ class NetworkImpl : public torch::nn::Module {
   /// Writes the network to `path`: TorchScript (torch.jit.load opens it) from script_forward(),
   /// the imported module for TorchScript imports, else a LibTorch archive with weights and masks.
   virtual void save_model(const std::string& path) const;
+  /// For networks without a script_forward() of their own: writes the network as save_model()
+  /// does, with the tensors in `replace` (by their named_parameters()/named_buffers() names, e.g.
+  /// groups.h compact_network's sliced ones) swapped in. Returns "" when written, else why it
+  /// cannot be (and writes nothing). The default cannot: graph networks.
+  virtual std::string save_replaced(const std::string& path, const std::map<std::string, torch::Tensor>& replace) const;
+  /// True when save_replaced() can write the network (TorchScript imports).
+  virtual bool replaces_tensors() const { return false; }
 
   const std::vector<PrunableLayer>& prunable_layers() const { return layers_; }
   std::vector<PrunableLayer>& prunable_layers() { return layers_; }

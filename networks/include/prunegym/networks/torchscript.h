@@ -25,6 +25,12 @@ class TorchScriptNetworkImpl : public NetworkImpl {
   void train(bool on = true) override;
   /// Saves the module with the current (pruned, fine-tuned) weights as TorchScript.
   void save_model(const std::string& path) const override;
+  /// The imported module with its tensors replaced (a compact export): refused when a shrunk group
+  /// has a depthwise consumer (its channel count is a constant of the graph) or when the rewritten
+  /// module does not compute what the masked one does on a probe batch (a shape fixed in its code).
+  std::string save_replaced(const std::string& path,
+                            const std::map<std::string, torch::Tensor>& replace) const override;
+  bool replaces_tensors() const override { return true; }
   /// From one probe of the module's graph on a sample of the data's shape: the output of every
   /// convolution and linear call whose weight is a module attribute. -1 for a prunable weight the
   /// probe did not find (used by another operator, or inside control flow).
@@ -38,6 +44,7 @@ class TorchScriptNetworkImpl : public NetworkImpl {
  private:
   void trace_groups(const torch::jit::Graph& inlined);
   mutable torch::jit::Module module_;
+  InputShape input_;
   std::vector<int64_t> output_positions_;
   std::vector<ChannelGroup> groups_;
   std::vector<std::string> group_notes_;
