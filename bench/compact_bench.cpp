@@ -149,11 +149,33 @@ json time_training(NetworkImpl& dense, NetworkImpl& pruned, InputShape in, int r
 
 }  // namespace
 
+namespace {
+
+const char* const kUsage =
+    "usage: bench_compact NETWORK [width=1] [side=28] [channels=1] [reps=20] [target=0.5] [stem]\n"
+    "  prunes channels of NETWORK (a built-in name) until its MACs are at most target of the dense\n"
+    "  ones, then times the masked and the compact model (evaluation, retraining, the env step)\n";
+
+int run(int argc, char** argv);
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::cerr << "usage: bench_compact NETWORK [width=1] [side=28] [channels=1] [reps=20] [target=0.5] [stem]\n";
+  if (argc < 2 || std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help") {
+    std::cerr << kUsage;
+    return argc < 2 ? 2 : 0;
+  }
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "bench_compact: " << e.what() << "\n" << kUsage;
     return 2;
   }
+}
+
+namespace {
+
+int run(int argc, char** argv) {
   NetworkOptions o;
   o.name = argv[1];
   o.width = argc > 2 ? std::stod(argv[2]) : 1.0;
@@ -213,3 +235,5 @@ int main(int argc, char** argv) {
   std::cout << j.dump() << "\n";
   return 0;
 }
+
+}  // namespace
