@@ -6,7 +6,7 @@ import csv
 import json
 
 import claims
-from results_common import ROOT, fmt, mean_se, provenance_lines
+from results_common import ROOT, fmt, load_bench_runs, mean_se, provenance_lines
 
 EXPERIMENT = {
     "grids": ["agents"], "seeds": 10, "out": ROOT / "docs/results/agents",
@@ -27,15 +27,7 @@ TARGET_SPARSITY = 0.9
 
 
 def load(out):
-    runs = []
-    for grid_dir in sorted((out / "raw").iterdir()):
-        for run in sorted(grid_dir.iterdir()):
-            s = json.loads((run / "summary.json").read_text())
-            runs.append({"variant": run.name.rsplit("-s", 1)[0], "seed": int(s["seed"]),
-                         "test": s["after_finetune"]["test_accuracy"], "before": s["before_finetune"]["test_accuracy"],
-                         "sparsity": s["sparsity"], "dense": s["dense"]["test_accuracy"],
-                         "alphas": [layer.get("alpha", 0.0) for layer in s["layers"]], "seconds": s["seconds"]["total"]})
-    return runs
+    return [dict(r, dense=r["dense_test"]) for r in load_bench_runs(out, alpha_default=0.0)]
 
 
 def table(runs, seeds):

@@ -65,21 +65,28 @@ def provenance_lines(prov, extra):
     return lines + extra
 
 
-def load_bench_runs(out):
+def bench_summaries(out):
+    """(grid folder, run folder, variant, its summary.json) for every `prunegym bench` run in
+    out/raw/<grid>/<variant>-s<seed>/, in folder order: the one walk every bench loader shares."""
+    raw = out / "raw"
+    for grid_dir in sorted(raw.iterdir()) if raw.is_dir() else []:
+        for run in sorted(grid_dir.iterdir()):
+            yield grid_dir, run, run.name.rsplit("-s", 1)[0], json.loads((run / "summary.json").read_text())
+
+
+def load_bench_runs(out, alpha_default=None):
     """One dict per `prunegym bench` run in out/raw/<grid>/<variant>-s<seed>/ (its summary.json):
     grid, variant, seed, fine-tuned and before-fine-tuning test accuracy (and, with train.final_policy
     episode, the one-shot reading's before fine-tuning, else None), sparsity, dense test
-    accuracy, alpha per layer, seconds, and the run folder."""
+    accuracy, alpha per layer (alpha_default where a layer has none), seconds, and the run folder."""
     runs = []
-    for grid_dir in sorted((out / "raw").iterdir()) if (out / "raw").is_dir() else []:
-        for run in sorted(grid_dir.iterdir()):
-            s = json.loads((run / "summary.json").read_text())
-            runs.append({"grid": grid_dir.name, "variant": run.name.rsplit("-s", 1)[0], "seed": int(s["seed"]),
-                         "test": s["after_finetune"]["test_accuracy"], "before": s["before_finetune"]["test_accuracy"],
-                         "one_shot": s.get("one_shot_before_finetune", {}).get("test_accuracy"),
-                         "sparsity": s["sparsity"], "dense_test": s["dense"]["test_accuracy"],
-                         "alphas": [layer.get("alpha") for layer in s["layers"]], "seconds": s["seconds"]["total"],
-                         "dir": run})
+    for grid_dir, run, variant, s in bench_summaries(out):
+        runs.append({"grid": grid_dir.name, "variant": variant, "seed": int(s["seed"]),
+                     "test": s["after_finetune"]["test_accuracy"], "before": s["before_finetune"]["test_accuracy"],
+                     "one_shot": s.get("one_shot_before_finetune", {}).get("test_accuracy"),
+                     "sparsity": s["sparsity"], "dense_test": s["dense"]["test_accuracy"],
+                     "alphas": [layer.get("alpha", alpha_default) for layer in s["layers"]],
+                     "seconds": s["seconds"]["total"], "dir": run})
     return runs
 
 

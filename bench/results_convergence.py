@@ -8,7 +8,7 @@ import json
 import sys
 
 import claims
-from results_common import ROOT, fmt, mean_se, provenance_lines, read_csv
+from results_common import ROOT, bench_summaries, fmt, mean_se, provenance_lines, read_csv
 
 # The convergence rule and its targets: bench/claims.json ("purl-convergence"). The targets are the
 # reward's own (T_A, T_PP in each run's summary.json), the same for both variants.
@@ -34,23 +34,21 @@ EXPERIMENT = {
 
 def load_runs(out):
     runs = []
-    for grid_dir in sorted((out / "raw").iterdir()):
-        for run in sorted(grid_dir.iterdir()):
-            summary = json.loads((run / "summary.json").read_text())
-            episodes = read_csv(run / "episodes.csv")
-            greedy = read_csv(run / "greedy.csv")
-            t_a, t_p = summary["target_accuracy"], summary["target_sparsity"]
-            first = next((int(g["after_episodes"]) for g in greedy
-                          if float(g["accuracy"]) >= t_a and float(g["sparsity"]) >= t_p), None)
-            runs.append({"grid": grid_dir.name, "budget": int(grid_dir.name.rsplit("-", 1)[1]),
-                         "variant": run.name.rsplit("-s", 1)[0], "seed": int(summary["seed"]),
-                         "test_accuracy": summary["after_finetune"]["test_accuracy"],
-                         "before_finetune": summary["before_finetune"]["test_accuracy"],
-                         "sparsity": summary["sparsity"], "greedy_first_meets": first, "targets": (t_a, t_p),
-                         "rewards": [float(e["total_reward"]) for e in episodes],
-                         "accuracy": [float(e["accuracy"]) for e in episodes],
-                         "sparsity_curve": [float(e["sparsity"]) for e in episodes],
-                         "greedy": [(int(g["after_episodes"]), float(g["accuracy"]), float(g["sparsity"])) for g in greedy]})
+    for grid_dir, run, variant, summary in bench_summaries(out):
+        episodes = read_csv(run / "episodes.csv")
+        greedy = read_csv(run / "greedy.csv")
+        t_a, t_p = summary["target_accuracy"], summary["target_sparsity"]
+        first = next((int(g["after_episodes"]) for g in greedy
+                      if float(g["accuracy"]) >= t_a and float(g["sparsity"]) >= t_p), None)
+        runs.append({"grid": grid_dir.name, "budget": int(grid_dir.name.rsplit("-", 1)[1]),
+                     "variant": variant, "seed": int(summary["seed"]),
+                     "test_accuracy": summary["after_finetune"]["test_accuracy"],
+                     "before_finetune": summary["before_finetune"]["test_accuracy"],
+                     "sparsity": summary["sparsity"], "greedy_first_meets": first, "targets": (t_a, t_p),
+                     "rewards": [float(e["total_reward"]) for e in episodes],
+                     "accuracy": [float(e["accuracy"]) for e in episodes],
+                     "sparsity_curve": [float(e["sparsity"]) for e in episodes],
+                     "greedy": [(int(g["after_episodes"]), float(g["accuracy"]), float(g["sparsity"])) for g in greedy]})
     return runs
 
 

@@ -9,7 +9,7 @@ import sys
 from collections import Counter
 
 import claims
-from results_common import ROOT, fmt, mean_se, per_seed, provenance_lines, read_csv, share_verdict
+from results_common import ROOT, bench_summaries, fmt, mean_se, per_seed, provenance_lines, read_csv, share_verdict
 
 EXPERIMENT = {
     "grids": ["seed000-table1"], "seeds": 5, "seed_major": True,
@@ -60,20 +60,18 @@ SUPERSEDED = "docs/results/seed000 at commit a0d806d"
 
 def load_runs(out):
     runs = []
-    for grid_dir in sorted((out / "raw").iterdir()):
-        for run in sorted(grid_dir.iterdir()):
-            s = json.loads((run / "summary.json").read_text())
-            episodes = read_csv(run / "episodes.csv")
-            final = s["after_finetune"]
-            runs.append({"variant": run.name.rsplit("-s", 1)[0], "seed": int(s["seed"]),
-                         "train": final["train_accuracy"], "valid": final["validation_accuracy"],
-                         "test": final["test_accuracy"], "sparsity": s["sparsity"],
-                         "rates": s["final_values"], "q_steps": sum(int(e["steps"]) for e in episodes),
-                         "episodes": len(episodes), "classes": final["test_classes"],
-                         "dense_valid": s["dense"]["validation_accuracy"], "dense_test": s["dense"]["test_accuracy"],
-                         "rebuilt_dense_valid": s["final_network"]["dense_validation_accuracy"],
-                         "known": known_rounds(s), "greedy": s["greedy_episodes"][0]["values"],
-                         "seconds": s["seconds"]["total"]})
+    for _, run, variant, s in bench_summaries(out):
+        episodes = read_csv(run / "episodes.csv")
+        final = s["after_finetune"]
+        runs.append({"variant": variant, "seed": int(s["seed"]),
+                     "train": final["train_accuracy"], "valid": final["validation_accuracy"],
+                     "test": final["test_accuracy"], "sparsity": s["sparsity"],
+                     "rates": s["final_values"], "q_steps": sum(int(e["steps"]) for e in episodes),
+                     "episodes": len(episodes), "classes": final["test_classes"],
+                     "dense_valid": s["dense"]["validation_accuracy"], "dense_test": s["dense"]["test_accuracy"],
+                     "rebuilt_dense_valid": s["final_network"]["dense_validation_accuracy"],
+                     "known": known_rounds(s), "greedy": s["greedy_episodes"][0]["values"],
+                     "seconds": s["seconds"]["total"]})
     return runs
 
 
