@@ -186,3 +186,29 @@ def test_slurm_back_end_errors_and_queued_cells_without_a_cluster(tmp_path, env)
     assert p.returncode == 0, p.stderr
     assert "1 runs are queued in Slurm job 4242" in p.stderr and "1 to run" in p.stderr
     assert [r["seed"] for r in rows(out / "results.csv")] == ["0"]
+
+
+def test_the_step_profile_accounts_for_every_operator_call(tmp_path, env):
+    """bench_profile charges every operator call its self time: the shares add up to one, the
+    operator time fits inside the profiled steps, the MLP's products are there at the count the
+    step implies; bad input is an error that says why; profile_report renders the record."""
+    binary = pathlib.Path(CLI).resolve().parent / "bench_profile"
+    proc = subprocess.run([str(binary), TINY, "2"], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    ops = {op["name"]: op for op in row["operators"]}
+    assert abs(sum(op["share"] for op in ops.values()) - 1) < 1e-6
+    assert abs(sum(op["calls_per_step"] for op in ops.values()) - row["calls_per_step"]) < 1e-6
+    assert 0 < row["op_ms_per_step"] <= row["profiled_step_ms"] * 1.05
+    # Retraining: 256 images in batches of 64, three linear layers forward, each an addmm.
+    assert ops["aten::addmm"]["calls_per_step"] >= 4 * 3
+    assert row["top_level_calls_per_step"] <= row["calls_per_step"]
+    bad = subprocess.run([str(binary), TINY, "0"], capture_output=True, text=True, env=env, timeout=60)
+    assert bad.returncode == 2 and "steps must be at least 1" in bad.stderr
+    import sys
+    sys.path.insert(0, str(ROOT / "bench"))
+    import profile_report
+    record = {"provenance": {"command": "test", "commit": "0" * 40, "dirty": False, "date": "now", "steps": 2},
+              "machine": {"cores": 2}, "rows": [{"label": "tiny", **row}]}
+    text = profile_report.render(record)
+    assert "**tiny**" in text and "`aten::addmm`" in text
