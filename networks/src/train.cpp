@@ -1,5 +1,6 @@
 #include <prunegym/core/cancel.h>
 #include <prunegym/core/errors.h>
+#include <prunegym/networks/flat_adam.h>
 #include <prunegym/networks/train.h>
 
 #include <algorithm>
@@ -98,8 +99,9 @@ bool autograd_forced() {
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(NetworkImpl& net, const TrainOptions& o) {
   if (!(o.lr > 0)) throw ConfigError("learning rate must be positive (got " + std::to_string(o.lr) + ")");
   if (o.optimizer == "adam") {
-    return std::make_unique<torch::optim::Adam>(net.parameters(),
-                                                torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
+    const auto options = torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay);
+    if (flat_adam_enabled()) return std::make_unique<FlatAdam>(net.parameters(), options);
+    return std::make_unique<torch::optim::Adam>(net.parameters(), options);
   }
   if (o.optimizer == "sgd") {
     return std::make_unique<torch::optim::SGD>(
