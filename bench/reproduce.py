@@ -34,6 +34,7 @@ import time
 from provenance import ROOT, machine, source_state  # bench/provenance.py
 import claims  # noqa: E402  (bench/claims.py)
 import checkpoints  # noqa: E402  (bench/checkpoints.py: pretraining state across sessions)
+import partial_runs  # noqa: E402  (bench/partial_runs.py: unfinished bench runs across sessions)
 
 CLI = os.environ.get("PRUNEGYM_CLI", str(ROOT / "build/bin/prunegym"))
 
@@ -148,7 +149,8 @@ def run_and_collect(exp, jobs, max_seeds, command):
         restore(exp, grid, plans[grid])
     with checkpoints.Keeper(exp):  # e.g. the committed dense model the grid prunes
         for grid, k in steps:
-            session = run_bench(grid, k, jobs, exp["name"])
+            with partial_runs.Keeper(exp, grid, ROOT):  # unfinished runs across sessions
+                session = run_bench(grid, k, jobs, exp["name"])
             # Runs that finished are kept (with the session's wall time) even when others failed.
             collect(exp, [session] if session else [], command, plans)
             exp["render"](exp["out"])  # the tables as far as the runs go, after every bench

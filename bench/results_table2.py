@@ -14,6 +14,7 @@ EXPERIMENT = {
     "grids": ["purl-table2-resnet50"], "seeds": 5, "seed_major": True,
     "out": ROOT / "docs/results/purl-table2", "files": ("episodes.csv", "summary.json", "run.json"),
     # The dense network it prunes, committed by purl-table2-dense (bench/checkpoints.py).
+    "partial_runs": True,  # a DQN run takes several sessions: its unfinished folder travels in partial/
     "checkpoints": "dense-resnet50-*.pt", "checkpoints_dir": ROOT / "docs/results/purl-table2-dense/checkpoints",
     "provenance": {
         "data": {"dataset": "Fashion-MNIST (Debian dataset-fashion-mnist, original IDX files)",

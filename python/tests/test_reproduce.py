@@ -99,3 +99,33 @@ def test_pretraining_checkpoints_travel_through_the_repository(tmp_path, monkeyp
     assert checkpoints.restore(kept, "dense-resnet50-*.pt") == ["dense-resnet50-aa.pt"]
     assert (cache / "dense-resnet50-aa.pt").read_bytes() == b"final"
     assert checkpoints.restore(kept, "dense-resnet50-*.pt.partial") == []  # nothing left to resume
+
+
+def test_unfinished_bench_runs_travel_through_the_repository(tmp_path):
+    """An unfinished run's resume state is mirrored while it runs, put back on a fresh machine only
+    where the run there is behind, and dropped once the run has finished."""
+    import json as _json
+    import partial_runs
+    kept, runs = tmp_path / "exp" / "partial" / "g", tmp_path / "runs" / "g" / "runs"
+    run = runs / "a-s0-1234"
+    run.mkdir(parents=True)
+
+    def record(folder, episodes):
+        (folder / "run.json").write_text(_json.dumps({"records": [{}] * episodes, "episodes": 55}))
+        (folder / "agent.ckpt").write_bytes(b"after %d" % episodes)
+
+    record(run, 3)
+    (run / "pruned_model.pt").write_bytes(b"big, not needed to resume")
+    partial_runs.sync(kept, runs)
+    assert sorted(p.name for p in (kept / "a-s0-1234").iterdir()) == ["agent.ckpt", "run.json"]
+
+    shutil.rmtree(tmp_path / "runs")  # a fresh machine
+    assert partial_runs.restore(kept, runs) == ["a-s0-1234"]
+    assert (run / "agent.ckpt").read_bytes() == b"after 3"
+    record(run, 5)  # the resumed run got further: the older copy never overwrites it
+    assert partial_runs.restore(kept, runs) == []
+    partial_runs.sync(kept, runs)
+    assert (kept / "a-s0-1234" / "agent.ckpt").read_bytes() == b"after 5"
+    (run / "summary.json").write_text("{}")  # finished: collected into raw/, its copy goes
+    partial_runs.sync(kept, runs)
+    assert list(kept.iterdir()) == []
