@@ -18,9 +18,10 @@ EXPERIMENT = {
     "checkpoints": "dense-resnet50-*.pt", "checkpoints_dir": ROOT / "docs/results/purl-table2-dense/checkpoints",
     "provenance": {
         "data": {"dataset": "Fashion-MNIST (Debian dataset-fashion-mnist, original IDX files)",
-                 "train": 55000, "validation": 5000, "test": 10000, "retrain_per_step": 1000,
+                 "train": 55000, "validation": 5000, "test": 10000, "retrain_per_step": 250,
                  "evaluation_per_step": 1000, "stand_in_for": "ImageNet (not on this machine)"},
-        "budget": {"episodes": 55, "agent": "dqn (PuRL settings)", "actions": "alpha 0.0..2.2 by 0.2 (as Table 2)",
+        "budget": {"episodes": 20, "ratio_to_paper": "0.36 of PuRL's 55 episodes; 0.25 of its 1,000 retrain "
+                   "images per step (declared in bench/claims.json before the runs)", "agent": "dqn (PuRL settings)", "actions": "alpha 0.0..2.2 by 0.2 (as Table 2)",
                    "network": "ResNet-50, 54 prunable layers, width 0.125, small-input stem (16.4 M multiply-adds "
                               "per sample; purl-table2-dense chose the width by its declared rule)",
                    "finetune_epochs": 1, "paper": "ResNet-50 on ImageNet, 55 episodes, 3 trials"},
@@ -52,19 +53,29 @@ def word(wins, n, complete):
 
 
 def run_setup(runs):
-    """How the runs in raw/ were set up (from their own configs): the stem and the final policy."""
+    """How the runs in raw/ were set up (from their own configs): the stem, the final policy, and the
+    DQN episodes and retrain images per step (with PuRL's where they differ)."""
     configs = [json.loads((r["dir"] / "run.json").read_text())["config"] for r in runs]
+    episodes = sorted({c["train"]["episodes"] for c, r in zip(configs, runs) if r["variant"] != "uniform"})
+    samples = sorted({c["env"]["retrain"]["samples"] for c in configs})
+    eps_text = " / ".join(str(e) for e in episodes) or "55"
+    if episodes and episodes != [55]:
+        eps_text += " (PuRL: 55)"
+    img_text = " / ".join(f"{n:,}" for n in samples) or "1,000"
+    if samples and samples != [1000]:
+        img_text += " (PuRL: 1,000)"
     stems = {c["network"].get("stem") or "imagenet" for c in configs}
     finals = {c["train"].get("final_policy", "one_shot") for c in configs}
     stem = {"cifar": "and the small-input stem (3x3 stride 1, no max-pooling), the dense network of "
                      "[purl-table2-dense](../purl-table2-dense/README.md),",
             "imagenet": "with the ImageNet stem (7x7 stride 2 and max-pooling: 7x7 maps after it)"}
-    final = {"episode": "The final policy is applied as an episode (each layer pruned, then retrained on 1,000 "
-                        "images, as in training); 'one-shot' is the same policy's mean alphas applied at once with "
+    final = {"episode": f"The final policy is applied as an episode (each layer pruned, then retrained on "
+                        f"{' / '.join(f'{n:,}' for n in samples) or '1,000'} images, as in training); 'one-shot' is the same policy's mean alphas applied at once with "
                         "the batch-norm statistics re-estimated on 2,000 training images, before fine-tuning.",
              "one_shot": "The final policy's mean alphas are applied at once to the dense network, without retraining "
                        "or batch-norm refresh, before fine-tuning."}
-    return {"stem": " / ".join(stem.get(x, x) for x in sorted(stems)) if stems else "",
+    return {"episodes": eps_text, "images": img_text,
+            "stem": " / ".join(stem.get(x, x) for x in sorted(stems)) if stems else "",
             "final": " / ".join(final.get(x, x) for x in sorted(finals)) if finals else ""}
 
 
@@ -97,8 +108,8 @@ def render(out):
              f"**Here**: ResNet-50 with its 54 prunable layers at width 0.125 {setup['stem']} on Fashion-MNIST "
              "([configs/resnet50-fashion.json](../../../configs/resnet50-fashion.json), "
              "[configs/bench/purl-table2-resnet50.json](../../../configs/bench/purl-table2-resnet50.json)), DQN with "
-             "PuRL's settings, 55 episodes, alpha step 0.2, retraining on 1,000 images after each layer, one epoch "
-             "of fine-tuning; the uniform baseline bisects one alpha for all layers to the 90% target. "
+             f"PuRL's settings, {setup['episodes']} episodes, alpha step 0.2, retraining on {setup['images']} images "
+             "after each layer, one epoch of fine-tuning; the uniform baseline bisects one alpha for all layers to the 90% target. "
              f"{setup['final']} "
              f"Dense test accuracy {dense_cell(runs)}. Mean +- standard error over the seeds each row has.", ""]
     if not complete:
@@ -146,7 +157,8 @@ def render(out):
         f"validation, {prov['data']['test']:,} test images, standing in for ImageNet; "
         f"{prov['data']['retrain_per_step']:,} retraining images and {prov['data']['evaluation_per_step']:,} "
         "validation images per step",
-        f"- budget: {prov['budget']['episodes']} episodes (as PuRL), {prov['budget']['network']}, "
+        f"- budget: {prov['budget']['episodes']} episodes ({prov['budget'].get('ratio_to_paper', 'as PuRL')}), "
+        f"{prov['budget']['network']}, "
         f"{prov['budget']['finetune_epochs']} fine-tuning epoch; the seed fine-tunes for 30 epochs per step on "
         "ImageNet, so per-run compute is several orders of magnitude below the seed's",
         f"- compute: {sum(r['seconds'] for r in runs) / 3600:.1f} run-hours over {len(runs)} runs"])
