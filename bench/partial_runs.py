@@ -55,7 +55,8 @@ def sync(kept, runs):
         if (folder / "summary.json").exists():
             shutil.rmtree(copy, ignore_errors=True)
             continue
-        if episodes_done(folder) == 0 or episodes_done(folder) <= episodes_done(copy):
+        done = episodes_done(folder)
+        if done == 0 or done <= episodes_done(copy):
             continue
         staging = kept / (folder.name + ".tmp")
         shutil.rmtree(staging, ignore_errors=True)

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from provenance import source_state  # bench/provenance.py
+from provenance import source_state, write_block  # bench/provenance.py
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LENET = str(ROOT / "configs" / "lenet300-fashion.json")
@@ -124,11 +124,6 @@ def render_doc(doc, out, report):
     """Writes the residual table with its provenance into DOC between the residual-bench markers."""
     if not doc:
         return
-    begin, end = "<!-- residual-bench: begin -->", "<!-- residual-bench: end -->"
-    path = pathlib.Path(doc)
-    body = path.read_text()
-    if begin not in body or end not in body:
-        sys.exit(f"{doc} has no {begin} ... {end} block")
     prov = report["provenance"]
     try:
         source = (out / "bench.json").resolve().relative_to(ROOT)
@@ -138,8 +133,7 @@ def render_doc(doc, out, report):
              f"{report['machine']['cores']} cores; medians over the steps in brackets):\n\n"
              + residual_table(report["residual"]) + "\n\nLevers, one at a time against the shipped config:\n\n"
              + lever_table(report["levers"], report["residual"]))
-    head, rest = body.split(begin, 1)
-    path.write_text(head + begin + "\n" + block + "\n" + end + rest.split(end, 1)[1])
+    write_block(doc, "<!-- residual-bench: begin -->", "<!-- residual-bench: end -->", block)
 
 
 # Residual rows: the prunegym step (bench_step) against the same step in plain Python/torchvision

@@ -30,3 +30,17 @@ def machine():
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {"cores": os.cpu_count(), "cpu": model, "memory_gib": round(mem, 1), "kernel": platform.release()}
+
+
+def write_block(doc, begin, end, text, required=True):
+    """Replaces what stands between the markers `begin` and `end` in the markdown file `doc` with
+    `text` (the generated blocks of docs/performance.md). A file without the markers is an error
+    that names them, or, with required=False, left as it is."""
+    path = pathlib.Path(doc)
+    body = path.read_text()
+    if begin not in body or end not in body:
+        if required:
+            raise SystemExit(f"{doc} has no {begin} ... {end} block")
+        return
+    head, rest = body.split(begin, 1)
+    path.write_text(head + begin + "\n" + text + "\n" + end + rest.split(end, 1)[1])

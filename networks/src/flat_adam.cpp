@@ -37,21 +37,16 @@ bool FlatAdam::covers() const {
   if (o.weight_decay() != 0 || o.amsgrad()) return false;
   const auto& params = param_groups_[0].params();
   if (params.empty()) return false;
-  int64_t step = -1;
   for (const auto& p : params) {
     const auto& g = p.grad();
     if (!g.defined() || g.is_sparse() || !dense_memory(p) || p.scalar_type() != params[0].scalar_type() ||
         p.device() != params[0].device() || g.scalar_type() != p.scalar_type())
       return false;
-    const auto it = state_.find(state_key(p));
-    const int64_t s = it == state_.end() ? 0 : static_cast<const AdamParamState&>(*it->second).step();
-    if (step >= 0 && s != step) return false;  // the flat step advances every parameter together
-    step = s;
   }
   return true;
 }
 
-bool FlatAdam::layout_current() const {
+bool FlatAdam::layout_current() {
   const auto& params = param_groups_[0].params();
   if (slots_.size() != params.size()) return false;
   for (size_t i = 0; i < params.size(); ++i) {
@@ -61,8 +56,9 @@ bool FlatAdam::layout_current() const {
       return false;
     const auto it = state_.find(state_key(p));
     if (it == state_.end()) return false;
-    const auto& st = static_cast<const AdamParamState&>(*it->second);
+    auto& st = static_cast<AdamParamState&>(*it->second);
     if (!same_view(st.exp_avg(), s.exp_avg) || !same_view(st.exp_avg_sq(), s.exp_avg_sq)) return false;
+    slots_[i].state = &st;
   }
   return true;
 }
@@ -83,7 +79,6 @@ void FlatAdam::build() {
     s.param = p;
     s.sizes = p.sizes().vec();
     s.strides = p.strides().vec();
-    s.offset = offset;
     // Tensors that share the flat buffer's storage at the parameter's place and layout (set_, not
     // a view op: autograd must not treat them as views, or zero_grad's detach_ refuses them).
     const auto view = [&](const torch::Tensor& flat) {
@@ -100,6 +95,7 @@ void FlatAdam::build() {
     if (st.exp_avg_sq().defined()) s.exp_avg_sq.copy_(st.exp_avg_sq());
     st.exp_avg(s.exp_avg);
     st.exp_avg_sq(s.exp_avg_sq);
+    s.state = &st;
     offset += p.numel();
     slots_.push_back(std::move(s));
   }
@@ -108,13 +104,24 @@ void FlatAdam::build() {
 torch::Tensor FlatAdam::step(LossClosure closure) {
   torch::NoGradGuard no_grad;
   last_flat_ = false;
-  if (!covers()) return torch::optim::Adam::step(std::move(closure));
   torch::Tensor loss;
-  if (closure) {
+  if (closure) {  // first, as Adam does: it makes the gradients
     at::AutoGradMode enable_grad(true);
     loss = closure();
   }
+  if (!covers()) {
+    torch::optim::Adam::step();
+    return loss;
+  }
   if (!layout_current()) build();
+  // The flat step advances every parameter together: parameters at different step counts (Adam's
+  // own steps skipped some) keep taking Adam's steps.
+  const int64_t step = slots_[0].state->step() + 1;
+  for (const auto& s : slots_)
+    if (s.state->step() + 1 != step) {
+      torch::optim::Adam::step();
+      return loss;
+    }
   // The gradients: autograd and the hand-written paths accumulate into the flat views once they
   // are the parameters' gradients; a gradient made elsewhere is copied in and replaced by its view.
   for (auto& s : slots_) {
@@ -125,12 +132,7 @@ torch::Tensor FlatAdam::step(LossClosure closure) {
   }
   const auto& o = static_cast<const AdamOptions&>(param_groups_[0].options());
   const double beta1 = std::get<0>(o.betas()), beta2 = std::get<1>(o.betas());
-  int64_t step = 0;
-  for (auto& s : slots_) {
-    auto& st = static_cast<AdamParamState&>(*state_.at(state_key(s.param)));
-    st.step(st.step() + 1);
-    step = st.step();
-  }
+  for (auto& s : slots_) s.state->step(step);
   const double bias_correction1 = 1 - std::pow(beta1, static_cast<double>(step));
   const double bias_correction2 = 1 - std::pow(beta2, static_cast<double>(step));
   // Adam's update (torch::optim::Adam::step), element for element, over every parameter at once.

@@ -25,10 +25,10 @@ class FlatAdam : public torch::optim::Adam {
   struct Slot {
     torch::Tensor param, grad_view, exp_avg, exp_avg_sq, denom;  ///< views into the flat buffers
     std::vector<int64_t> sizes, strides;
-    int64_t offset = 0;
+    torch::optim::AdamParamState* state = nullptr;  ///< the parameter's entry in state_
   };
   bool covers() const;
-  bool layout_current() const;
+  bool layout_current();  ///< also points each slot at its state entry
   void build();
   std::vector<Slot> slots_;
   torch::Tensor grads_, exp_avg_, exp_avg_sq_, denom_;
