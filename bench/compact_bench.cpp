@@ -178,12 +178,12 @@ namespace {
 int run(int argc, char** argv) {
   NetworkOptions o;
   o.name = argv[1];
-  o.width = argc > 2 ? std::stod(argv[2]) : 1.0;
+  if (argc > 2 && std::stod(argv[2]) != 1.0) o.options["width"] = std::stod(argv[2]);
   const int64_t side = argc > 3 ? std::stoll(argv[3]) : 28;
   const InputShape in{argc > 4 ? std::stoll(argv[4]) : 1, side, side, nullptr};
   const int reps = argc > 5 ? std::stoi(argv[5]) : 20;
   const double target = argc > 6 ? std::stod(argv[6]) : 0.5;
-  if (argc > 7) o.stem = argv[7];
+  if (argc > 7) o.options["stem"] = argv[7];
   torch::manual_seed(0);
 
   double fraction = 0.0;
@@ -207,8 +207,8 @@ int run(int argc, char** argv) {
   small.eval();
   const auto cost = network_cost(*net);
   json j{{"network", o.name},
-         {"width", o.width},
-         {"stem", o.stem},
+         {"width", o.options.value("width", 1.0)},
+         {"stem", o.options.value("stem", "")},
          {"input", {in.channels, in.height, in.width}},
          {"threads", torch::get_num_threads()},
          {"fraction_removed", fraction},

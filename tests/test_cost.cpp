@@ -21,7 +21,7 @@ NetworkPtr network(const std::string& name, InputShape input = {1, 28, 28, nullp
                    double width = 1.0) {
   NetworkOptions o;
   o.name = name;
-  o.width = width;
+  if (width != 1.0) o.options["width"] = width;  // the residual networks' option
   return build_network(o, input, classes);
 }
 
@@ -92,7 +92,7 @@ TEST_CASE("a TorchScript import finds the same positions by probing its graph", 
   native->save_model(path);  // TorchScript with batch norm in inference form
   NetworkOptions o;
   o.name = "torchscript";
-  o.path = path;
+  o.options["path"] = path;
   auto imported = build_network(o, {1, 28, 28, nullptr}, 10);
   const auto a = network_cost(*native), b = network_cost(*imported);
   REQUIRE(a.layers.size() == b.layers.size());

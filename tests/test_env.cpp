@@ -72,7 +72,7 @@ namespace {
 NetworkPtr hand_network() {
   NetworkOptions o;
   o.name = "custom";
-  o.layers = {"linear:2", "linear"};
+  o.options["layers"] = nlohmann::json::array({"linear:2", "linear"});
   auto net = build_network(o, {1, 1, 5}, 2);
   torch::NoGradGuard g;
   auto& w = net->prunable_layers()[0].weight;
@@ -208,7 +208,7 @@ TEST_CASE("config survives a JSON round trip", "[config]") {
   const auto again = Config::from_json(c.to_json());
   CHECK(again.to_json() == c.to_json());
   CHECK(again.env.retrain.samples == 200);
-  CHECK(again.network.layers.size() == 6);
+  CHECK(again.network.options["layers"].size() == 6);
 }
 
 TEST_CASE("config files report JSON syntax errors with the file name", "[config]") {

@@ -17,8 +17,8 @@ namespace {
 NetworkPtr network(const std::string& name, double width) {
   NetworkOptions o;
   o.name = name;
-  o.width = width;
-  if (name == "custom") o.layers = {"flatten", "linear:32", "relu", "linear"};
+  if (width != 1.0) o.options["width"] = width;  // the residual networks' option
+  if (name == "custom") o.options["layers"] = nlohmann::json::array({"flatten", "linear:32", "relu", "linear"});
   return build_network(o, {1, 28, 28, nullptr}, 10);
 }
 

@@ -100,7 +100,7 @@ TEST_CASE("a GCN layer computes A_hat (H W^T) + b as by hand", "[graph]") {
   SECTION("a network's forward returns the rows of the node ids asked, in their order") {
     NetworkOptions o;
     o.name = "custom";
-    o.layers = {"gcn:1", "linear"};
+    o.options["layers"] = nlohmann::json::array({"gcn:1", "linear"});
     auto net = build_network(o, InputShape{2, 1, 1, g}, 2);
     REQUIRE(net->prunable_layers().size() == 2);
     CHECK(net->prunable_layers()[0].name == "gcn1.weight");
@@ -152,13 +152,13 @@ TEST_CASE("sparse and dense node features give the same GCN output and weight gr
 TEST_CASE("graph layers need graph data; image layers refuse it", "[graph][errors]") {
   NetworkOptions o;
   o.name = "custom";
-  o.layers = {"gcn:4", "linear"};
+  o.options["layers"] = nlohmann::json::array({"gcn:4", "linear"});
   CHECK_THROWS_WITH(build_network(o, InputShape{1, 6, 6}, 3), Contains("needs graph data"));
-  o.layers = {"conv:4:3", "linear"};
+  o.options["layers"] = nlohmann::json::array({"conv:4:3", "linear"});
   CHECK_THROWS_WITH(build_network(o, InputShape{2, 1, 1, path_graph()}, 2), Contains("gcn:OUT"));
   CHECK_THROWS_WITH(LayerSpec::parse("gcn"), Contains("gcn:OUT"));
   o.name = "gcn2";
-  o.layers = {};
+  o.options.erase("layers");
   auto net = build_network(o, InputShape{2, 1, 1, path_graph()}, 2);
   std::vector<std::string> names;
   for (const auto& l : net->prunable_layers()) names.push_back(l.name);
@@ -285,7 +285,7 @@ TEST_CASE("a GCN learns the synthetic graph and beats an MLP on the same feature
   auto fit = [&](const std::vector<std::string>& layers) {
     NetworkOptions o;
     o.name = "custom";
-    o.layers = layers;
+    o.options["layers"] = layers;
     auto net = build_network(o, data.shape, data.classes);
     auto opt = make_optimizer(*net, TrainOptions().set_lr(0.01));
     std::mt19937_64 rng(1);

@@ -19,7 +19,7 @@ namespace {
 NetworkOptions mlp() {
   NetworkOptions o;
   o.name = "custom";
-  o.layers = {"flatten", "linear:40", "relu", "linear:20", "relu", "linear"};
+  o.options["layers"] = nlohmann::json::array({"flatten", "linear:40", "relu", "linear:20", "relu", "linear"});
   o.init_seed = 3;
   return o;
 }
@@ -145,7 +145,8 @@ TEST_CASE("one-shot pruning can prune the output layer at its own rate", "[lotte
 TEST_CASE("convolution layers can be pruned at their own rate (Conv-2/4/6 schedules)", "[lottery]") {
   NetworkOptions cnn;
   cnn.name = "custom";
-  cnn.layers = {"conv:4:3:1", "relu", "conv:4:3:1", "relu", "flatten", "linear:20", "relu", "linear"};
+  cnn.options["layers"] =
+      nlohmann::json::array({"conv:4:3:1", "relu", "conv:4:3:1", "relu", "flatten", "linear:20", "relu", "linear"});
   cnn.init_seed = 5;
   auto net = trained_like(cnn);
   LotteryOptions o;

@@ -188,13 +188,13 @@ TEST_CASE("the same init seed gives the same initial weights", "[networks]") {
 TEST_CASE("custom layer lists are parsed and bad ones rejected with the form", "[networks]") {
   NetworkOptions o;
   o.name = "custom";
-  o.layers = {"conv:8:3:1", "relu", "maxpool:2", "linear:16", "tanh", "linear"};
+  o.options["layers"] = nlohmann::json::array({"conv:8:3:1", "relu", "maxpool:2", "linear:16", "tanh", "linear"});
   auto net = build_network(o, {1, 8, 8}, 4);
   CHECK(net->forward(torch::randn({2, 1, 8, 8})).sizes() == std::vector<int64_t>{2, 4});
-  o.layers = {"linear:16", "banana"};
+  o.options["layers"] = nlohmann::json::array({"linear:16", "banana"});
   REQUIRE_THROWS_WITH(build_network(o, {1, 8, 8}, 4), Contains("banana") && Contains("conv:OUT"));
   o.name = "resnet9000";
-  o.layers.clear();
+  o.options.erase("layers");
   REQUIRE_THROWS_WITH(network_specs(o), Contains("lenet300"));
 }
 
@@ -203,7 +203,7 @@ TEST_CASE("masked weights stay exactly zero through Adam, SGD and Adagrad update
     INFO(optimizer);
     NetworkOptions o;
     o.name = "custom";
-    o.layers = {"linear:32", "relu", "linear"};
+    o.options["layers"] = nlohmann::json::array({"linear:32", "relu", "linear"});
     auto net = build_network(o, {1, 6, 6}, 3);
     // Mask half of every layer before training starts.
     for (auto& l : net->prunable_layers()) {
@@ -234,7 +234,7 @@ TEST_CASE("fully connected stacks train by hand-written backprop exactly as thro
     INFO(optimizer);
     NetworkOptions o;
     o.name = "custom";
-    o.layers = {"flatten", "linear:40", "relu", "linear:20", "relu", "linear"};
+    o.options["layers"] = nlohmann::json::array({"flatten", "linear:40", "relu", "linear:20", "relu", "linear"});
     o.init_seed = 5;
     Tensors data{torch::randn({300, 1, 6, 6}), torch::randint(0, 4, {300}, torch::kInt64)};
     auto run = [&](bool autograd) {
@@ -265,7 +265,7 @@ TEST_CASE("training lowers the loss and evaluate reports accuracy", "[networks]"
   auto [train_set, test_set] = make_synthetic(s);
   NetworkOptions o;
   o.name = "custom";
-  o.layers = {"linear:32", "relu", "linear"};
+  o.options["layers"] = nlohmann::json::array({"linear:32", "relu", "linear"});
   auto net = build_network(o, s.shape, s.classes);
   const auto before = evaluate(*net, test_set);
   auto opt = make_optimizer(*net, TrainOptions().set_lr(0.01));

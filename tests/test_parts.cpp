@@ -91,3 +91,35 @@ TEST_CASE("the train and agents sections are checked when the config loads", "[p
                     Contains("agents.dqn.episodes"));
   CHECK(test::tiny_config(json{{"train", {{"episodes", 7}}}}).train["episodes"] == 7);
 }
+
+TEST_CASE("a network kind registered in one file owns its options", "[parts][networks][config]") {
+  // null drops the tiny config's custom layer list (a JSON merge patch).
+  const auto mlp = [](const json& extra) {
+    json network = {{"name", "test_hidden_mlp"}, {"layers", nullptr}};
+    network.update(extra);
+    return test::tiny_config(json{{"network", network}});
+  };
+  const Config config = mlp({{"hidden", 24}});
+  CHECK(config.network.options == json{{"hidden", 24}});
+  const json written = config.to_json();
+  CHECK(written["network"]["hidden"] == 24);
+  CHECK(written["network"]["layers"] == json::array());  // every document keeps the key
+  CHECK(Config::from_json(written).to_json() == written);
+  CHECK(mlp(json::object()).network.options == json{{"hidden", 16}});  // the default, written back in full
+
+  PruneEnv env(config);
+  REQUIRE(env.network().prunable_layers().size() == 2);
+  CHECK(env.network().prunable_layers()[0].weight.size(0) == 24);
+  const auto work = network_work(config.network);
+  REQUIRE(work.size() == 1);
+  CHECK(work[0].key == "network.hidden");
+  CHECK(work[0].value == 24);
+  CHECK(work[0].limit == "layer_width");
+
+  CHECK_THROWS_WITH(mlp({{"hidden", 0}}), Contains("network.hidden") && Contains("positive"));
+  CHECK_THROWS_WITH(mlp({{"hidden", "wide"}}), Contains("network.hidden"));
+  CHECK_THROWS_WITH(mlp({{"width", 0.5}}),
+                    Contains("'network.width' does not apply to network 'test_hidden_mlp'") && Contains("resnet50"));
+  CHECK_THROWS_WITH(test::tiny_config(json{{"network", {{"hidden", 8}}}}),
+                    Contains("'network.hidden' does not apply to network 'custom'") && Contains("test_hidden_mlp"));
+}

@@ -23,7 +23,7 @@ NetworkPtr resnet(const std::string& name, double width, InputShape input = {1, 
                   int64_t classes = 10) {
   NetworkOptions o;
   o.name = name;
-  o.width = width;
+  if (width != 1.0) o.options["width"] = width;  // the residual networks' option
   return build_network(o, input, classes);
 }
 
@@ -70,8 +70,8 @@ TEST_CASE("residual networks adapt to input channels, classes and width", "[resn
   CHECK(full->total_prunable() > 10 * rgb->total_prunable());
   NetworkOptions o;
   o.name = "resnet18";
-  o.layers = {"linear"};
-  CHECK_THROWS_WITH(build_network(o, {1, 28, 28, nullptr}, 10), Contains("custom"));
+  o.options["layers"] = nlohmann::json::array({"linear"});  // a stack's option: unknown to a ResNet
+  CHECK_THROWS_WITH(build_network(o, {1, 28, 28, nullptr}, 10), Contains("'network.layers'"));
   CHECK_THROWS_WITH(test::tiny_config({{"network", {{"width", 0.5}}}}), Contains("network.width"));
 }
 
@@ -185,8 +185,8 @@ TEST_CASE("residual networks know each prunable layer's output positions", "[res
 TEST_CASE("network.stem picks the residual stem and is checked at config load", "[resnet][config]") {
   NetworkOptions o;
   o.name = "resnet50";
-  o.width = 0.125;
-  o.stem = "cifar";
+  o.options["width"] = 0.125;
+  o.options["stem"] = "cifar";
   auto net = build_network(o, {1, 28, 28, nullptr}, 10);
   auto* r = dynamic_cast<ResNetImpl*>(net.get());
   REQUIRE(r != nullptr);
@@ -200,7 +200,7 @@ TEST_CASE("network.stem picks the residual stem and is checked at config load", 
   CHECK(resnet("resnet50", 0.125)->named_parameters()["conv1.weight"].size(2) == 7);
 
   auto cfg = resnet20_config({{"network", {{"stem", "imagenet"}}}});
-  CHECK(cfg.network.stem == "imagenet");
+  CHECK(cfg.network.options["stem"] == "imagenet");
   CHECK(cfg.to_json()["network"]["stem"] == "imagenet");
   CHECK_FALSE(resnet20_config().to_json()["network"].contains("stem"));  // unset keeps older documents
   CHECK_THROWS_WITH(resnet20_config({{"network", {{"stem", "tiny"}}}}),
@@ -225,5 +225,5 @@ TEST_CASE("network keys belong to the network kinds that read them", "[resnet][c
       test::tiny_config({{"network", {{"name", "lenet300"}, {"layers", json::array({"flatten", "linear"})}}}}),
       Contains("'network.layers' does not apply to network 'lenet300'") && Contains("custom"));
   CHECK(test::tiny_config({{"network", {{"name", "mobilenet_v2"}, {"layers", json::array()}, {"width", 0.5}}}})
-            .network.width == 0.5);
+            .network.options["width"] == 0.5);
 }

@@ -23,7 +23,7 @@ namespace {
 NetworkPtr network(const std::string& name, InputShape input = {1, 28, 28, nullptr}, double width = 1.0) {
   NetworkOptions o;
   o.name = name;
-  o.width = width;
+  if (width != 1.0) o.options["width"] = width;  // the residual networks' option
   return build_network(o, input, 10);
 }
 

@@ -77,7 +77,7 @@ std::string model(const std::string& name) {
 NetworkPtr imported(const std::string& path) {
   NetworkOptions o;
   o.name = "torchscript";
-  o.path = path;
+  o.options["path"] = path;
   auto net = build_network(o, {1, 28, 28, nullptr}, 10);
   net->eval();
   return net;

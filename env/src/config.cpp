@@ -93,89 +93,50 @@ void read_data_section(ObjectReader& root, Config& c) {
   d.get("split_seed", c.data.split_seed);
   d.get("test_count", c.data.test_count);
   d.get("coarse_labels", c.data.coarse_labels);
+  // The generated sources' sections are read by their options (networks/data.h, graph.h).
   auto s = d.child("synthetic");
-  auto& so = c.data.synthetic;
-  s.get("train", so.train);
-  s.get("test", so.test);
-  s.get("classes", so.classes);
-  s.get("channels", so.shape.channels);
-  s.get("height", so.shape.height);
-  s.get("width", so.shape.width);
-  s.get("signal", so.signal);
-  s.get("seed", so.seed);
+  c.data.synthetic.read(s);
   s.finish();
   auto g = d.child("graph");
-  auto& go = c.data.graph;
-  g.get("nodes", go.nodes);
-  g.get("classes", go.classes);
-  g.get("features", go.features);
-  g.get("degree", go.degree);
-  g.get("homophily", go.homophily);
-  g.get("words", go.words);
-  g.get("word_signal", go.word_signal);
-  g.get("seed", go.seed);
-  g.get("train_per_class", go.train_per_class);
-  g.get("validation", go.validation);
-  g.get("test", go.test);
+  c.data.graph.read(g);
   g.finish();
   d.finish();
   DataSourceRegistry::instance().check(c.data.source);
   if (c.data.validation < 0) throw ConfigError("config key 'data.validation' must be >= 0");
-  if (so.shape.channels <= 0 || so.shape.height <= 0 || so.shape.width <= 0)
-    throw ConfigError("config keys 'data.synthetic.channels/height/width' must be positive");
 }
 
 /// The network keys beyond name, init_seed and pretrain belong to the network kinds that read them
-/// (the "options" trait of their registry entry, and "required" for those they need): a key set
-/// for a network that ignores it is an error naming the networks that take it.
-void check_network_keys(const NetworkOptions& n) {
+/// (the "options" trait of their registry entry): a key set for a network that ignores it is an
+/// error naming the networks that take it. The kind's parser then checks and completes them.
+void check_network_keys(const std::string& name, const nlohmann::json& options) {
   const auto& registry = NetworkRegistry::instance();
-  registry.check(n.name);
+  registry.check(name);
   const auto takes = [&](const std::string& network, const std::string& key) {
-    const nlohmann::json options = registry.traits(network).value("options", nlohmann::json::array());
-    return std::find(options.begin(), options.end(), key) != options.end();
+    const nlohmann::json keys = registry.traits(network).value("options", nlohmann::json::array());
+    return std::find(keys.begin(), keys.end(), key) != keys.end();
   };
-  const std::pair<const char*, bool> set[] = {{"layers", !n.layers.empty()},   {"width", n.width != 1.0},
-                                              {"stem", !n.stem.empty()},       {"path", !n.path.empty()},
-                                              {"include", !n.include.empty()}, {"exclude", !n.exclude.empty()}};
-  for (const auto& [key, is_set] : set) {
-    if (!is_set || takes(n.name, key)) continue;
+  for (const auto& [key, value] : options.items()) {
+    if (takes(name, key)) continue;
     std::string which;
-    for (const auto& name : registry.names())
-      if (takes(name, key)) which += (which.empty() ? "" : ", ") + name;
-    throw ConfigError("config key 'network." + std::string(key) + "' does not apply to network '" + n.name +
-                      "' (it applies to " + (which.empty() ? "no registered network" : which) + ")");
-  }
-  const nlohmann::json required = registry.traits(n.name).value("required", nlohmann::json::object());
-  for (const auto& [key, what] : required.items()) {
-    const auto it = std::find_if(std::begin(set), std::end(set), [&](const auto& k) { return k.first == key; });
-    if (it != std::end(set) && !it->second)
-      throw ConfigError("config key 'network." + key + "' is required for a " + n.name + " network (" +
-                        what.get<std::string>() + ")");
+    for (const auto& other : registry.names())
+      if (takes(other, key)) which += (which.empty() ? "" : ", ") + other;
+    throw ConfigError("config key 'network." + key + "' does not apply to network '" + name + "' (it applies to " +
+                      (which.empty() ? "no registered network" : which) + ")");
   }
 }
 
-/// The "network" section.
+/// The "network" section: name, init_seed and pretrain here; every other key is the kind's.
 void read_network_section(ObjectReader& root, Config& c) {
   auto n = root.child("network");
   n.get("name", c.network.name);
-  n.get("layers", c.network.layers);
   n.get("init_seed", c.network.init_seed);
-  n.get("width", c.network.width);
-  n.get("stem", c.network.stem);
-  n.get("path", c.network.path);
-  n.get("include", c.network.include);
-  n.get("exclude", c.network.exclude);
   read_train_options(n.child("pretrain"), c.pretrain, false);
-  n.finish();
-  if (!(c.network.width > 0 && c.network.width <= 16))
-    throw ConfigError("config key 'network.width' must be in (0, 16] (1 = the published widths)");
-  if (!c.network.stem.empty() && c.network.stem != "imagenet" && c.network.stem != "cifar")
-    throw ConfigError(
-        "config key 'network.stem' must be \"imagenet\" (7x7/2 conv and 3x3/2 max-pool) or \"cifar\" "
-        "(3x3/1 conv, no pooling: suits 28x28 and 32x32 inputs), not \"" +
-        c.network.stem + "\"");
-  check_network_keys(c.network);
+  nlohmann::json options = n.rest();
+  // Documents written by to_json() carry "layers": [] for every network (see there).
+  if (options.contains("layers") && options["layers"].is_array() && options["layers"].empty()) options.erase("layers");
+  for (auto it = options.begin(); it != options.end();) it = it->is_null() ? options.erase(it) : std::next(it);
+  check_network_keys(c.network.name, options);
+  c.network.options = NetworkRegistry::instance().parse(c.network.name, options, "network");
   validate_network(c.network);  // the name and layer strings, now rather than at first use
 }
 
@@ -337,8 +298,6 @@ json Config::to_json() const {
   reward["target_sparsity"] = env.reward.target_sparsity;
   if (env.reward.target_accuracy) reward["target_accuracy"] = *env.reward.target_accuracy;
   ej["reward"] = reward;
-  const auto& s = data.synthetic;
-  const auto& g = data.graph;
   json out{{"seed", seed},
            {"device", device},
            {"threads", threads},
@@ -352,42 +311,22 @@ json Config::to_json() const {
              {"normalize", data.normalize},
              {"split_seed", data.split_seed},
              {"test_count", data.test_count},
-             {"synthetic",
-              {{"train", s.train},
-               {"test", s.test},
-               {"classes", s.classes},
-               {"channels", s.shape.channels},
-               {"height", s.shape.height},
-               {"width", s.shape.width},
-               {"signal", s.signal},
-               {"seed", s.seed}}},
-             {"graph",
-              {{"nodes", g.nodes},
-               {"classes", g.classes},
-               {"features", g.features},
-               {"degree", g.degree},
-               {"homophily", g.homophily},
-               {"words", g.words},
-               {"word_signal", g.word_signal},
-               {"seed", g.seed},
-               {"train_per_class", g.train_per_class},
-               {"validation", g.validation},
-               {"test", g.test}}}}},
+             {"synthetic", data.synthetic.to_json()},
+             {"graph", data.graph.to_json()}}},
            {"network",
             {{"name", network.name},
-             {"layers", network.layers},
+             {"layers", json::array()},
              {"init_seed", network.init_seed},
              {"pretrain", train_json(pretrain, false)}}},
            {"env", ej},
            {"lottery", lottery_json(lottery)},
            {"agents", agents},
            {"train", train}};
-  // Only when set, so the documents (and bench run hashes) of other networks stay as they were.
-  if (network.width != 1.0) out["network"]["width"] = network.width;
-  if (!network.stem.empty()) out["network"]["stem"] = network.stem;
-  if (!network.path.empty()) out["network"]["path"] = network.path;
-  if (!network.include.empty()) out["network"]["include"] = network.include;
-  if (!network.exclude.empty()) out["network"]["exclude"] = network.exclude;
+  // The kind's canonical options (its parser leaves defaults out, so the documents and bench run
+  // hashes of other networks stay as they were). "layers" is written for every network, [] unless
+  // the kind has layers, as it was when the section had one shared struct: documents and run keys
+  // made before the kinds owned their options stay byte for byte the same.
+  for (const auto& [key, value] : network.options.items()) out["network"][key] = value;
   if (data.coarse_labels) out["data"]["coarse_labels"] = true;
   return out;
 }

@@ -237,7 +237,7 @@ nlohmann::json pretrain_key(const Config& c, const DataSplits& data, const Netwo
                        {"epochs", t.epochs}}},
                      {"seed", c.seed}};
   // An imported module's weights live in its file: the key covers the file's bytes.
-  if (!c.network.path.empty()) key["network_file"] = file_hash(c.network.path);
+  for (const auto& [config_key, path] : network_files(c.network)) key["network_file"] = file_hash(path);
   return key;
 }
 

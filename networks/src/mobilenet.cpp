@@ -13,6 +13,7 @@
 
 #include <prunegym/core/errors.h>
 #include <prunegym/networks/model.h>
+#include <prunegym/networks/resnet.h>
 
 #include <torch/torch.h>
 
@@ -229,8 +230,8 @@ class MobileNetV2Impl : public NetworkImpl {
 };
 
 std::unique_ptr<NetworkImpl> make_mobilenet_v2(const NetworkOptions& o, InputShape input, int64_t classes) {
-  if (!o.layers.empty()) throw ConfigError("network.layers is only allowed with network.name = \"custom\"");
-  return std::make_unique<MobileNetV2Impl>(o.width, o.stem == "cifar", input, classes);
+  const auto options = read_options<ResidualOptions>(o.options, "network");
+  return std::make_unique<MobileNetV2Impl>(options.width, options.stem == "cifar", input, classes);
 }
 
 }  // namespace
@@ -238,6 +239,6 @@ std::unique_ptr<NetworkImpl> make_mobilenet_v2(const NetworkOptions& o, InputSha
 PRUNEGYM_REGISTER(NetworkRegistry, "mobilenet_v2", make_mobilenet_v2,
                   "MobileNet-V2 with batch norm and depthwise convolutions: 53 prunable layers (network.width; "
                   "network.stem cifar for 28x28 and 32x32 inputs)",
-                  {}, nlohmann::json{{"options", nlohmann::json::array({"width", "stem"})}});
+                  parse_residual_options, residual_traits());
 
 }  // namespace prunegym

@@ -85,26 +85,43 @@ const std::vector<RegisteredNetwork>& stack_networks() {
 
 }  // namespace
 
+void StackOptions::read(ObjectReader& r) { r.get("layers", layers); }
+
+nlohmann::json StackOptions::to_json() const {
+  return layers.empty() ? nlohmann::json::object() : nlohmann::json{{"layers", layers}};
+}
+
+namespace {
+
+/// A built-in stack's options: none (config.cpp names the kinds that take a key given here).
+nlohmann::json no_options(const nlohmann::json& j, const std::string& path) {
+  read_options<StackOptions>(j, path);  // unknown keys are errors here
+  if (j.contains("layers") && !j["layers"].empty())
+    throw ConfigError("network.layers is only allowed with network.name = \"custom\"");
+  return nlohmann::json::object();
+}
+
+nlohmann::json custom_options(const nlohmann::json& j, const std::string& path) {
+  const auto o = read_options<StackOptions>(j, path);
+  if (o.layers.empty())
+    throw ConfigError("config key 'network.layers' is required for a custom network (a non-empty layer list)");
+  return o.to_json();
+}
+
+std::unique_ptr<NetworkImpl> make_stack(const NetworkOptions& o, InputShape input, int64_t classes) {
+  return std::make_unique<LayerStackImpl>(network_specs(o), input, classes);
+}
+
+}  // namespace
+
 template <>
 NetworkRegistry& NetworkRegistry::instance() {
   static NetworkRegistry reg = [] {
     NetworkRegistry r("network", "network.name");
-    for (const auto& n : stack_networks()) {
-      r.add(
-          n.name,
-          [](const NetworkOptions& o, InputShape input, int64_t classes) -> std::unique_ptr<NetworkImpl> {
-            return std::make_unique<LayerStackImpl>(network_specs(o), input, classes);
-          },
-          n.summary);
-    }
-    r.add(
-        "custom",
-        [](const NetworkOptions& o, InputShape input, int64_t classes) -> std::unique_ptr<NetworkImpl> {
-          return std::make_unique<LayerStackImpl>(network_specs(o), input, classes);
-        },
-        "a layer stack from network.layers, e.g. [\"flatten\", \"linear:300\", \"relu\", \"linear\"]", {},
-        nlohmann::json{{"options", nlohmann::json::array({"layers"})},
-                       {"required", nlohmann::json::object({{"layers", "a non-empty layer list"}})}});
+    for (const auto& n : stack_networks()) r.add(n.name, make_stack, n.summary, no_options);
+    r.add("custom", make_stack,
+          "a layer stack from network.layers, e.g. [\"flatten\", \"linear:300\", \"relu\", \"linear\"]", custom_options,
+          nlohmann::json{{"options", nlohmann::json::array({"layers"})}});
     return r;
   }();
   return reg;
@@ -113,13 +130,14 @@ NetworkRegistry& NetworkRegistry::instance() {
 std::vector<std::string> network_names() { return NetworkRegistry::instance().names(); }
 
 std::vector<LayerSpec> network_specs(const NetworkOptions& options) {
+  const auto o = read_options<StackOptions>(options.options, "network");
   if (options.name == "custom") {
-    if (options.layers.empty()) throw ConfigError("network.layers: a custom network needs a non-empty layer list");
+    if (o.layers.empty()) throw ConfigError("network.layers: a custom network needs a non-empty layer list");
     std::vector<LayerSpec> specs;
-    for (const auto& l : options.layers) specs.push_back(LayerSpec::parse(l));
+    for (const auto& l : o.layers) specs.push_back(LayerSpec::parse(l));
     return specs;
   }
-  if (!options.layers.empty()) {
+  if (!o.layers.empty()) {
     throw ConfigError("network.layers is only allowed with network.name = \"custom\"");
   }
   for (const auto& n : stack_networks())
@@ -138,6 +156,33 @@ bool is_layer_stack(const NetworkOptions& options) {
 void validate_network(const NetworkOptions& options) {
   NetworkRegistry::instance().check(options.name);
   if (is_layer_stack(options)) network_specs(options);  // parses the layer strings now, not at first use
+}
+
+std::vector<std::pair<std::string, std::string>> network_files(const NetworkOptions& options) {
+  std::vector<std::pair<std::string, std::string>> files;
+  const nlohmann::json keys = NetworkRegistry::instance().traits(options.name).value("files", nlohmann::json::array());
+  for (const auto& key : keys) {
+    const auto k = key.get<std::string>();
+    if (options.options.contains(k) && options.options[k].is_string())
+      files.emplace_back("network." + k, options.options[k].get<std::string>());
+  }
+  return files;
+}
+
+std::vector<WorkItem> network_work(const NetworkOptions& options) {
+  std::vector<WorkItem> work;
+  if (is_layer_stack(options)) {
+    const auto o = read_options<StackOptions>(options.options, "network");
+    work.push_back({"network.layers (count)", static_cast<double>(o.layers.size()), "layers"});
+    for (const auto& text : o.layers)
+      work.push_back({"network.layers '" + text + "'", static_cast<double>(LayerSpec::parse(text).out), "layer_width"});
+  }
+  const nlohmann::json limits =
+      NetworkRegistry::instance().traits(options.name).value("limits", nlohmann::json::object());
+  for (const auto& [key, limit] : limits.items())
+    if (options.options.contains(key) && options.options[key].is_number())
+      work.push_back({"network." + key, options.options[key].get<double>(), limit.get<std::string>()});
+  return work;
 }
 
 NetworkPtr build_network(const NetworkOptions& options, InputShape input, int64_t classes) {

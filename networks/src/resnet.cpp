@@ -164,33 +164,61 @@ torch::Tensor ResNetImpl::forward(const torch::Tensor& input) {
   return fc_(x);
 }
 
-namespace {
+void ResidualOptions::read(ObjectReader& r) {
+  r.get("width", width);
+  r.get("stem", stem);
+  if (!(width > 0 && width <= 16))
+    throw ConfigError("config key '" + r.key_path("width") + "' must be in (0, 16] (1 = the published widths)");
+  if (!stem.empty() && stem != "imagenet" && stem != "cifar")
+    throw ConfigError("config key '" + r.key_path("stem") +
+                      "' must be \"imagenet\" (7x7/2 conv and 3x3/2 max-pool) or \"cifar\" "
+                      "(3x3/1 conv, no pooling: suits 28x28 and 32x32 inputs), not \"" +
+                      stem + "\"");
+}
 
-/// The network keys the residual networks read (NetworkRegistry traits: config.cpp rejects the others).
-const nlohmann::json kResidualOptions = {{"options", nlohmann::json::array({"width", "stem"})}};
+nlohmann::json ResidualOptions::to_json() const {
+  nlohmann::json out = nlohmann::json::object();
+  if (width != 1.0) out["width"] = width;
+  if (!stem.empty()) out["stem"] = stem;
+  return out;
+}
+
+nlohmann::json parse_residual_options(const nlohmann::json& options, const std::string& path) {
+  return read_options<ResidualOptions>(options, path).to_json();
+}
+
+nlohmann::json residual_traits() {
+  return {{"options", nlohmann::json::array({"width", "stem"})}, {"limits", {{"width", "network_width"}}}};
+}
+
+namespace {
 
 NetworkRegistry::Factory resnet_factory(const std::string& name) {
   return [name](const NetworkOptions& o, InputShape input, int64_t classes) -> std::unique_ptr<NetworkImpl> {
-    if (!o.layers.empty()) throw ConfigError("network.layers is only allowed with network.name = \"custom\"");
+    const auto options = read_options<ResidualOptions>(o.options, "network");
     auto spec = resnet_spec(name);
-    if (!o.stem.empty()) spec.imagenet_stem = o.stem == "imagenet";  // the config checked the word
-    return std::make_unique<ResNetImpl>(spec, o.width, input, classes);
+    if (!options.stem.empty()) spec.imagenet_stem = options.stem == "imagenet";
+    return std::make_unique<ResNetImpl>(spec, options.width, input, classes);
   };
+}
+
+NetworkRegistry::PartEntry residual_part(const std::string& name) {
+  return {resnet_factory(name), parse_residual_options};
 }
 
 }  // namespace
 
-PRUNEGYM_REGISTER(NetworkRegistry, "resnet18", resnet_factory("resnet18"),
-                  "ResNet-18, ImageNet layout with batch norm: 21 prunable layers (network.width scales channels)", {},
-                  kResidualOptions);
-PRUNEGYM_REGISTER(NetworkRegistry, "resnet50", resnet_factory("resnet50"),
-                  "ResNet-50, bottlenecks with batch norm: 54 prunable layers, the 108-dim per-layer state", {},
-                  kResidualOptions);
-PRUNEGYM_REGISTER(NetworkRegistry, "resnet20", resnet_factory("resnet20"),
-                  "ResNet-20, CIFAR layout (3x3 stem, 16/32/64 channels) with batch norm: 22 prunable layers", {},
-                  kResidualOptions);
-PRUNEGYM_REGISTER(NetworkRegistry, "resnet56", resnet_factory("resnet56"),
-                  "ResNet-56, CIFAR layout with batch norm: 58 prunable layers", {}, kResidualOptions);
+PRUNEGYM_REGISTER(NetworkRegistry, "resnet18", residual_part("resnet18"),
+                  "ResNet-18, ImageNet layout with batch norm: 21 prunable layers (network.width scales channels)",
+                  residual_traits());
+PRUNEGYM_REGISTER(NetworkRegistry, "resnet50", residual_part("resnet50"),
+                  "ResNet-50, bottlenecks with batch norm: 54 prunable layers, the 108-dim per-layer state",
+                  residual_traits());
+PRUNEGYM_REGISTER(NetworkRegistry, "resnet20", residual_part("resnet20"),
+                  "ResNet-20, CIFAR layout (3x3 stem, 16/32/64 channels) with batch norm: 22 prunable layers",
+                  residual_traits());
+PRUNEGYM_REGISTER(NetworkRegistry, "resnet56", residual_part("resnet56"),
+                  "ResNet-56, CIFAR layout with batch norm: 58 prunable layers", residual_traits());
 
 }  // namespace prunegym
 

@@ -37,9 +37,25 @@ bool glob_match(const std::string& pattern, const std::string& name) {
   return p == pattern.size();
 }
 
+void TorchScriptOptions::read(ObjectReader& r) {
+  r.get("path", path);
+  r.get("include", include);
+  r.get("exclude", exclude);
+  if (path.empty())
+    throw ConfigError("config key '" + r.key_path("path") +
+                      "' is required for a torchscript network (a file from torch.jit.save)");
+}
+
+nlohmann::json TorchScriptOptions::to_json() const {
+  nlohmann::json out{{"path", path}};
+  if (!include.empty()) out["include"] = include;
+  if (!exclude.empty()) out["exclude"] = exclude;
+  return out;
+}
+
 namespace {
 
-bool selected(const NetworkOptions& o, const std::string& name) {
+bool selected(const TorchScriptOptions& o, const std::string& name) {
   bool in = o.include.empty();
   for (const auto& g : o.include) in = in || glob_match(g, name);
   for (const auto& g : o.exclude) in = in && !glob_match(g, name);
@@ -105,7 +121,7 @@ std::map<std::string, int64_t> probe_positions(torch::jit::Module& module, torch
 
 }  // namespace
 
-TorchScriptNetworkImpl::TorchScriptNetworkImpl(const NetworkOptions& o, InputShape input, int64_t classes)
+TorchScriptNetworkImpl::TorchScriptNetworkImpl(const TorchScriptOptions& o, InputShape input, int64_t classes)
     : module_(load_module(o.path)), input_(input) {
   if (input.graph) throw ConfigError("network.name: torchscript networks take image or vector data, not a graph");
   for (const auto& p : module_.named_parameters(/*recurse=*/true)) {
@@ -218,15 +234,20 @@ std::string TorchScriptNetworkImpl::save_replaced(const std::string& path,
 namespace {
 
 std::unique_ptr<NetworkImpl> make_torchscript(const NetworkOptions& o, InputShape input, int64_t classes) {
-  if (!o.layers.empty()) throw ConfigError("network.layers is only allowed with network.name = \"custom\"");
-  return std::make_unique<TorchScriptNetworkImpl>(o, input, classes);
+  return std::make_unique<TorchScriptNetworkImpl>(read_options<TorchScriptOptions>(o.options, "network"), input,
+                                                  classes);
+}
+
+nlohmann::json parse_torchscript(const nlohmann::json& j, const std::string& path) {
+  return read_options<TorchScriptOptions>(j, path).to_json();
 }
 
 }  // namespace
 
 PRUNEGYM_REGISTER(NetworkRegistry, "torchscript", make_torchscript,
-                  "any PyTorch model saved with torch.jit.save (network.path; include/exclude globs)", {},
+                  "any PyTorch model saved with torch.jit.save (network.path; include/exclude globs)",
+                  parse_torchscript,
                   nlohmann::json{{"options", nlohmann::json::array({"path", "include", "exclude"})},
-                                 {"required", nlohmann::json::object({{"path", "a file from torch.jit.save"}})}});
+                                 {"files", nlohmann::json::array({"path"})}});
 
 }  // namespace prunegym

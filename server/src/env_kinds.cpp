@@ -135,14 +135,8 @@ void check_work(const Config& c, const WorkLimits& l) {
   }
   within(static_cast<double>(a.values.size()), static_cast<double>(l.action_values), "env.actions.values",
          "action_values");
-  // Only the residual networks have a width; other networks ignore the key.
-  if (c.network.name.rfind("resnet", 0) == 0)
-    within(c.network.width, l.network_width, "network.width", "network_width");
-  within(static_cast<double>(c.network.layers.size()), static_cast<double>(l.layers), "network.layers (count)",
-         "layers");
-  for (const auto& text : c.network.layers)
-    within(static_cast<double>(LayerSpec::parse(text).out), static_cast<double>(l.layer_width),
-           "network.layers '" + text + "'", "layer_width");
+  // What the network kind asks (a stack's layers and their widths, a residual network's width).
+  for (const auto& w : network_work(c.network)) within(w.value, l.get(w.limit), w.key, w.limit);
   within(static_cast<double>(c.lottery.rounds), static_cast<double>(l.rounds), "lottery.rounds", "rounds");
   within(static_cast<double>(c.env.max_steps), static_cast<double>(l.rounds), "env.max_steps", "rounds");
 }
@@ -155,7 +149,7 @@ std::unique_ptr<Env> make_prune(const json& req, EnvKindContext& context) {
   check_work(config, context.limits());
   config.cache_dir = context.cache_dir();
   if (source_reads_files(config.data.source)) context.check_data_path(config.data.path);
-  if (!config.network.path.empty()) context.check_data_path(config.network.path, "network.path");  // model files too
+  for (const auto& [key, path] : network_files(config.network)) context.check_data_path(path, key);  // model files too
   return std::make_unique<PruneEnv>(config, PruneEnvHooks{context.log(), context.shared_data(config.data)});
 }
 

@@ -7,6 +7,34 @@
 
 namespace prunegym {
 
+void GraphOptions::read(ObjectReader& r) {
+  r.get("nodes", nodes);
+  r.get("classes", classes);
+  r.get("features", features);
+  r.get("degree", degree);
+  r.get("homophily", homophily);
+  r.get("words", words);
+  r.get("word_signal", word_signal);
+  r.get("seed", seed);
+  r.get("train_per_class", train_per_class);
+  r.get("validation", validation);
+  r.get("test", test);
+}
+
+nlohmann::json GraphOptions::to_json() const {
+  return {{"nodes", nodes},
+          {"classes", classes},
+          {"features", features},
+          {"degree", degree},
+          {"homophily", homophily},
+          {"words", words},
+          {"word_signal", word_signal},
+          {"seed", seed},
+          {"train_per_class", train_per_class},
+          {"validation", validation},
+          {"test", test}};
+}
+
 namespace {
 
 class GraphSource : public DataSource {

@@ -11,6 +11,24 @@
 
 namespace prunegym {
 
+void SyntheticOptions::read(ObjectReader& r) {
+  r.get("train", train);
+  r.get("test", test);
+  r.get("classes", classes);
+  r.get("channels", shape.channels);
+  r.get("height", shape.height);
+  r.get("width", shape.width);
+  r.get("signal", signal);
+  r.get("seed", seed);
+  if (shape.channels <= 0 || shape.height <= 0 || shape.width <= 0)
+    throw ConfigError("config keys '" + r.key_path("channels/height/width") + "' must be positive");
+}
+
+nlohmann::json SyntheticOptions::to_json() const {
+  return {{"train", train},         {"test", test},         {"classes", classes}, {"channels", shape.channels},
+          {"height", shape.height}, {"width", shape.width}, {"signal", signal},   {"seed", seed}};
+}
+
 std::pair<Tensors, Tensors> make_synthetic(const SyntheticOptions& o) {
   if (o.classes < 2) throw ConfigError("data.synthetic.classes must be at least 2");
   if (o.train < o.classes || o.test < 1) {

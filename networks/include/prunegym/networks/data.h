@@ -40,6 +40,9 @@ struct SyntheticOptions {
   InputShape shape{1, 12, 12, nullptr};
   double signal = 0.35;  ///< scale of the class prototype against unit Gaussian noise
   uint64_t seed = 7;
+  /// The config's data.synthetic section (networks/src/sources/synthetic.cpp).
+  void read(ObjectReader& r);
+  nlohmann::json to_json() const;  ///< every key: resolved documents always carry the section
 };
 
 struct DataOptions {

@@ -6,20 +6,13 @@
 
 #include <prunegym/core/registry.h>
 #include <prunegym/networks/data.h>
+#include <prunegym/networks/work.h>
 
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace prunegym {
-
-/// One quantity a server bounds (server/work_limits.h): the config key it comes from, its value
-/// and the limit that applies ("samples", "features", "graph_nodes", ...).
-struct WorkItem {
-  std::string key;
-  double value = 0.0;
-  std::string limit;
-};
 
 class DataSource {
  public:

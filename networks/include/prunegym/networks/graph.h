@@ -7,6 +7,8 @@
 /// ids (int64) and `y` their labels; the graph travels with the input shape (InputShape::graph),
 /// so a network built for it computes on the whole graph and returns the rows of the nodes asked.
 
+#include <prunegym/core/json_reader.h>
+
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -49,6 +51,9 @@ struct GraphOptions {
   int64_t train_per_class = 20;
   int64_t validation = 500;
   int64_t test = 1000;
+  /// The config's data.graph section (read by the graph and cora sources; networks/src/sources/graph.cpp).
+  void read(ObjectReader& r);
+  nlohmann::json to_json() const;  ///< every key: resolved documents always carry the section
 };
 
 /// The symmetric-normalised adjacency with self loops, D^-1/2 (A + I) D^-1/2, of an undirected

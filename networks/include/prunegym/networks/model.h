@@ -4,6 +4,7 @@
 
 #include <prunegym/core/registry.h>
 #include <prunegym/networks/data.h>
+#include <prunegym/networks/work.h>
 
 #include <torch/torch.h>
 
@@ -157,20 +158,33 @@ class LayerStackImpl : public NetworkImpl {
   std::vector<ChannelGroup> groups_;
 };
 
-/// Description of a network to build: a registered name, or "custom" with explicit layers.
+/// Description of a network to build: the kind (config key network.name), the seed of its initial
+/// weights, and the kind's own options: every other key of the config's network section. Each kind
+/// declares `struct Options` next to its class (StackOptions below, ResidualOptions in resnet.h,
+/// TorchScriptOptions in torchscript.h) and registers a parser for them, so the config stores them
+/// canonical (defaults left out) and the kind's factory reads them typed with
+/// read_options<Options>(options.options, "network").
 struct NetworkOptions {
   std::string name = "lenet300";
-  std::vector<std::string> layers;   ///< only for name == "custom"
-  uint64_t init_seed = 0;            ///< seed of the initial weights
-  double width = 1.0;                ///< residual networks: channel multiplier (layer count unchanged)
-  std::string stem;                  ///< residual networks: "imagenet", "cifar", or "" (the network's own)
-  std::string path;                  ///< "torchscript": the module file (torch.jit.save)
-  std::vector<std::string> include;  ///< "torchscript": prune only weights matching one of these globs
-  std::vector<std::string> exclude;  ///< "torchscript": never prune weights matching these globs
+  uint64_t init_seed = 0;                             ///< seed of the initial weights
+  nlohmann::json options = nlohmann::json::object();  ///< the kind's keys, e.g. {"width": 0.5}
+};
+
+/// The options of the layer stacks: `layers` for "custom" (required, non-empty); the built-in
+/// stacks take none.
+struct StackOptions {
+  std::vector<std::string> layers;
+  void read(ObjectReader& r);
+  nlohmann::json to_json() const;
 };
 
 /// Networks by name (config key network.name). A factory builds the network for the data's input
 /// shape and class count; build_network seeds its initial weights from NetworkOptions::init_seed.
+/// What a kind says of itself (registry traits), so that no central code tests its name:
+///   "options":  the network keys it reads (a key another kind reads is refused with their names);
+///   "files":    the option keys that name files it reads (their bytes key the dense-model cache, and
+///               a server checks that the paths are allowed);
+///   "limits":   {option key: server work limit} for numeric options a server bounds.
 using NetworkRegistry = Registry<NetworkImpl, const NetworkOptions&, InputShape, int64_t>;
 template <>
 NetworkRegistry& NetworkRegistry::instance();
@@ -183,6 +197,11 @@ bool is_layer_stack(const NetworkOptions& options);
 void validate_network(const NetworkOptions& options);
 /// Names of the registered networks.
 std::vector<std::string> network_names();
+/// The files the network reads (its "files" trait), as (config key, path); none for most kinds.
+std::vector<std::pair<std::string, std::string>> network_files(const NetworkOptions& options);
+/// What building the network asks of a server: a stack's layer count and layer widths, and the
+/// options named by the kind's "limits" trait.
+std::vector<WorkItem> network_work(const NetworkOptions& options);
 /// Builds a registered network with deterministic initial weights.
 NetworkPtr build_network(const NetworkOptions& options, InputShape input, int64_t classes);
 

@@ -29,6 +29,18 @@
 
 namespace prunegym {
 
+/// The options of the residual networks and MobileNet-V2 (network.width, network.stem).
+struct ResidualOptions {
+  double width = 1.0;  ///< channel multiplier in (0, 16]; the layer count is unchanged
+  std::string stem;    ///< "imagenet", "cifar", or "" (the network's own)
+  void read(ObjectReader& r);
+  nlohmann::json to_json() const;  ///< only what differs from the defaults
+};
+
+/// The registry parser and traits of the networks that take ResidualOptions.
+nlohmann::json parse_residual_options(const nlohmann::json& options, const std::string& path);
+nlohmann::json residual_traits();
+
 struct ResNetSpec {
   bool bottleneck = false;      ///< bottleneck blocks (1x1, 3x3, 1x1 with 4x expansion) or basic (3x3, 3x3)
   bool imagenet_stem = true;    ///< 7x7/2 conv + 3x3/2 max-pool, or a 3x3/1 conv (CIFAR)

@@ -17,10 +17,19 @@
 
 namespace prunegym {
 
+/// The torchscript network's options (network.path, network.include, network.exclude).
+struct TorchScriptOptions {
+  std::string path;                  ///< the module file (torch.jit.save); required
+  std::vector<std::string> include;  ///< prune only weights matching one of these globs (none: all)
+  std::vector<std::string> exclude;  ///< never prune weights matching these globs
+  void read(ObjectReader& r);
+  nlohmann::json to_json() const;  ///< the path, and the globs when there are any
+};
+
 class TorchScriptNetworkImpl : public NetworkImpl {
  public:
   /// Loads options.path; checks that the output has `classes` columns for the data's input shape.
-  TorchScriptNetworkImpl(const NetworkOptions& options, InputShape input, int64_t classes);
+  TorchScriptNetworkImpl(const TorchScriptOptions& options, InputShape input, int64_t classes);
   torch::Tensor forward(const torch::Tensor& x) override;
   void train(bool on = true) override;
   /// Saves the module with the current (pruned, fine-tuned) weights as TorchScript.
