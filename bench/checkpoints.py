@@ -10,7 +10,9 @@ session puts them back into the cache before its runs start. The partial file ca
 resumed from. When the pretraining finishes, the cache holds the final model, the partial file is
 gone and so is its committed copy. A pattern without `.partial` keeps finished models the same way,
 so that a fresh clone prunes the committed dense network instead of pretraining it again; another
-experiment that prunes it names the folder with `"checkpoints_dir"`.
+experiment that prunes it names the folder with `"checkpoints_dir"` and `"checkpoints_restore_only":
+True`: it takes the committed model but never writes into the other experiment's folder (its
+pattern would otherwise also sweep in any other cached model it matches).
 """
 import os
 import pathlib
@@ -76,6 +78,7 @@ class Keeper:
         pattern = exp.get("checkpoints") or []
         self.patterns = [pattern] if isinstance(pattern, str) else list(pattern)
         self.kept = exp.get("checkpoints_dir", exp["out"] / "checkpoints")
+        self.restore_only = bool(exp.get("checkpoints_restore_only", False))
         self.period = period
         self.stop = threading.Event()
         self.thread = None
@@ -84,6 +87,8 @@ class Keeper:
         if self.patterns:
             for pattern in self.patterns:
                 restore(self.kept, pattern)
+            if self.restore_only:
+                return self
             self.thread = threading.Thread(target=self._loop, daemon=True)
             self.thread.start()
         return self

@@ -16,6 +16,7 @@ EXPERIMENT = {
     # The dense network it prunes, committed by purl-table2-dense (bench/checkpoints.py).
     "partial_runs": True,  # a DQN run takes several sessions: its unfinished folder travels in partial/
     "checkpoints": "dense-resnet50-*.pt", "checkpoints_dir": ROOT / "docs/results/purl-table2-dense/checkpoints",
+    "checkpoints_restore_only": True,  # purl-table2-dense owns that folder
     "provenance": {
         "data": {"dataset": "Fashion-MNIST (Debian dataset-fashion-mnist, original IDX files)",
                  "train": 55000, "validation": 5000, "test": 10000, "retrain_per_step": 250,

@@ -101,6 +101,24 @@ def test_pretraining_checkpoints_travel_through_the_repository(tmp_path, monkeyp
     assert checkpoints.restore(kept, "dense-resnet50-*.pt.partial") == []  # nothing left to resume
 
 
+def test_an_experiment_that_prunes_another_ones_model_only_restores_it(tmp_path, monkeypatch):
+    import checkpoints
+    cache, kept = tmp_path / "cache", tmp_path / "dense" / "checkpoints"
+    monkeypatch.setenv("PRUNEGYM_CACHE", str(cache))
+    kept.mkdir(parents=True)
+    (kept / "dense-resnet50-aa.pt").write_bytes(b"the committed model")
+    exp = {"out": tmp_path / "pruning", "checkpoints": "dense-resnet50-*.pt", "checkpoints_dir": kept,
+           "checkpoints_restore_only": True}
+    with checkpoints.Keeper(exp, period=0.01):
+        assert (cache / "dense-resnet50-aa.pt").read_bytes() == b"the committed model"
+        (cache / "dense-resnet50-bb.pt").write_bytes(b"another width, pretrained by a test")
+    assert sorted(p.name for p in kept.iterdir()) == ["dense-resnet50-aa.pt"]  # nothing swept in
+    del exp["checkpoints_restore_only"]  # the owner's Keeper mirrors what its pattern matches
+    with checkpoints.Keeper(exp, period=60):
+        pass
+    assert sorted(p.name for p in kept.iterdir()) == ["dense-resnet50-aa.pt", "dense-resnet50-bb.pt"]
+
+
 def test_unfinished_bench_runs_travel_through_the_repository(tmp_path):
     """An unfinished run's resume state is mirrored while it runs, put back on a fresh machine only
     where the run there is behind, and dropped once the run has finished."""
