@@ -75,6 +75,31 @@ def sync(kept, runs):
         os.replace(staging, copy)
 
 
+def progress(out):
+    """(grid, run key, episodes done, episodes planned) for every unfinished run kept under
+    out/partial/, in folder order: what an experiment's page says of the runs under way."""
+    rows = []
+    partial = pathlib.Path(out) / "partial"
+    for grid in sorted(partial.iterdir()) if partial.is_dir() else []:
+        for run in sorted(grid.iterdir()) if grid.is_dir() else []:
+            try:
+                planned = int(json.loads((run / "run.json").read_text()).get("episodes", 0))
+            except (OSError, ValueError, AttributeError, TypeError):
+                planned = 0
+            rows.append((grid.name, run.name, episodes_done(run), planned))
+    return rows
+
+
+def progress_lines(out):
+    """The page's notice of unfinished runs (none when nothing is under way)."""
+    rows = progress(out)
+    if not rows:
+        return []
+    runs = "; ".join(f"`{key}` at episode {done} of {planned or '?'}" for _, key, done, planned in rows)
+    return [f"**Runs under way** (their resume state is in [partial/](partial), so the next session continues "
+            f"them; they count here only once finished): {runs}.", ""]
+
+
 class Keeper:
     """`with Keeper(exp, grid, root):` restores at entry, then syncs every `period` seconds and at exit."""
 

@@ -407,7 +407,8 @@ def main():
     ap.add_argument("--fresh", action="store_true", help="start the experiment's record anew (a rerun after its "
                     "configs or rules changed): earlier sessions move to provenance.json's 'superseded' with the "
                     "commit that holds their runs, and their raw/ runs are replaced as the new ones finish")
-    ap.add_argument("--out", help="render into this folder (raw/ and provenance.json are read from the experiment's)")
+    ap.add_argument("--out", help="render into this folder (raw/, partial/ and provenance.json are read from the "
+                    "experiment's)")
     a = ap.parse_args()
     if a.index:
         render_index(pathlib.Path(a.out) / "README.md" if a.out else INDEX)
@@ -433,9 +434,9 @@ def main():
     if a.out:
         target = pathlib.Path(a.out)
         target.mkdir(parents=True, exist_ok=True)
-        for name in ("raw", "provenance.json"):
+        for name in ("raw", "provenance.json", "partial"):  # what a page is rendered from
             src = out / name
-            if (target / name).exists() or (target / name).is_symlink():
+            if not src.exists() or (target / name).exists() or (target / name).is_symlink():
                 continue
             (target / name).symlink_to(src.resolve(), target_is_directory=src.is_dir())
         out = target

@@ -8,6 +8,7 @@ import json
 import sys
 
 import claims
+import partial_runs
 from results_common import ROOT, cell, dense_cell, load_bench_runs, provenance_lines, read_csv, share_verdict
 
 EXPERIMENT = {
@@ -113,6 +114,7 @@ def render(out):
              "after each layer, one epoch of fine-tuning; the uniform baseline bisects one alpha for all layers to the 90% target. "
              f"{setup['final']} "
              f"Dense test accuracy {dense_cell(runs)}. Mean +- standard error over the seeds each row has.", ""]
+    lines += partial_runs.progress_lines(out)
     if not complete:
         lines += [f"**Unfinished**: {len(runs)} of {SEEDS * len(ROWS)} runs are in; the verdicts wait for all "
                   f"{SEEDS} seeds. `bench/reproduce.py purl-table2` resumes the rest.", ""]

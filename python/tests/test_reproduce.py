@@ -119,6 +119,19 @@ def test_an_experiment_that_prunes_another_ones_model_only_restores_it(tmp_path,
     assert sorted(p.name for p in kept.iterdir()) == ["dense-resnet50-aa.pt", "dense-resnet50-bb.pt"]
 
 
+def test_the_page_names_the_runs_under_way(tmp_path):
+    import json as _json
+    import partial_runs
+    assert partial_runs.progress_lines(tmp_path) == []  # nothing kept: no notice
+    run = tmp_path / "partial" / "grid" / "dqn-s0-abcd"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(_json.dumps({"records": [{}] * 8, "episodes": 20}))
+    (tmp_path / "partial" / "grid" / "broken-s1-ef01").mkdir()  # no run.json: shown at episode 0
+    assert partial_runs.progress(tmp_path) == [("grid", "broken-s1-ef01", 0, 0), ("grid", "dqn-s0-abcd", 8, 20)]
+    text = partial_runs.progress_lines(tmp_path)[0]
+    assert "`dqn-s0-abcd` at episode 8 of 20" in text and "`broken-s1-ef01` at episode 0 of ?" in text
+
+
 def test_unfinished_bench_runs_travel_through_the_repository(tmp_path):
     """An unfinished run's resume state is mirrored while it runs, put back on a fresh machine only
     where the run there is behind, and dropped once the run has finished."""
