@@ -82,11 +82,12 @@ def progress(out):
     partial = pathlib.Path(out) / "partial"
     for grid in sorted(partial.iterdir()) if partial.is_dir() else []:
         for run in sorted(grid.iterdir()) if grid.is_dir() else []:
-            try:
-                planned = int(json.loads((run / "run.json").read_text()).get("episodes", 0))
+            try:  # one read of the record gives both figures
+                record = json.loads((run / "run.json").read_text())
+                done, planned = len(record.get("records", [])), int(record.get("episodes", 0))
             except (OSError, ValueError, AttributeError, TypeError):
-                planned = 0
-            rows.append((grid.name, run.name, episodes_done(run), planned))
+                done, planned = 0, 0
+            rows.append((grid.name, run.name, done, planned))
     return rows
 
 
