@@ -154,7 +154,9 @@ void print_info(const PruneEnv& env, const ConfigArgs& args) {
                "inputs): "
             << (groups.empty() ? "none\n" : std::to_string(groups.size()) + "\n");
   for (const auto& g : groups) {
-    std::cout << "  " << net->prunable_layers()[g.producer].name << " (" << g.channels << " channels) ->";
+    std::cout << "  " << net->prunable_layers()[g.producer].name;
+    for (size_t t : g.tied) std::cout << " + " << net->prunable_layers()[t].name;
+    std::cout << " (" << g.channels << (g.tied.empty() ? " channels) ->" : " channels, tied by residual adds) ->");
     for (const auto& c : g.consumers)
       std::cout << " " << net->prunable_layers()[c.layer].name << (c.block > 1 ? " x" + std::to_string(c.block) : "")
                 << (c.depthwise ? " (depthwise)" : "");

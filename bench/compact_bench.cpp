@@ -1,7 +1,7 @@
 // The compact export against the masked one: inference latency, parameters and file size of a
 // network with about half of its MACs removed by whole channels.
 //
-//   build/bin/bench_compact NETWORK [width=1] [side=28] [channels=1] [reps=20] [target=0.5] [stem]
+//   build/bin/bench_compact NETWORK [width=1] [side=28] [channels=1] [reps=20] [target=0.5] [stem|-] [coupled]
 //
 // Builds the network (deterministic initial weights: latency does not depend on training),
 // removes the same fraction of every channel group's channels by filter L1 norm, the smallest
@@ -24,6 +24,7 @@
 #include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <stdexcept>
 #include <string>
 
 using Clock = std::chrono::steady_clock;
@@ -152,9 +153,10 @@ json time_training(NetworkImpl& dense, NetworkImpl& pruned, InputShape in, int r
 namespace {
 
 const char* const kUsage =
-    "usage: bench_compact NETWORK [width=1] [side=28] [channels=1] [reps=20] [target=0.5] [stem]\n"
+    "usage: bench_compact NETWORK [width=1] [side=28] [channels=1] [reps=20] [target=0.5] [stem|-] [coupled]\n"
     "  prunes channels of NETWORK (a built-in name) until its MACs are at most target of the dense\n"
-    "  ones, then times the masked and the compact model (evaluation, retraining, the env step)\n";
+    "  ones, then times the masked and the compact model (evaluation, retraining, the env step);\n"
+    "  stem - keeps the network's own, coupled also prunes channels tied by residual additions\n";
 
 int run(int argc, char** argv);
 
@@ -183,7 +185,11 @@ int run(int argc, char** argv) {
   const InputShape in{argc > 4 ? std::stoll(argv[4]) : 1, side, side, nullptr};
   const int reps = argc > 5 ? std::stoi(argv[5]) : 20;
   const double target = argc > 6 ? std::stod(argv[6]) : 0.5;
-  if (argc > 7) o.options["stem"] = argv[7];
+  if (argc > 7 && std::string(argv[7]) != "-") o.options["stem"] = argv[7];
+  if (argc > 8) {
+    if (std::string(argv[8]) != "coupled") throw std::invalid_argument("the 8th argument must be 'coupled'");
+    o.options["coupled"] = true;
+  }
   torch::manual_seed(0);
 
   double fraction = 0.0;
@@ -209,6 +215,7 @@ int run(int argc, char** argv) {
   json j{{"network", o.name},
          {"width", o.options.value("width", 1.0)},
          {"stem", o.options.value("stem", "")},
+         {"coupled", o.options.value("coupled", false)},
          {"input", {in.channels, in.height, in.width}},
          {"threads", torch::get_num_threads()},
          {"fraction_removed", fraction},

@@ -31,10 +31,21 @@ nlohmann::json channel_group_json(const ChannelGroup& g, const NetworkImpl& net)
     consumers.push_back({{"layer", layers.at(c.layer).name}, {"block", c.block}});
     if (c.depthwise) consumers.back()["depthwise"] = true;
   }
-  return {{"producer", layers.at(g.producer).name},
-          {"channels", g.channels},
-          {"consumers", consumers},
-          {"batch_norms", g.batch_norms}};
+  nlohmann::json out{{"producer", layers.at(g.producer).name},
+                     {"channels", g.channels},
+                     {"consumers", consumers},
+                     {"batch_norms", g.batch_norms}};
+  if (!g.tied.empty()) {
+    out["tied"] = nlohmann::json::array();
+    for (size_t t : g.tied) out["tied"].push_back(layers.at(t).name);
+  }
+  return out;
+}
+
+std::vector<size_t> group_producers(const ChannelGroup& g) {
+  std::vector<size_t> out{g.producer};
+  out.insert(out.end(), g.tied.begin(), g.tied.end());
+  return out;
 }
 
 std::vector<ChannelGroup> checked_channel_groups(const NetworkImpl& net) {
@@ -42,9 +53,12 @@ std::vector<ChannelGroup> checked_channel_groups(const NetworkImpl& net) {
   const auto& layers = net.prunable_layers();
   for (const auto& g : groups) {
     const auto& p = layers.at(g.producer);
-    if (p.weight.size(0) != g.channels)
-      throw std::logic_error("channel group of " + p.name + ": " + std::to_string(g.channels) + " channels, but " +
-                             std::to_string(p.weight.size(0)) + " weight rows");
+    for (size_t producer : group_producers(g)) {
+      const auto& w = layers.at(producer).weight;
+      if (w.size(0) != g.channels)
+        throw std::logic_error("channel group of " + p.name + ": " + std::to_string(g.channels) + " channels, but " +
+                               layers.at(producer).name + " has " + std::to_string(w.size(0)) + " weight rows");
+    }
     for (const auto& c : g.consumers) {
       const auto& l = layers.at(c.layer);
       if (c.depthwise) {
@@ -66,10 +80,11 @@ void remove_channels(NetworkImpl& net, const ChannelGroup& g, const std::vector<
   if (channels.empty()) return;
   torch::NoGradGuard no_grad;
   auto& layers = net.prunable_layers();
-  auto& p = layers.at(g.producer);
-  const auto rows = torch::tensor(channels, torch::kLong).to(p.mask.device());
-  p.mask.index_fill_(0, rows, 0);
-  p.weight.mul_(p.mask);
+  for (size_t producer : group_producers(g)) {
+    auto& p = layers.at(producer);
+    p.mask.index_fill_(0, torch::tensor(channels, torch::kLong).to(p.mask.device()), 0);
+    p.weight.mul_(p.mask);
+  }
   for (const auto& c : g.consumers) {
     auto& l = layers.at(c.layer);
     const auto index = c.depthwise ? channels : expand_columns(channels, c.block);
@@ -141,9 +156,10 @@ CompactNetwork compact_network(const NetworkImpl& net) {
     const auto keep = read_channels(net, g);
     if (static_cast<int64_t>(keep.size()) == g.channels) continue;
     out.removed_channels += g.channels - static_cast<int64_t>(keep.size());
-    const auto& producer = layers.at(g.producer).name;
-    select(producer, 0, keep);
-    select(owner_of(producer) + ".bias", 0, keep);
+    for (size_t producer : group_producers(g)) {
+      select(layers.at(producer).name, 0, keep);
+      select(owner_of(layers.at(producer).name) + ".bias", 0, keep);
+    }
     for (const auto& bn : g.batch_norms)
       for (const char* field : {".weight", ".bias", ".running_mean", ".running_var"}) select(bn + field, 0, keep);
     for (const auto& c : g.consumers)

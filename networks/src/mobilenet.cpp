@@ -9,7 +9,9 @@
 // Channel groups: a block's expansion output and its depthwise channels are one group (producer
 // the expansion, consumers the depthwise convolution and the projection); in the first block, which
 // has no expansion, the stem's output with that block's depthwise and projection. Block outputs are
-// tied by the residual adds and form no group, as in ResNets.
+// tied by the residual adds and form no group, as in ResNets; with network.coupled, each stage's
+// block outputs are one group more (the first block's projection with the projections of the
+// residual blocks after it, read by the next expansions or the head).
 
 #include <prunegym/core/errors.h>
 #include <prunegym/networks/model.h>
@@ -17,6 +19,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <sstream>
@@ -86,7 +89,7 @@ struct Block {
 
 class MobileNetV2Impl : public NetworkImpl {
  public:
-  MobileNetV2Impl(double width, bool small_input, InputShape input, int64_t classes) {
+  MobileNetV2Impl(double width, bool small_input, InputShape input, int64_t classes, bool coupled) : coupled_(coupled) {
     if (input.graph) throw ConfigError("network.name: mobilenet_v2 needs image data, not a graph");
     if (!(width > 0)) throw ConfigError("network.width must be positive");
     // (expansion t, channels c, blocks n, stride s) of each stage, as in the paper and torchvision.
@@ -174,6 +177,8 @@ class MobileNetV2Impl : public NetworkImpl {
       g.consumers.push_back({index(b.project), 1, false});
       groups.push_back(std::move(g));
     }
+    if (coupled_) add_coupled_groups(groups, index);
+    std::sort(groups.begin(), groups.end(), [](const auto& a, const auto& b) { return a.producer < b.producer; });
     return groups;
   }
 
@@ -194,6 +199,27 @@ class MobileNetV2Impl : public NetworkImpl {
   }
 
  private:
+  /// network.coupled: the block outputs tied by residual adds, one group per stage. A set read by
+  /// a block without an expansion (its depthwise convolution would carry it on) is left alone.
+  template <typename Index>
+  void add_coupled_groups(std::vector<ChannelGroup>& groups, const Index& index) const {
+    std::optional<ChannelGroup> set;  // the current stage's tied projections
+    for (const auto& b : blocks_) {
+      if (set && b.expand) set->consumers.push_back({index(*b.expand), 1, false});
+      if (set && !b.expand) set.reset();
+      if (!b.residual) {
+        if (set) groups.push_back(*set);
+        set = ChannelGroup{index(b.project), b.project.conv->options.out_channels(), {}, {b.project.bn_name}, {}};
+      } else if (set) {
+        set->tied.push_back(index(b.project));
+        set->batch_norms.push_back(b.project.bn_name);
+      }
+    }
+    if (!set) return;
+    set->consumers.push_back({index(head_), 1, false});
+    groups.push_back(*set);
+  }
+
   /// Registers c's convolution and batch norm under `conv_name` / `bn_name` (empty: the pair as
   /// <conv_name>.0 and <conv_name>.1, torchvision's Conv2dNormActivation), and the convolution as
   /// prunable.
@@ -222,6 +248,7 @@ class MobileNetV2Impl : public NetworkImpl {
     largest_activation_ = std::max(largest_activation_, c.conv->options.out_channels() * h * w);
   }
 
+  bool coupled_ = false;
   ConvBn stem_, head_;
   std::vector<Block> blocks_;
   torch::nn::Linear fc_{nullptr};
@@ -231,7 +258,7 @@ class MobileNetV2Impl : public NetworkImpl {
 
 std::unique_ptr<NetworkImpl> make_mobilenet_v2(const NetworkOptions& o, InputShape input, int64_t classes) {
   const auto options = read_options<ResidualOptions>(o.options, "network");
-  return std::make_unique<MobileNetV2Impl>(options.width, options.stem == "cifar", input, classes);
+  return std::make_unique<MobileNetV2Impl>(options.width, options.stem == "cifar", input, classes, options.coupled);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include <prunegym/core/errors.h>
 #include <prunegym/networks/resnet.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -115,8 +116,8 @@ std::vector<std::pair<std::string, torch::nn::Conv2d>> ResidualBlockImpl::convol
   return out;
 }
 
-ResNetImpl::ResNetImpl(const ResNetSpec& spec, double width, InputShape input, int64_t classes)
-    : imagenet_stem_(spec.imagenet_stem), channels_last_(channels_last_enabled()) {
+ResNetImpl::ResNetImpl(const ResNetSpec& spec, double width, InputShape input, int64_t classes, bool coupled)
+    : imagenet_stem_(spec.imagenet_stem), coupled_(coupled), channels_last_(channels_last_enabled()) {
   if (input.graph) throw ConfigError("network.name: residual networks need image data, not a graph");
   if (!(width > 0)) throw ConfigError("network.width must be positive");
   int64_t channels = scaled(spec.widths.front(), width);
@@ -167,6 +168,7 @@ torch::Tensor ResNetImpl::forward(const torch::Tensor& input) {
 void ResidualOptions::read(ObjectReader& r) {
   r.get("width", width);
   r.get("stem", stem);
+  r.get("coupled", coupled);
   if (!(width > 0 && width <= 16))
     throw ConfigError("config key '" + r.key_path("width") + "' must be in (0, 16] (1 = the published widths)");
   if (!stem.empty() && stem != "imagenet" && stem != "cifar")
@@ -180,6 +182,7 @@ nlohmann::json ResidualOptions::to_json() const {
   nlohmann::json out = nlohmann::json::object();
   if (width != 1.0) out["width"] = width;
   if (!stem.empty()) out["stem"] = stem;
+  if (coupled) out["coupled"] = true;
   return out;
 }
 
@@ -188,7 +191,7 @@ nlohmann::json parse_residual_options(const nlohmann::json& options, const std::
 }
 
 nlohmann::json residual_traits() {
-  return {{"options", nlohmann::json::array({"width", "stem"})}, {"limits", {{"width", "network_width"}}}};
+  return {{"options", nlohmann::json::array({"width", "stem", "coupled"})}, {"limits", {{"width", "network_width"}}}};
 }
 
 namespace {
@@ -198,7 +201,7 @@ NetworkRegistry::Factory resnet_factory(const std::string& name) {
     const auto options = read_options<ResidualOptions>(o.options, "network");
     auto spec = resnet_spec(name);
     if (!options.stem.empty()) spec.imagenet_stem = options.stem == "imagenet";
-    return std::make_unique<ResNetImpl>(spec, options.width, input, classes);
+    return std::make_unique<ResNetImpl>(spec, options.width, input, classes, options.coupled);
   };
 }
 
@@ -246,7 +249,35 @@ std::vector<ChannelGroup> ResNetImpl::channel_groups() const {
       groups.push_back({*p, layers[*p].weight.size(0), {{*c, 1}}, {block + bn}});
     }
   }
+  if (coupled_) add_coupled_groups(groups);
+  std::sort(groups.begin(), groups.end(), [](const auto& a, const auto& b) { return a.producer < b.producer; });
   return groups;
+}
+
+void ResNetImpl::add_coupled_groups(std::vector<ChannelGroup>& groups) const {
+  const auto& layers = prunable_layers();
+  const auto index = [&](const std::string& name) {
+    for (size_t i = 0; i < layers.size(); ++i)
+      if (layers[i].name == name + ".weight") return i;
+    throw std::logic_error("residual network: no prunable layer " + name);
+  };
+  // The set being collected: the stem, or a stage's first shortcut, and the blocks adding to it.
+  ChannelGroup g{index("conv1"), conv1_->options.out_channels(), {}, {"bn1"}, {}};
+  for (size_t s = 0; s < stages_.size(); ++s)
+    for (size_t b = 0; b < stages_[s]->size(); ++b) {
+      const auto& block = *stages_[s]->ptr<ResidualBlockImpl>(b);
+      const std::string prefix = "layer" + std::to_string(s + 1) + "." + std::to_string(b) + ".";
+      g.consumers.push_back({index(prefix + "conv1"), 1});
+      if (block.has_downsample()) {  // the shortcut reads the set and starts the next one
+        g.consumers.push_back({index(prefix + "downsample.0"), 1});
+        groups.push_back(g);
+        g = {index(prefix + "downsample.0"), block.out_channels(), {}, {prefix + "downsample.1"}, {}};
+      }
+      g.tied.push_back(index(prefix + (block.bottleneck() ? "conv3" : "conv2")));
+      g.batch_norms.push_back(prefix + (block.bottleneck() ? "bn3" : "bn2"));
+    }
+  g.consumers.push_back({index("fc"), 1});  // after global average pooling: one column per channel
+  groups.push_back(g);
 }
 
 }  // namespace prunegym

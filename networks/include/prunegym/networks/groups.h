@@ -10,9 +10,11 @@
 /// computes the same function as one without the channel. Batch norms between producer and
 /// consumer lose their channel c with it (listed, not masked: they no longer matter).
 ///
-/// Channels tied by a residual addition are not grouped: a block's last convolution, the stem and
-/// the shortcut of a residual network, and the classifier keep their outputs (the block-internal
-/// channels are what AMC prunes in residual networks).
+/// By default channels tied by a residual addition are not grouped: a block's last convolution, the
+/// stem and the shortcut of a residual network, and the classifier keep their outputs (the
+/// block-internal channels are what AMC prunes in residual networks). With network.coupled, each
+/// set of tied producers (a stage's shortcut or stem and its blocks' last convolutions) is one
+/// more group: channel c goes from all of them and from everything that reads their sum.
 ///
 /// Compaction (compact_network) then drops the removed channels physically: smaller weight
 /// tensors, batch norms and biases, the same function.
@@ -34,8 +36,12 @@ namespace prunegym {
 
 // ChannelConsumer and ChannelGroup are declared in model.h (NetworkImpl::channel_groups()).
 
-/// {"producer", "channels", "consumers": [{"layer", "block"}], "batch_norms"} with layer names.
+/// {"producer", "channels", "consumers": [{"layer", "block"}], "batch_norms"} with layer names,
+/// and "tied": [layer] for a coupled group.
 nlohmann::json channel_group_json(const ChannelGroup& group, const NetworkImpl& net);
+
+/// Every producer of the group's channels: the first, then the tied ones.
+std::vector<size_t> group_producers(const ChannelGroup& group);
 
 /// The groups of a network (NetworkImpl::channel_groups()), checked against its weight shapes:
 /// throws std::logic_error when a consumer's input columns do not match the producer's channels.

@@ -38,10 +38,15 @@ struct ChannelConsumer {
 /// The output channels of one prunable layer and the layers that read them: removing channel c
 /// masks the producer's row c and each consumer's input columns of channel c (networks/groups.h).
 struct ChannelGroup {
-  size_t producer = 0;  ///< index among prunable_layers()
+  size_t producer = 0;  ///< index among prunable_layers(): the first producer, the step's layer
   int64_t channels = 0;
   std::vector<ChannelConsumer> consumers;
-  std::vector<std::string> batch_norms;  ///< batch-norm modules between them ("layer1.0.bn1")
+  /// Batch-norm modules between them ("layer1.0.bn1"): the producers' own first, in producer
+  /// order (producer, then tied), then any after a depthwise consumer.
+  std::vector<std::string> batch_norms;
+  /// Further producers of the same channels, tied to the first by residual additions (a coupled
+  /// group, network.coupled): removing channel c removes row c of each of them too.
+  std::vector<size_t> tied;
 };
 
 /// Base of every prunable model: a torch module plus its prunable layers in forward order.

@@ -31,8 +31,9 @@ namespace prunegym {
 
 /// The options of the residual networks and MobileNet-V2 (network.width, network.stem).
 struct ResidualOptions {
-  double width = 1.0;  ///< channel multiplier in (0, 16]; the layer count is unchanged
-  std::string stem;    ///< "imagenet", "cifar", or "" (the network's own)
+  double width = 1.0;    ///< channel multiplier in (0, 16]; the layer count is unchanged
+  std::string stem;      ///< "imagenet", "cifar", or "" (the network's own)
+  bool coupled = false;  ///< channels tied by residual additions form groups too (channel_groups())
   void read(ObjectReader& r);
   nlohmann::json to_json() const;  ///< only what differs from the defaults
 };
@@ -61,6 +62,8 @@ class ResidualBlockImpl : public torch::nn::Module {
   std::vector<int64_t> output_positions(int64_t h, int64_t w) const;
   torch::Tensor forward(const torch::Tensor& x);
   int64_t out_channels() const { return out_; }
+  bool bottleneck() const { return static_cast<bool>(conv3_); }
+  bool has_downsample() const { return static_cast<bool>(down_conv_); }
   /// The block's convolutions with their names relative to the block, in definition order.
   std::vector<std::pair<std::string, torch::nn::Conv2d>> convolutions() const;
   /// TorchScript statements computing the block from `x` into `x`; `prefix` is its path ("layer1.0.").
@@ -77,7 +80,7 @@ TORCH_MODULE(ResidualBlock);
 
 class ResNetImpl : public NetworkImpl {
  public:
-  ResNetImpl(const ResNetSpec& spec, double width, InputShape input, int64_t classes);
+  ResNetImpl(const ResNetSpec& spec, double width, InputShape input, int64_t classes, bool coupled = false);
   torch::Tensor forward(const torch::Tensor& x) override;
   int64_t activation_floats_per_sample() const override { return largest_activation_; }
   /// TorchScript with batch norm in inference form (running statistics): torch.jit.load opens it.
@@ -90,11 +93,17 @@ class ResNetImpl : public NetworkImpl {
   std::vector<int64_t> output_positions() const override { return output_positions_; }
   /// Block-internal channels only: conv1 -> conv2 (and conv2 -> conv3 in a bottleneck) with the
   /// batch norm between; the stem, each block's last convolution, the shortcuts and the classifier
-  /// are tied by residual additions (or are the output) and form no group.
+  /// are tied by residual additions (or are the output) and form no group. With `coupled`, each
+  /// set of tied producers is a group as well: the stem or a stage's first shortcut with the last
+  /// convolution of every block it feeds, read by the blocks' first convolutions, the next stage's
+  /// first block (conv1 and shortcut) or the classifier. In network order.
   std::vector<ChannelGroup> channel_groups() const override;
 
  private:
+  void add_coupled_groups(std::vector<ChannelGroup>& groups) const;
+
   bool imagenet_stem_;
+  bool coupled_;
   bool channels_last_;
   std::vector<int64_t> output_positions_;
   torch::nn::Conv2d conv1_{nullptr};
