@@ -80,16 +80,25 @@ class ChannelNormCriterion : public PruningCriterion {
         throw ConfigError("config key 'env.criterion.rank': \"bn_scale\" ranks by the following batch norm, and " +
                           net.prunable_layers()[g.producer].name + " has none (use \"l1\" or \"l2\")");
       // Built-in networks register "layer1.0.bn1.weight"; TorchScript imports "layer1_0_bn1_weight".
+      // A coupled group sums the scales of its producers' batch norms (listed first).
       const auto parameters = net.named_parameters(/*recurse=*/true);
-      const std::string gamma = g.batch_norms.front() + ".weight";
-      const auto* found = parameters.find(gamma);
-      if (!found) found = parameters.find(script_name(gamma));
-      if (!found) throw std::logic_error("no batch-norm scale " + gamma + " in the network");
-      s = found->abs();
+      const size_t own = std::min(g.batch_norms.size(), 1 + g.tied.size());
+      for (size_t i = 0; i < own; ++i) {
+        const std::string gamma = g.batch_norms[i] + ".weight";
+        const auto* found = parameters.find(gamma);
+        if (!found) found = parameters.find(script_name(gamma));
+        if (!found) throw std::logic_error("no batch-norm scale " + gamma + " in the network");
+        s = s.defined() ? s + found->abs() : found->abs();
+      }
     } else {
-      const auto& w = net.prunable_layers()[g.producer].weight;
-      const auto rows = w.reshape({w.size(0), -1});
-      s = o_.rank == "l1" ? rows.abs().sum(1) : rows.pow(2).sum(1).sqrt();
+      // A coupled group's channel is the rows of all its producers: one norm over all of them.
+      for (size_t producer : group_producers(g)) {
+        const auto& w = net.prunable_layers()[producer].weight;
+        const auto rows = w.reshape({w.size(0), -1});
+        const auto part = o_.rank == "l1" ? rows.abs().sum(1) : rows.pow(2).sum(1);
+        s = s.defined() ? s + part : part;
+      }
+      if (o_.rank == "l2") s = s.sqrt();
     }
     s = s.to(torch::kCPU, torch::kDouble).contiguous();
     std::vector<double> out;

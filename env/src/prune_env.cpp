@@ -4,6 +4,7 @@
 #include <prunegym/networks/groups.h>
 #include <prunegym/networks/train.h>
 
+#include <algorithm>
 #include <filesystem>
 
 namespace prunegym {
@@ -16,7 +17,9 @@ PruneEnv::PruneEnv(const Config& config, PruneEnvHooks hooks)
   reward_prototype_ = RewardRegistry::instance().make(opt.reward.name, opt.reward.params);
   build_action_space();
   const auto layers = static_cast<int64_t>(schedule_->layers().size());
-  observation_space_ = observation_builder_->space({schedule_->length(), layers});
+  const auto highs = action_space_.kind() == Space::Kind::discrete ? action_space_.values() : action_space_.high();
+  observation_space_ = observation_builder_->space(
+      {schedule_->length(), layers, highs.empty() ? 1.0 : *std::max_element(highs.begin(), highs.end())});
   build_reward_setup();
   episode_.restart(schedule_->layers(), core_.accuracy(), 0.0);
 }

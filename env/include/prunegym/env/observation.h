@@ -1,7 +1,8 @@
 #pragma once
 /// Observation builders: what the agent sees of the episode. "compact" is PuRL's 3-dim state
 /// (step, accuracy, sparsity); "per_layer" is the (a_i, p_i) vector, 2 entries per episode layer
-/// (108 dims on ResNet-50). Add your own with PRUNEGYM_REGISTER(ObservationRegistry, ...).
+/// (108 dims on ResNet-50); "layer_features" is AMC's 11 features of the layer to prune next
+/// (observation_layer_features.cpp). Add your own with PRUNEGYM_REGISTER(ObservationRegistry, ...).
 
 #include <prunegym/core/registry.h>
 #include <prunegym/env/episode_state.h>
@@ -18,6 +19,7 @@ namespace prunegym {
 struct ObservationShape {
   int64_t episode_length = 0;  ///< steps of a full episode
   int64_t layers = 0;          ///< layers the episode prunes
+  double action_high = 1.0;    ///< the largest action value (to scale the previous action)
 };
 
 class NetworkImpl;
@@ -25,6 +27,8 @@ class NetworkImpl;
 class ObservationBuilder {
  public:
   virtual ~ObservationBuilder() = default;
+  /// Called once, when the env is built and before any build(): a builder may keep from the shape
+  /// what build() needs.
   virtual Space space(const ObservationShape& shape) const = 0;
   /// The agent's view after a reset or a step: computed from the episode so far and the network
   /// (its layers, shapes and masks as they are now).
