@@ -16,7 +16,7 @@
 
 #include <prunegym/core/registry.h>
 #include <prunegym/env/observation.h>
-#include <prunegym/networks/cost.h>
+#include <prunegym/networks/model.h>
 
 #include <algorithm>
 #include <array>
@@ -39,10 +39,16 @@ class LayerFeaturesObservation : public ObservationBuilder {
 
   Observation build(const EpisodeState& e, const NetworkImpl& net) const override {
     if (e.layers.empty()) return Observation(kFeatures, 0.0f);
-    const auto cost = network_cost(net);
+    // Shapes and positions only: the MACs under the masks come with the episode state (the step
+    // counted them), so no mask is read here.
+    const auto& layers = net.prunable_layers();
+    const auto positions = net.output_positions();
     std::vector<Row> rows;
     rows.reserve(e.layers.size());
-    for (size_t k = 0; k < e.layers.size(); ++k) rows.push_back(describe(k, cost.layers.at(e.layers[k].index)));
+    for (size_t k = 0; k < e.layers.size(); ++k) {
+      const size_t i = e.layers[k].index;
+      rows.push_back(describe(k, layers.at(i).weight, i < positions.size() ? positions[i] : -1));
+    }
     const size_t current = std::min(static_cast<size_t>(std::max<int64_t>(e.step, 0)), e.layers.size() - 1);
     Observation out;
     out.reserve(kFeatures);
@@ -54,10 +60,10 @@ class LayerFeaturesObservation : public ObservationBuilder {
       }
       out.push_back(hi > lo ? static_cast<float>((rows[current][f] - lo) / (hi - lo)) : 0.0f);
     }
-    const double total = cost.macs > 0 ? static_cast<double>(cost.macs) : 1.0;
+    const double total = e.dense_macs > 0 ? static_cast<double>(e.dense_macs) : 1.0;
     double rest = 0.0;
     for (size_t k = current + 1; k < rows.size(); ++k) rest += rows[k][7];
-    out.push_back(clamp01(static_cast<double>(cost.macs - cost.remaining_macs) / total));
+    out.push_back(clamp01(static_cast<double>(e.dense_macs - e.macs) / total));
     out.push_back(clamp01(rest / total));
     out.push_back(clamp01(e.last_value / action_high_));
     return out;
@@ -66,16 +72,18 @@ class LayerFeaturesObservation : public ObservationBuilder {
  private:
   static float clamp01(double x) { return static_cast<float>(std::clamp(x, 0.0, 1.0)); }
 
-  static Row describe(size_t k, const LayerCost& l) {
-    const bool conv = l.shape.size() == 4;
+  /// Features 0-7 of episode layer k with weight `w`, applied at `positions` output positions.
+  static Row describe(size_t k, const torch::Tensor& w, int64_t positions) {
+    const bool conv = w.dim() == 4;
+    const auto at = std::max<int64_t>(positions, 0);  // unknown positions count no MACs (networks/cost.h)
     return {static_cast<double>(k),
             conv ? 0.0 : 1.0,
-            l.shape.size() > 1 ? static_cast<double>(l.shape[1]) : 1.0,
-            static_cast<double>(l.shape.empty() ? 0 : l.shape[0]),
-            static_cast<double>(std::max<int64_t>(l.positions, 0)),
-            conv ? static_cast<double>(l.shape[2]) : 1.0,
-            static_cast<double>(l.weights),
-            static_cast<double>(l.macs)};
+            w.dim() > 1 ? static_cast<double>(w.size(1)) : 1.0,
+            static_cast<double>(w.dim() > 0 ? w.size(0) : 0),
+            static_cast<double>(at),
+            conv ? static_cast<double>(w.size(2)) : 1.0,
+            static_cast<double>(w.numel()),
+            static_cast<double>(at * w.numel())};
   }
 
   mutable double action_high_ = 1.0;  ///< from space(), which the env calls once when it is built

@@ -84,6 +84,8 @@ void PruneEnv::record(const ScheduleStep& s, double value) {
   episode_.accuracy = core_.accuracy();
   episode_.sparsity = s.observed_sparsity;
   episode_.last_value = value;
+  episode_.macs = s.info.macs;
+  episode_.dense_macs = s.info.dense_macs;
   for (size_t k : s.pruned) {
     auto& l = episode_.layers.at(k);
     l.accuracy = core_.accuracy();
@@ -115,6 +117,8 @@ ResetResult PruneEnv::reset(const ResetOptions& options) {
   done_ = false;
   StepInfo info = core_.counts();
   episode_.restart(schedule_->layers(), core_.accuracy(), info.sparsity);
+  episode_.macs = info.macs;
+  episode_.dense_macs = info.dense_macs;
   observation_ = observe();
   return {observation_, info};
 }

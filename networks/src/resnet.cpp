@@ -255,12 +255,7 @@ std::vector<ChannelGroup> ResNetImpl::channel_groups() const {
 }
 
 void ResNetImpl::add_coupled_groups(std::vector<ChannelGroup>& groups) const {
-  const auto& layers = prunable_layers();
-  const auto index = [&](const std::string& name) {
-    for (size_t i = 0; i < layers.size(); ++i)
-      if (layers[i].name == name + ".weight") return i;
-    throw std::logic_error("residual network: no prunable layer " + name);
-  };
+  const auto index = [&](const std::string& module) { return layer_index(module + ".weight"); };
   // The set being collected: the stem, or a stage's first shortcut, and the blocks adding to it.
   ChannelGroup g{index("conv1"), conv1_->options.out_channels(), {}, {"bn1"}, {}};
   for (size_t s = 0; s < stages_.size(); ++s)

@@ -22,6 +22,8 @@ struct EpisodeState {
   double accuracy = 0.0;    ///< last measured accuracy on the state/reward split
   double sparsity = 0.0;    ///< the schedule's sparsity (global, or of the pruned group)
   double last_value = 0.0;  ///< the last step's action value (0 at reset)
+  int64_t macs = 0;         ///< MACs per sample under the current masks (StepInfo::macs)
+  int64_t dense_macs = 0;   ///< the dense network's (StepInfo::dense_macs)
   /// One record per episode layer, in episode order (EpisodeSchedule::layers()).
   std::vector<LayerRecord> layers;
 
