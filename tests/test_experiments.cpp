@@ -258,3 +258,37 @@ TEST_CASE("a lottery run in-process writes its tables and reads finished rounds 
   CHECK_THAT(again_log.str(), Contains("read back"));
   CHECK(again.table["rows"] == r.table["rows"]);
 }
+
+TEST_CASE("a run writes its learned ratios for deployment pruners, and a budgeted DDPG run meets its budget",
+          "[experiments][train][budget]") {
+  const auto dir = fs::path(test::scratch_dir("ratios-run"));
+  TrainRunOptions o;
+  o.config = test::tiny_config({{"env",
+                                 {{"criterion", {{"name", "channel_norm"}, {"action", "fraction"}}},
+                                  {"actions", {{"type", "box"}, {"low", 0.0}, {"high", 0.9}}},
+                                  {"budget", {{"resource", "macs"}, {"ratio", 0.5}}},
+                                  {"reward", {{"name", "amc_error"}}}}},
+                                {"agents", {{"ddpg", {{"warmup", 2}, {"hidden", {16}}, {"batch_size", 8}}}}}});
+  o.agent = "ddpg";
+  o.episodes = 4;
+  o.plot = false;
+  o.out = (dir / "ddpg").string();
+  const auto run = run_train(o);
+  REQUIRE(run.finished);
+  const json summary = read_json_file((dir / "ddpg" / "summary.json").string());
+  const auto cost = summary.at("cost");
+  CHECK(cost.at("remaining_macs").get<double>() <= 0.5 * cost.at("macs").get<double>());
+  const json ratios = read_json_file((dir / "ddpg" / "ratios.json").string());
+  CHECK(ratios.at("structured").get<bool>());
+  REQUIRE(ratios.at("layers").size() == 2);  // the two hidden layers' channel groups
+  for (const auto& row : ratios.at("layers")) {
+    const double removed = 1.0 - row.at("kept").get<double>() / row.at("channels").get<double>();
+    CHECK(row.at("ratio").get<double>() == Approx(removed));
+    const auto module = row.at("module").get<std::string>();
+    CHECK(row.at("name").get<std::string>() == module + ".weight");
+    CHECK(ratios.at("torch_pruning").at("pruning_ratio_dict").at(module) == row.at("ratio"));
+  }
+  CHECK(ratios.at("nni").at("config_list").size() == 2);
+  CHECK(ratios.at("nni").at("config_list")[0].at("sparse_ratio") == ratios.at("layers")[0].at("ratio"));
+  CHECK(ratios.at("layers")[0].at("ratio").get<double>() > 0.0);  // the budget made it prune
+}

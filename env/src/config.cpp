@@ -140,6 +140,25 @@ void read_network_section(ObjectReader& root, Config& c) {
   validate_network(c.network);  // the name and layer strings, now rather than at first use
 }
 
+/// env.budget: {"resource": "macs" | "params", "ratio": (0, 1]} (env/budget.h).
+void read_budget(ObjectReader b, BudgetOptions& o) {
+  b.get("resource", o.resource);
+  b.get("ratio", o.ratio);
+  b.finish();
+  if (o.resource == "latency")
+    throw ConfigError(
+        "config key 'env.budget.resource': \"latency\" needs a measured per-layer latency table, "
+        "which this version does not build yet; budget \"macs\" or \"params\"");
+  if (!o.active()) {
+    if (b.find("ratio")) throw ConfigError("config key 'env.budget.ratio' needs env.budget.resource (macs or params)");
+    return;
+  }
+  require_one_of("env.budget.resource", o.resource, {"macs", "params"});
+  if (!(o.ratio > 0 && o.ratio <= 1))
+    throw ConfigError("config key 'env.budget.ratio' must be in (0, 1]: the share of the dense network's " +
+                      o.resource + " an episode may keep");
+}
+
 /// The "env" section.
 void read_env_section(ObjectReader& root, Config& c) {
   auto e = root.child("env");
@@ -192,6 +211,8 @@ void read_env_section(ObjectReader& root, Config& c) {
     throw ConfigError("config key 'env.reward.target_accuracy' must be in (0, 1]");
   if (!(o.reward.target_sparsity > 0 && o.reward.target_sparsity <= 1))
     throw ConfigError("config key 'env.reward.target_sparsity' must be in (0, 1]");
+
+  read_budget(e.child("budget"), o.budget);
 
   auto retrain = e.child("retrain");
   retrain.get("compact", o.retrain_compact);
@@ -285,6 +306,8 @@ json Config::to_json() const {
           {"evaluation", evaluation_json(env.evaluation)}};
   // A speed setting like evaluation.compact: recorded only when set, so run keys stay.
   if (env.retrain_compact != "auto") ej["retrain"]["compact"] = env.retrain_compact;
+  // Written only when set, so configs without a budget keep their run keys.
+  if (env.budget.active()) ej["budget"] = {{"resource", env.budget.resource}, {"ratio", env.budget.ratio}};
   json actions{{"type", env.actions.type}};
   if (env.actions.low) actions["low"] = *env.actions.low;
   if (env.actions.high) actions["high"] = *env.actions.high;

@@ -13,6 +13,9 @@ void to_json(nlohmann::json& j, const StepInfo& i) {
                      {"layer_index", i.layer_index},
                      {"round", i.round},
                      {"alpha", i.value},
+                     {"requested", i.requested},
+                     {"clipped", i.clipped},
+                     {"resource_ratio", i.resource_ratio},
                      {"layer_sparsity", i.step_sparsity},
                      {"sparsity", i.sparsity},
                      {"accuracy", i.accuracy},
@@ -35,6 +38,9 @@ void from_json(const nlohmann::json& j, StepInfo& i) {
   i.layer_index = j.value("layer_index", d.layer_index);
   i.round = j.value("round", d.round);
   i.value = j.value("alpha", d.value);
+  i.requested = j.value("requested", i.value);
+  i.clipped = j.value("clipped", d.clipped);
+  i.resource_ratio = j.value("resource_ratio", d.resource_ratio);
   i.step_sparsity = j.value("layer_sparsity", d.step_sparsity);
   i.sparsity = j.value("sparsity", d.sparsity);
   i.accuracy = j.value("accuracy", d.accuracy);

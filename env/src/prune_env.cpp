@@ -21,6 +21,13 @@ PruneEnv::PruneEnv(const Config& config, PruneEnvHooks hooks)
   observation_space_ = observation_builder_->space(
       {schedule_->length(), layers, highs.empty() ? 1.0 : *std::max_element(highs.begin(), highs.end())});
   build_reward_setup();
+  if (opt.budget.active()) {
+    if (!schedule_->replays_by_values())
+      throw ConfigError("env.budget applies to layer-wise episodes (one step per layer); '" + opt.episode +
+                        "' episodes do not fix which layer a step prunes");
+    wall_ = std::make_unique<ActionWall>(opt.budget, core_, schedule_->layers(),
+                                         *std::max_element(highs.begin(), highs.end()));
+  }
   episode_.restart(schedule_->layers(), core_.accuracy(), 0.0);
 }
 
@@ -54,6 +61,7 @@ void PruneEnv::build_reward_setup() {
   reward_setup_.dense_accuracy = dense;
   reward_setup_.total_weights = core_.network().total_prunable();
   reward_setup_.episode_length = episode_length();
+  reward_setup_.dense_macs = core_.counts().dense_macs;
   if (!core_.dense().trained) return;  // describe only: the accuracy target waits for the dense model
   if (!(reward_setup_.target_accuracy > 0)) {
     throw ConfigError("env.reward: the accuracy target " + std::to_string(reward_setup_.target_accuracy) +
@@ -109,16 +117,18 @@ ResetResult PruneEnv::reset(const ResetOptions& options) {
       throw ConfigError("unknown reset option '" + it.key() + "' (known: target_sparsity, target_accuracy)");
     }
   }
+  auto reward = reward_prototype_->clone();
+  reward->reset(setup);  // may refuse the setup (ConfigError), before anything changed
   core_.seed(options.seed);
   core_.restart();
-  reward_ = reward_prototype_->clone();
-  reward_->reset(setup);
+  reward_ = std::move(reward);
   started_ = true;
   done_ = false;
   StepInfo info = core_.counts();
   episode_.restart(schedule_->layers(), core_.accuracy(), info.sparsity);
   episode_.macs = info.macs;
   episode_.dense_macs = info.dense_macs;
+  if (wall_) info.resource_ratio = wall_->ratio(core_.network());
   observation_ = observe();
   return {observation_, info};
 }
@@ -129,13 +139,17 @@ StepResult PruneEnv::step(const Action& action) {
     throw EpisodeError("step() called after the episode ended at step " + std::to_string(episode_.step) +
                        "; call reset() to start a new episode");
   }
-  const double value = action_space_.value_of(action);  // throws ActionError, state untouched
+  const double requested = action_space_.value_of(action);  // throws ActionError, state untouched
+  const double value = wall_ ? wall_->clip(core_, static_cast<size_t>(episode_.step), requested) : requested;
   ScheduleStep s = schedule_->step(core_, episode_, value, reward_->setup().target_sparsity);
   record(s, value);
   const int64_t step = episode_.step;
   StepResult result;
   StepInfo& info = s.info;
   info.step = step;
+  info.requested = requested;
+  info.clipped = value != requested;
+  if (wall_) info.resource_ratio = wall_->ratio(core_.network());
   info.early_stop = info.evaluated && core_.accuracy() < config().env.early_stop_accuracy;
   result.terminated = s.finished || info.early_stop;
   const int64_t limit = schedule_->step_limit();
@@ -146,6 +160,8 @@ StepResult PruneEnv::step(const Action& action) {
     in.sparsity = info.sparsity;
     in.remaining = info.remaining;
     in.total = info.total;
+    in.macs = info.macs;
+    in.dense_macs = info.dense_macs;
     in.step = step;
     in.last = result.terminated || result.truncated;
     result.reward = reward_->compute(in);
@@ -175,7 +191,8 @@ void PruneEnv::apply_values(const std::vector<double>& values) {
                       ", the episode has " + std::to_string(layers.size()));
   }
   core_.restart();
-  for (size_t i = 0; i < values.size(); ++i) core_.prune({layers[i]}, values[i]);
+  for (size_t i = 0; i < values.size(); ++i)
+    core_.prune({layers[i]}, wall_ ? wall_->clip(core_, i, values[i]) : values[i]);
   started_ = false;  // the next step needs a reset
   done_ = true;
 }

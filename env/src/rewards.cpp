@@ -80,6 +80,62 @@ void add_builtin_rewards(RewardRegistry& r) {
       "AMC-style: -(1-A)*log(remaining weights)");
 }
 
+/// AMC's rewards: -error for a budgeted search, or -error x log(the resource left). AMC scores
+/// the pruned network once, so by default the reward comes at the episode's last step and is 0
+/// before; "every_step": true gives it at every evaluated step (PuRL's dense timing).
+class AmcReward : public RewardFn {
+ public:
+  enum class Resource { none, macs, params };
+  AmcReward(Resource resource, bool every_step) : resource_(resource), every_step_(every_step) {}
+
+  void reset(const RewardSetup& setup) override {
+    if (resource_ == Resource::macs && setup.dense_macs <= 0)
+      throw ConfigError(
+          "env.reward 'amc_macs' needs MAC counts, and this network cannot tell its output positions "
+          "('prunegym info' shows them); use amc_params or amc_error");
+    setup_ = setup;
+  }
+  double compute(const RewardInput& in) override {
+    if (!in.last && !every_step_) return 0.0;
+    switch (resource_) {
+      case Resource::macs:
+        return amc_log_reward(in.accuracy, in.macs);
+      case Resource::params:
+        return amc_log_reward(in.accuracy, in.remaining);
+      default:
+        return -(1.0 - in.accuracy);
+    }
+  }
+  std::unique_ptr<RewardFn> clone() const override { return std::make_unique<AmcReward>(*this); }
+
+ private:
+  Resource resource_;
+  bool every_step_;
+};
+
+void add_amc(RewardRegistry& r, const std::string& name, AmcReward::Resource resource, const std::string& what) {
+  r.add(
+      name,
+      [name, resource](const nlohmann::json& params) -> std::unique_ptr<RewardFn> {
+        bool every_step = false;
+        for (auto it = params.begin(); it != params.end(); ++it) {
+          if (it.key() != "every_step")
+            throw ConfigError("unknown config key 'env.reward." + it.key() + "' (reward '" + name +
+                              "' takes every_step besides name, beta, target_accuracy, target_sparsity)");
+          if (!it->is_boolean()) throw ConfigError("config key 'env.reward.every_step' must be true or false");
+          every_step = it->get<bool>();
+        }
+        return std::make_unique<AmcReward>(resource, every_step);
+      },
+      "AMC: " + what + "; at the episode's last step only (every_step: true for every evaluated step)");
+}
+
+void add_amc_rewards(RewardRegistry& r) {
+  add_amc(r, "amc_error", AmcReward::Resource::none, "-error (1 - A), for a search under env.budget");
+  add_amc(r, "amc_macs", AmcReward::Resource::macs, "-error x log(MACs left)");
+  add_amc(r, "amc_params", AmcReward::Resource::params, "-error x log(weights left)");
+}
+
 }  // namespace
 
 template <>
@@ -87,6 +143,7 @@ RewardRegistry& RewardRegistry::instance() {
   static RewardRegistry registry = [] {
     RewardRegistry r("reward", "env.reward.name");
     add_builtin_rewards(r);
+    add_amc_rewards(r);
     return r;
   }();
   return registry;

@@ -5,6 +5,7 @@
 #include <prunegym/core/timing.h>
 #include <prunegym/env/criteria.h>
 #include <prunegym/env/prune_env.h>
+#include <prunegym/experiments/ratios.h>
 #include <prunegym/experiments/run_summary.h>
 #include <prunegym/experiments/train_run.h>
 #include <prunegym/networks/batch_norm.h>
@@ -401,6 +402,7 @@ TrainRunResult run_train(const TrainRunOptions& o) {
                                     seconds_since(t_start)};
   result.summary = make_summary(s, *training.local, env, f, seconds);
   result.summary.exported = exported;
+  write_atomic(s.out / "ratios.json", pruning_ratios(env).dump(2) + "\n");
   write_atomic(s.out / "summary.json", result.summary.to_json().dump(2) + "\n");
   s.save(true);
   result.finished = true;

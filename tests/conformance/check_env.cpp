@@ -75,6 +75,11 @@ class Checker {
     if (info.macs < 0 || info.macs > info.dense_macs) fail(where + ": info.macs is outside [0, dense_macs]");
     if (info.dense_macs > 0 && info.remaining == info.total && info.macs != info.dense_macs)
       fail(where + ": nothing is pruned but info.macs differs from dense_macs");
+    if (step > 0 && info.clipped != (info.requested != info.value))
+      fail(where + ": info.clipped disagrees with requested vs applied value");
+    if (info.clipped && !(info.value > info.requested)) fail(where + ": a clipped value was lowered, not raised");
+    if (!(info.resource_ratio >= 0 && info.resource_ratio <= 1))
+      fail(where + ": info.resource_ratio is outside [0, 1]");
   }
 
   void check_step(const StepResult& s, int64_t step, const std::string& where) {

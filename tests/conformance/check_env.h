@@ -11,7 +11,8 @@
 //     the trajectory with refused actions in between equals the one without;
 //   - terminated and truncated are never both true; rewards are finite; info.step counts steps;
 //   - info carries the documented keys with values in range (sparsity and accuracy in [0, 1],
-//     remaining <= total, one layer sparsity per prunable layer);
+//     remaining <= total, one layer sparsity per prunable layer; an action value is only ever
+//     raised, by env.budget's wall, and then info.clipped says so);
 //   - save_state()/restore_state() round-trip, where the env supports them.
 
 #include <prunegym/env/env.h>

@@ -30,6 +30,15 @@ struct ActionOptions {
   std::vector<double> values;             ///< an explicit list instead of a grid
 };
 
+/// env.budget: AMC's resource constraint. With one, each layer-wise action is raised just enough
+/// that the layers still to come, at the highest action, can bring the resource to `ratio` of the
+/// dense network's (the action wall, env/budget.h); an episode never ends above it.
+struct BudgetOptions {
+  std::string resource;  ///< "macs" or "params" (remaining prunable weights); "" = no budget
+  double ratio = 1.0;    ///< the share of the dense network's resource an episode may keep, in (0, 1]
+  bool active() const { return !resource.empty(); }
+};
+
 struct EvaluationOptions {
   std::string split = "validation";  ///< "validation" or "test": the accuracy in state and reward
   int64_t samples = 0;               ///< evaluate on the first N samples (0 = whole split)
@@ -74,6 +83,7 @@ struct EnvOptions {
   std::string observation = "compact";  ///< "compact" (layer, accuracy, sparsity) or "per_layer"
   nlohmann::json observation_options = nlohmann::json::object();
   RewardOptions reward;
+  BudgetOptions budget;
   TrainOptions retrain =
       TrainOptions().set_optimizer("adam").set_lr(1e-3).set_batch_size(100).set_epochs(1).set_samples(1000);
   /// env.retrain.compact: once whole channels are removed, every retraining of the episode

@@ -14,15 +14,18 @@ namespace prunegym {
 
 /// What happened in one step (or at reset). Named fields, never positional tensors.
 struct StepInfo {
-  int64_t step = 0;            ///< steps taken in this episode
-  std::string layer;           ///< layer pruned by this step ("" at reset and in rounds episodes)
-  int64_t layer_index = -1;    ///< its index among the prunable layers
-  int64_t round = 0;           ///< rounds episodes: the lottery round this step ran (1-based)
-  double value = 0.0;          ///< action value applied: an alpha, or a sparsity (the criterion's meaning)
-  double step_sparsity = 0.0;  ///< sparsity of what the step pruned: its layer, or the round's layers
-  double sparsity = 0.0;       ///< over all prunable weights
-  double accuracy = 0.0;       ///< on the state/reward split (validation by default)
-  bool evaluated = false;      ///< accuracy was measured in this step (false between sparse steps)
+  int64_t step = 0;             ///< steps taken in this episode
+  std::string layer;            ///< layer pruned by this step ("" at reset and in rounds episodes)
+  int64_t layer_index = -1;     ///< its index among the prunable layers
+  int64_t round = 0;            ///< rounds episodes: the lottery round this step ran (1-based)
+  double value = 0.0;           ///< action value applied: an alpha, or a sparsity (the criterion's meaning)
+  double requested = 0.0;       ///< the value the action named (env.budget's wall may raise it to value)
+  bool clipped = false;         ///< env.budget's action wall raised the value
+  double resource_ratio = 0.0;  ///< env.budget: the resource left over the dense network's (0 = no budget)
+  double step_sparsity = 0.0;   ///< sparsity of what the step pruned: its layer, or the round's layers
+  double sparsity = 0.0;        ///< over all prunable weights
+  double accuracy = 0.0;        ///< on the state/reward split (validation by default)
+  bool evaluated = false;       ///< accuracy was measured in this step (false between sparse steps)
   int64_t remaining = 0;
   int64_t total = 0;
   /// Multiply-accumulates per sample of the prunable layers' non-zero weights, and of the dense

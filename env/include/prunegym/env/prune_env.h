@@ -4,6 +4,7 @@
 /// from its registry: the episode schedule (env.episode), the criterion (env.criterion), the
 /// observation (env.observation) and the reward (env.reward.name).
 
+#include <prunegym/env/budget.h>
 #include <prunegym/env/config.h>
 #include <prunegym/env/criteria.h>
 #include <prunegym/env/env.h>
@@ -73,13 +74,16 @@ class PruneEnv : public Env {
   bool episode_over() const { return done_; }
   /// The episode so far: steps taken, the last accuracy and sparsity, one record per layer.
   const EpisodeState& episode() const { return episode_; }
+  /// env.budget's action wall (null without a budget).
+  const ActionWall* budget() const { return wall_.get(); }
   /// Accuracy of the current network on the test split.
   double test_accuracy() { return core_.evaluate_split("test").accuracy; }
   /// Accuracy and loss of the current network on "train", "validation" or "test".
   EvalResult evaluate_split(const std::string& split) { return core_.evaluate_split(split); }
 
   /// Applies a final policy: restores the dense model, then prunes episode layer i with
-  /// values[i] (no retraining in between). Ends any running episode.
+  /// values[i] (no retraining in between; env.budget's wall raises them as in an episode, so
+  /// replaying requested or applied values gives the same network). Ends any running episode.
   void apply_values(const std::vector<double>& values);
   /// Trains the current (pruned) network on the whole training split; masked weights stay zero.
   TrainStats finetune(const TrainOptions& options, const EpochCallback& on_epoch = {});
@@ -106,6 +110,7 @@ class PruneEnv : public Env {
   std::unique_ptr<ObservationBuilder> observation_builder_;
   std::unique_ptr<RewardFn> reward_prototype_;
   std::unique_ptr<RewardFn> reward_;
+  std::unique_ptr<ActionWall> wall_;
   RewardSetup reward_setup_;
   Space action_space_;
   Space observation_space_;

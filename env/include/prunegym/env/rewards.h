@@ -23,6 +23,7 @@ struct RewardSetup {
   double dense_accuracy = 0.0;
   int64_t total_weights = 0;
   int64_t episode_length = 0;
+  int64_t dense_macs = 0;  ///< the dense network's MACs per sample (0: its output positions are unknown)
 };
 
 /// What the reward sees after a step.
@@ -31,8 +32,10 @@ struct RewardInput {
   double sparsity = 0.0;  ///< P over all prunable weights
   int64_t remaining = 0;
   int64_t total = 0;
-  int64_t step = 0;   ///< 1-based step of the episode
-  bool last = false;  ///< the episode's final step
+  int64_t macs = 0;        ///< MACs per sample under the current masks (StepInfo::macs)
+  int64_t dense_macs = 0;  ///< the dense network's
+  int64_t step = 0;        ///< 1-based step of the episode
+  bool last = false;       ///< the episode's final step
 };
 
 class RewardFn {
@@ -75,7 +78,8 @@ double purl_upside_reward(double accuracy, double sparsity, const RewardSetup& s
 double purl_cubic_reward(double accuracy, double sparsity, const RewardSetup& s);
 /// Seed 000: -(1 - A) * remaining / total.
 double lottery_q_reward(double accuracy, int64_t remaining, int64_t total);
-/// AMC-style: -(1 - A) * log(remaining).
+/// AMC-style: -(1 - A) * log(remaining). With remaining MACs it is AMC's FLOPs reward, with
+/// remaining weights its parameter reward.
 double amc_log_reward(double accuracy, int64_t remaining);
 
 }  // namespace prunegym

@@ -1,0 +1,103 @@
+#include <prunegym/core/errors.h>
+#include <prunegym/env/budget.h>
+#include <prunegym/networks/cost.h>
+
+#include <cmath>
+#include <sstream>
+
+namespace prunegym {
+
+namespace {
+
+/// Masks and weights of every prunable layer, put back when the trial ends (thrown or not).
+class TrialGuard {
+ public:
+  explicit TrialGuard(NetworkImpl& net) : net_(net) {
+    torch::NoGradGuard no_grad;
+    for (const auto& l : net.prunable_layers()) saved_.push_back({l.weight.detach().clone(), l.mask.clone()});
+  }
+  ~TrialGuard() {
+    torch::NoGradGuard no_grad;
+    auto& layers = net_.prunable_layers();
+    for (size_t i = 0; i < layers.size(); ++i) {
+      layers[i].weight.detach().copy_(saved_[i].first);
+      layers[i].mask.copy_(saved_[i].second);
+    }
+  }
+  TrialGuard(const TrialGuard&) = delete;
+  TrialGuard& operator=(const TrialGuard&) = delete;
+
+ private:
+  NetworkImpl& net_;
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> saved_;
+};
+
+std::string percent(double x) {
+  std::ostringstream os;
+  os.precision(3);
+  os << 100.0 * x << "%";
+  return os.str();
+}
+
+}  // namespace
+
+ActionWall::ActionWall(const BudgetOptions& budget, EnvCore& core, std::vector<size_t> layers, double high)
+    : budget_(budget), layers_(std::move(layers)), high_(high) {
+  const auto& criterion = core.criterion();
+  if (criterion.meaning() != ActionMeaning::sparsity || criterion.ranks_globally())
+    throw ConfigError(
+        "env.budget needs a criterion whose action is the share a layer loses (magnitude_target, or "
+        "channel_norm with \"action\": \"fraction\"); under '" +
+        core.config().env.criterion +
+        "' what a later layer loses depends on weights retraining has yet to change, so no action "
+        "wall could promise the budget");
+  const auto cost = network_cost(core.network());
+  if (budget_.resource == "macs" && cost.unknown_layers > 0)
+    throw ConfigError("env.budget.resource \"macs\": network '" + core.config().network.name + "' cannot tell the " +
+                      "output positions of " + std::to_string(cost.unknown_layers) +
+                      " prunable layers, so their MACs are unknown; budget \"params\" instead");
+  dense_ = budget_.resource == "macs" ? cost.macs : cost.prunable;
+  limit_ = static_cast<int64_t>(std::floor(budget_.ratio * static_cast<double>(dense_)));
+  if (layers_.empty()) throw ConfigError("env.budget: the episode prunes no layer, so no budget can be met");
+  const int64_t best = completed(core, 0, high_);
+  if (best > limit_)
+    throw ConfigError("env.budget: with every episode layer at the highest action (" + std::to_string(high_) +
+                      ") the network keeps " + percent(static_cast<double>(best) / static_cast<double>(dense_)) +
+                      " of its dense " + budget_.resource + ", above the budget's " + percent(budget_.ratio) +
+                      "; raise env.budget.ratio or env.actions.high, or prune more layers (env.layers)");
+}
+
+int64_t ActionWall::resource(const NetworkImpl& net) const {
+  if (budget_.resource == "params") return network_cost(net).remaining;
+  return network_cost(net).remaining_macs;
+}
+
+double ActionWall::ratio(const NetworkImpl& net) const {
+  return dense_ > 0 ? static_cast<double>(resource(net)) / static_cast<double>(dense_) : 0.0;
+}
+
+int64_t ActionWall::completed(EnvCore& core, size_t k, double value) const {
+  auto& net = core.network();
+  TrialGuard guard(net);
+  const auto& criterion = core.criterion();
+  criterion.apply(net, {layers_.at(k)}, value);
+  const std::vector<size_t> later(layers_.begin() + static_cast<std::ptrdiff_t>(k) + 1, layers_.end());
+  if (!later.empty()) criterion.apply(net, later, high_);
+  return resource(net);
+}
+
+double ActionWall::clip(EnvCore& core, size_t k, double requested) const {
+  if (k >= layers_.size() || requested >= high_) return requested;
+  if (completed(core, k, requested) <= limit_) return requested;
+  // The resource falls as the value rises: bisect for the least value that meets the limit, to
+  // well below one unit of any layer (2^-26 of the action range).
+  double lo = requested, hi = high_;
+  if (completed(core, k, hi) > limit_) return hi;  // only if earlier steps were not walled
+  for (int i = 0; i < 26; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (completed(core, k, mid) <= limit_ ? hi : lo) = mid;
+  }
+  return hi;
+}
+
+}  // namespace prunegym
