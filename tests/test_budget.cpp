@@ -6,6 +6,7 @@
 #include "helpers.h"
 
 #include <prunegym/core/errors.h>
+#include <prunegym/env/budget.h>
 #include <prunegym/env/prune_env.h>
 #include <prunegym/networks/cost.h>
 

@@ -9,14 +9,19 @@ namespace prunegym {
 
 namespace {
 
-/// Masks and weights of every prunable layer, put back when the trial ends (thrown or not).
+/// Masks and weights of every prunable layer, saved once; each trial starts from them and the
+/// network gets them back when the guard goes (thrown or not).
 class TrialGuard {
  public:
   explicit TrialGuard(NetworkImpl& net) : net_(net) {
     torch::NoGradGuard no_grad;
     for (const auto& l : net.prunable_layers()) saved_.push_back({l.weight.detach().clone(), l.mask.clone()});
   }
-  ~TrialGuard() {
+  ~TrialGuard() { put_back(); }
+  TrialGuard(const TrialGuard&) = delete;
+  TrialGuard& operator=(const TrialGuard&) = delete;
+
+  void put_back() {
     torch::NoGradGuard no_grad;
     auto& layers = net_.prunable_layers();
     for (size_t i = 0; i < layers.size(); ++i) {
@@ -24,8 +29,6 @@ class TrialGuard {
       layers[i].mask.copy_(saved_[i].second);
     }
   }
-  TrialGuard(const TrialGuard&) = delete;
-  TrialGuard& operator=(const TrialGuard&) = delete;
 
  private:
   NetworkImpl& net_;
@@ -59,7 +62,12 @@ ActionWall::ActionWall(const BudgetOptions& budget, EnvCore& core, std::vector<s
   dense_ = budget_.resource == "macs" ? cost.macs : cost.prunable;
   limit_ = static_cast<int64_t>(std::floor(budget_.ratio * static_cast<double>(dense_)));
   if (layers_.empty()) throw ConfigError("env.budget: the episode prunes no layer, so no budget can be met");
-  const int64_t best = completed(core, 0, high_);
+  int64_t best = 0;
+  {
+    TrialGuard guard(core.network());
+    core.criterion().apply(core.network(), layers_, high_);
+    best = resource(core.network());
+  }
   if (best > limit_)
     throw ConfigError("env.budget: with every episode layer at the highest action (" + std::to_string(high_) +
                       ") the network keeps " + percent(static_cast<double>(best) / static_cast<double>(dense_)) +
@@ -76,26 +84,33 @@ double ActionWall::ratio(const NetworkImpl& net) const {
   return dense_ > 0 ? static_cast<double>(resource(net)) / static_cast<double>(dense_) : 0.0;
 }
 
-int64_t ActionWall::completed(EnvCore& core, size_t k, double value) const {
-  auto& net = core.network();
-  TrialGuard guard(net);
-  const auto& criterion = core.criterion();
-  criterion.apply(net, {layers_.at(k)}, value);
-  const std::vector<size_t> later(layers_.begin() + static_cast<std::ptrdiff_t>(k) + 1, layers_.end());
-  if (!later.empty()) criterion.apply(net, later, high_);
-  return resource(net);
+double ActionWall::ratio(const StepInfo& info) const {
+  const int64_t left = budget_.resource == "params" ? info.remaining : info.macs;
+  return dense_ > 0 ? static_cast<double>(left) / static_cast<double>(dense_) : 0.0;
 }
 
 double ActionWall::clip(EnvCore& core, size_t k, double requested) const {
   if (k >= layers_.size() || requested >= high_) return requested;
-  if (completed(core, k, requested) <= limit_) return requested;
+  auto& net = core.network();
+  const auto& criterion = core.criterion();
+  const std::vector<size_t> later(layers_.begin() + static_cast<std::ptrdiff_t>(k) + 1, layers_.end());
+  TrialGuard guard(net);
+  // The resource after pruning layer k with `value` and every later layer at the highest action.
+  const auto completed = [&](double value) {
+    criterion.apply(net, {layers_[k]}, value);
+    if (!later.empty()) criterion.apply(net, later, high_);
+    const int64_t r = resource(net);
+    guard.put_back();
+    return r;
+  };
+  if (completed(requested) <= limit_) return requested;
   // The resource falls as the value rises: bisect for the least value that meets the limit, to
   // well below one unit of any layer (2^-26 of the action range).
   double lo = requested, hi = high_;
-  if (completed(core, k, hi) > limit_) return hi;  // only if earlier steps were not walled
+  if (completed(hi) > limit_) return hi;  // only if earlier steps were not walled
   for (int i = 0; i < 26; ++i) {
     const double mid = 0.5 * (lo + hi);
-    (completed(core, k, mid) <= limit_ ? hi : lo) = mid;
+    (completed(mid) <= limit_ ? hi : lo) = mid;
   }
   return hi;
 }

@@ -1,4 +1,5 @@
 #include <prunegym/core/errors.h>
+#include <prunegym/env/budget.h>
 #include <prunegym/env/prune_env.h>
 #include <prunegym/networks/cost.h>
 #include <prunegym/networks/groups.h>
@@ -128,7 +129,7 @@ ResetResult PruneEnv::reset(const ResetOptions& options) {
   episode_.restart(schedule_->layers(), core_.accuracy(), info.sparsity);
   episode_.macs = info.macs;
   episode_.dense_macs = info.dense_macs;
-  if (wall_) info.resource_ratio = wall_->ratio(core_.network());
+  if (wall_) info.resource_ratio = wall_->ratio(info);
   observation_ = observe();
   return {observation_, info};
 }
@@ -149,7 +150,7 @@ StepResult PruneEnv::step(const Action& action) {
   info.step = step;
   info.requested = requested;
   info.clipped = value != requested;
-  if (wall_) info.resource_ratio = wall_->ratio(core_.network());
+  if (wall_) info.resource_ratio = wall_->ratio(info);
   info.early_stop = info.evaluated && core_.accuracy() < config().env.early_stop_accuracy;
   result.terminated = s.finished || info.early_stop;
   const int64_t limit = schedule_->step_limit();

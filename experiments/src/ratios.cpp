@@ -16,10 +16,10 @@ std::string module_of(const std::string& parameter) {
 
 }  // namespace
 
-nlohmann::json pruning_ratios(PruneEnv& env) {
+nlohmann::json pruning_ratios(const PruneEnv& env) {
   const auto& net = env.network();
   const auto& layers = net.prunable_layers();
-  const bool structured = make_criterion(env.config().env.criterion, env.config().env.criterion_options)->structured();
+  const bool structured = env.criterion().structured();
   auto rows = nlohmann::json::array();
   nlohmann::json torch_pruning = nlohmann::json::object();
   auto nni = nlohmann::json::array();

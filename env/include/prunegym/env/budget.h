@@ -10,6 +10,7 @@
 /// will lose does not depend on the weights that retraining changes meanwhile.
 
 #include <prunegym/env/config.h>
+#include <prunegym/env/env.h>
 #include <prunegym/env/env_core.h>
 
 #include <cstdint>
@@ -28,6 +29,8 @@ class ActionWall {
   int64_t resource(const NetworkImpl& net) const;
   /// resource / the dense network's.
   double ratio(const NetworkImpl& net) const;
+  /// The same from a step's counts (StepInfo::macs, remaining), with no recount.
+  double ratio(const StepInfo& info) const;
   int64_t limit() const { return limit_; }
 
   /// The value to apply at episode position `k` (k steps done) for the agent's `requested` value:
@@ -36,9 +39,6 @@ class ActionWall {
   double clip(EnvCore& core, size_t k, double requested) const;
 
  private:
-  /// The resource after pruning layer k with `value` and every later layer with high_.
-  int64_t completed(EnvCore& core, size_t k, double value) const;
-
   BudgetOptions budget_;
   std::vector<size_t> layers_;
   double high_ = 1.0;

@@ -4,7 +4,6 @@
 /// from its registry: the episode schedule (env.episode), the criterion (env.criterion), the
 /// observation (env.observation) and the reward (env.reward.name).
 
-#include <prunegym/env/budget.h>
 #include <prunegym/env/config.h>
 #include <prunegym/env/criteria.h>
 #include <prunegym/env/env.h>
@@ -24,6 +23,8 @@
 #include <vector>
 
 namespace prunegym {
+
+class ActionWall;  // env/budget.h
 
 /// Everything needed to put the environment back exactly where it was.
 struct EnvSnapshot : EnvState {
@@ -65,6 +66,8 @@ class PruneEnv : public Env {
   double dense_accuracy() const { return core_.dense_accuracy(); }
   const RewardSetup& reward_setup() const { return reward_setup_; }
   NetworkImpl& network() { return core_.network(); }
+  const NetworkImpl& network() const { return core_.network(); }
+  const PruningCriterion& criterion() const { return core_.criterion(); }
   const DataSplits& data() const { return core_.data(); }
   const EpisodeSchedule& schedule() const { return *schedule_; }
   /// Names of the layers the episode prunes, in order.

@@ -11,6 +11,6 @@ namespace prunegym {
 
 /// The current network's ratios: under a structured criterion the share of each channel group's
 /// channels removed (by producer, tied producers listed), otherwise each prunable layer's sparsity.
-nlohmann::json pruning_ratios(PruneEnv& env);
+nlohmann::json pruning_ratios(const PruneEnv& env);
 
 }  // namespace prunegym
