@@ -39,5 +39,6 @@ void add_train(CLI::App& app, Commands& commands);
 void add_lottery(CLI::App& app, Commands& commands);
 void add_bench(CLI::App& app, Commands& commands);
 void add_serve(CLI::App& app, Commands& commands);
+void add_validate(CLI::App& app, Commands& commands);
 
 }  // namespace prunegym::cli

@@ -55,7 +55,7 @@ std::string parse_message(const CLI::ParseError& e, bool in_command) {
       if (rest.rfind("--", 0) == 0) return "unknown option " + rest;
       if (!in_command)
         return "unknown command '" + rest.substr(0, rest.find(' ')) +
-               "' (commands: pretrain, train, episode, info, bench, serve, lottery)";
+               "' (commands: pretrain, train, episode, info, bench, serve, lottery, validate)";
       return "unexpected argument " + rest;
     }
   }
@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
   cli::add_repeatable(app, "--plugin", plugins, "load a plugin library (before the command)")->type_name("LIB");
   cli::Commands commands;
   for (const auto& add : {cli::add_pretrain, cli::add_train, cli::add_episode, cli::add_info, cli::add_bench,
-                          cli::add_serve, cli::add_lottery})
+                          cli::add_serve, cli::add_lottery, cli::add_validate})
     add(app, commands);
   // Before parsing: `prunegym info --help` on a slow BLAS should already say so.
   const std::string warning = prunegym::blas_warning(prunegym::detect_blas());

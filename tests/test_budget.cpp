@@ -1,6 +1,7 @@
 // env.budget (AMC's action wall, env/budget.h) and AMC's rewards: a budgeted episode never ends
 // above its budget whatever the agent asks, for every resource and fraction criterion; replays
-// meet it too; the budgeted env keeps the Env contract; bad budgets are refused with the fix.
+// meet it too; the budgeted env keeps the Env contract; bad budgets are refused with the fix; a
+// latency budget's table is measured once, cached, and predicts from the masks.
 
 #include "conformance/check_env.h"
 #include "helpers.h"
@@ -9,6 +10,7 @@
 #include <prunegym/env/budget.h>
 #include <prunegym/env/prune_env.h>
 #include <prunegym/networks/cost.h>
+#include <prunegym/networks/latency.h>
 
 #include <catch2/catch.hpp>
 
@@ -115,6 +117,60 @@ TEST_CASE("the wall reports what it raised, and replays meet the budget as the e
   CHECK(env.budget()->resource(env.network()) <= env.budget()->limit());
 }
 
+TEST_CASE("a latency budget: the table is measured once, predicts from the masks, and the wall meets it",
+          "[env][budget][latency]") {
+  // Interpolation between grid points, clamped outside them.
+  LatencyLayer l;
+  l.in_points = {2, 4};
+  l.out_points = {2, 4};
+  l.seconds = {1.0, 2.0, 3.0, 4.0};
+  CHECK(l.at(3, 3) == Approx(2.5));
+  CHECK(l.at(1, 1) == 1.0);
+  CHECK(l.at(4, 9) == 4.0);
+  CHECK(l.at(2, 3) == Approx(1.5));
+
+  auto patch = budget_patch("latency", 0.8, kChannels, "box");
+  patch["env"]["budget"]["latency_points"] = 4;
+  PruneEnv env(test::tiny_config(patch));
+  const auto* table = env.budget()->latency_table();
+  REQUIRE(table);
+  REQUIRE(table->layers.size() == 3);
+  // Which dimensions can shrink: the convolution's filters (not the image's one channel), both
+  // dimensions of linear:16, the classifier's inputs (not its classes).
+  CHECK(table->layers[0].in_points.size() == 1);
+  CHECK(table->layers[0].out_points == std::vector<int64_t>{2, 4, 6, 8});
+  CHECK(table->layers[1].in_points.size() == 4);
+  CHECK(table->layers[1].out_points.size() == 4);
+  CHECK(table->layers[2].out_points.size() == 1);
+  for (const auto& layer : table->layers)  // monotone: fewer channels never cost more
+    for (size_t i = 1; i < layer.seconds.size(); ++i)
+      if (i % layer.out_points.size() != 0) CHECK(layer.seconds[i] >= layer.seconds[i - 1]);
+  // Dense masks: the prediction is the measured dense forward pass.
+  CHECK(table->predict(env.network()) == Approx(table->dense_seconds));
+  CHECK(LatencyTable::from_json(table->to_json()).to_json() == table->to_json());
+
+  // Episodes end within the budget, whatever is asked, and report the predicted ratio.
+  std::mt19937 rng(2);
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  for (int i = 0; i < 3; ++i) {
+    const auto end = run_episode(env, [&](int64_t) { return i == 0 ? 0.0 : uniform(rng); });
+    CHECK(env.budget()->resource(env.network()) <= env.budget()->limit());
+    CHECK(end.first.info.resource_ratio == Approx(env.budget()->ratio(env.network())));
+    CHECK(end.first.info.resource_ratio <= 0.8);
+    const auto layers = table->predict_layers(env.network());
+    CHECK(layers[1] <= table->layers[1].seconds.back());  // channels went, so did time
+  }
+
+  // A second environment reads the table back from beside the dense model.
+  std::vector<std::string> again;
+  PruneEnvHooks hooks;
+  hooks.log = [&](const std::string& line) { again.push_back(line); };
+  PruneEnv second(test::tiny_config(patch), hooks);
+  CHECK(
+      std::any_of(again.begin(), again.end(), [](const std::string& s) { return s.find("from the cache") != s.npos; }));
+  CHECK(second.budget()->latency_table()->to_json() == table->to_json());
+}
+
 TEST_CASE("a budgeted env keeps the Env contract", "[env][budget][conformance]") {
   for (const std::string actions : {"discrete", "box"}) {
     PruneEnv env(test::tiny_config(budget_patch("params", 0.3, kWeights, actions)));
@@ -122,6 +178,12 @@ TEST_CASE("a budgeted env keeps the Env contract", "[env][budget][conformance]")
     INFO(report.text());
     CHECK(report.ok());
   }
+  auto latency = budget_patch("latency", 0.8, kChannels, "box");
+  latency["env"]["budget"]["latency_points"] = 4;
+  PruneEnv env(test::tiny_config(latency));
+  const auto report = conformance::check_env(env);
+  INFO(report.text());
+  CHECK(report.ok());
 }
 
 TEST_CASE("bad budgets are refused with the fix", "[env][budget][errors]") {
@@ -136,7 +198,12 @@ TEST_CASE("bad budgets are refused with the fix", "[env][budget][errors]") {
   };
   refused(budget_patch("macs", 0.5, "std_threshold", "discrete"), "share a layer loses");
   refused(budget_patch("macs", 0.01, kChannels, "discrete"), "raise env.budget.ratio");
-  refused(budget_patch("latency", 0.5, kChannels, "discrete"), "latency table");
+  auto one_point = budget_patch("latency", 0.5, kChannels, "discrete");
+  one_point["env"]["budget"]["latency_points"] = 1;
+  refused(one_point, "2..32");
+  auto table_keys = budget_patch("macs", 0.5, kChannels, "discrete");
+  table_keys["env"]["budget"]["latency_batch"] = 8;
+  refused(table_keys, "describe the latency table");
   refused(budget_patch("flops", 0.5, kChannels, "discrete"), "env.budget.resource");
   refused(budget_patch("macs", 0.0, kChannels, "discrete"), "(0, 1]");
   refused({{"env", {{"budget", {{"ratio", 0.5}}}}}}, "needs env.budget.resource");

@@ -10,6 +10,7 @@
 #include <prunegym/experiments/episode_run.h>
 #include <prunegym/experiments/lottery_run.h>
 #include <prunegym/experiments/train_run.h>
+#include <prunegym/experiments/validate_run.h>
 
 #include <catch2/catch.hpp>
 
@@ -291,4 +292,74 @@ TEST_CASE("a run writes its learned ratios for deployment pruners, and a budgete
   CHECK(ratios.at("nni").at("config_list").size() == 2);
   CHECK(ratios.at("nni").at("config_list")[0].at("sparse_ratio") == ratios.at("layers")[0].at("ratio"));
   CHECK(ratios.at("layers")[0].at("ratio").get<double>() > 0.0);  // the budget made it prune
+}
+
+TEST_CASE("validate builds a finished run's final network again and finds every number, or names the one that differs",
+          "[experiments][train][validate]") {
+  const auto dir = fs::path(test::scratch_dir("validate-run"));
+  TrainRunOptions o;
+  o.agent = "q";
+  o.seed = 2;
+  o.episodes = 4;
+  o.plot = false;
+  const auto train = [&](const std::string& name, const json& patch) {
+    o.config = test::tiny_config(patch);
+    o.out = (dir / name).string();
+    REQUIRE(run_train(o).finished);
+    return o.out;
+  };
+  const auto validated = [](const std::string& run, bool finetune = true) {
+    ValidateOptions v;
+    v.run_dir = run;
+    v.finetune = finetune;
+    return validate_run(v);
+  };
+  // One-shot policy with fine-tuning: every number exact on the run's own threads.
+  const std::string one_shot = train("one-shot", json::object());
+  const ValidateResult r = validated(one_shot);
+  CHECK(r.exact);
+  CHECK(r.ok());
+  CHECK(r.checks.size() == 3 + 3 + 2 + 3);  // 3 values; sparsity, remaining, MACs; 2 + 3 accuracies
+  const json report = read_json_file((fs::path(one_shot) / "validation.json").string());
+  CHECK(report.at("ok") == true);
+  CHECK(report.at("mode") == "exact");
+  CHECK_THAT(validate_report(r), Contains("valid: every judged number matches"));
+  // The other readings of a policy: replayed as an episode, a budgeted box policy, rounds.
+  CHECK(validated(train("episode", {{"train", {{"final_policy", "episode"}}}})).ok());
+  o.agent = "random";
+  const json budget{{"env",
+                     {{"criterion", {{"name", "channel_norm"}, {"action", "fraction"}}},
+                      {"actions", {{"type", "box"}, {"low", 0.0}, {"high", 0.9}}},
+                      {"budget", {{"resource", "macs"}, {"ratio", 0.5}}},
+                      {"reward", {{"name", "amc_error"}}}}}};
+  CHECK(validated(train("budget", budget), false).ok());
+  const json rounds = json::parse(R"({
+    "env": {"episode": "rounds", "criterion": "magnitude_target", "actions": {"values": [0.3, 0.5]},
+            "reward": {"name": "lottery_q", "target_sparsity": 0.7}},
+    "lottery": {"train": {"optimizer": "adam", "lr": 0.002, "batch_size": 64, "epochs": 1, "samples": 300}},
+    "train": {"policy_episodes": 1, "final_train": {"epochs": 2, "samples": 0}, "finetune": {"epochs": 0}}
+  })");
+  CHECK(validated(train("rounds", rounds)).ok());
+
+  // A reported number that the network does not give is named; a tolerance can accept it.
+  json summary = read_json_file((fs::path(one_shot) / "summary.json").string());
+  summary["after_finetune"]["test_accuracy"] = summary["after_finetune"]["test_accuracy"].get<double>() - 0.004;
+  write_atomic(fs::path(one_shot) / "summary.json", summary.dump(2));
+  const ValidateResult tampered = validated(one_shot);
+  CHECK_FALSE(tampered.ok());
+  CHECK(tampered.failures() == std::vector<std::string>{"after_finetune.test_accuracy"});
+  CHECK_THAT(validate_report(tampered), Contains("DIFFERS") && Contains("NOT valid: 1 of"));
+  ValidateOptions lenient;
+  lenient.run_dir = one_shot;
+  lenient.tolerant = true;
+  const ValidateResult tolerant = validate_run(lenient);
+  CHECK_FALSE(tolerant.exact);
+  CHECK(tolerant.ok());  // 0.4 points, within the 1-point accuracy tolerance
+
+  // What is not a finished run is refused with what to do.
+  CHECK_THROWS_WITH(validated((dir / "nowhere").string()), Contains("is not a folder"));
+  o.out = (dir / "part").string();
+  o.stop_after = 2;
+  REQUIRE_FALSE(run_train(o).finished);
+  CHECK_THROWS_WITH(validated(o.out), Contains("has not finished") && Contains("prunegym train --resume"));
 }

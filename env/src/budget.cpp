@@ -1,6 +1,7 @@
 #include <prunegym/core/errors.h>
 #include <prunegym/env/budget.h>
 #include <prunegym/networks/cost.h>
+#include <prunegym/networks/latency.h>
 
 #include <cmath>
 #include <sstream>
@@ -44,7 +45,8 @@ std::string percent(double x) {
 
 }  // namespace
 
-ActionWall::ActionWall(const BudgetOptions& budget, EnvCore& core, std::vector<size_t> layers, double high)
+ActionWall::ActionWall(const BudgetOptions& budget, EnvCore& core, std::vector<size_t> layers, double high,
+                       const LogFn& log)
     : budget_(budget), layers_(std::move(layers)), high_(high) {
   const auto& criterion = core.criterion();
   if (criterion.meaning() != ActionMeaning::sparsity || criterion.ranks_globally())
@@ -59,7 +61,13 @@ ActionWall::ActionWall(const BudgetOptions& budget, EnvCore& core, std::vector<s
     throw ConfigError("env.budget.resource \"macs\": network '" + core.config().network.name + "' cannot tell the " +
                       "output positions of " + std::to_string(cost.unknown_layers) +
                       " prunable layers, so their MACs are unknown; budget \"params\" instead");
-  dense_ = budget_.resource == "macs" ? cost.macs : cost.prunable;
+  if (budget_.resource == "latency")
+    table_ = std::make_shared<const LatencyTable>(
+        load_or_measure_latency_table(core.network(), core.data().shape, budget_.latency_batch, budget_.latency_points,
+                                      core.dense().cache_file, log));
+  dense_ = budget_.resource == "macs"     ? cost.macs
+           : budget_.resource == "params" ? cost.prunable
+                                          : resource(core.network());
   limit_ = static_cast<int64_t>(std::floor(budget_.ratio * static_cast<double>(dense_)));
   if (layers_.empty()) throw ConfigError("env.budget: the episode prunes no layer, so no budget can be met");
   int64_t best = 0;
@@ -77,6 +85,7 @@ ActionWall::ActionWall(const BudgetOptions& budget, EnvCore& core, std::vector<s
 
 int64_t ActionWall::resource(const NetworkImpl& net) const {
   if (budget_.resource == "params") return network_cost(net).remaining;
+  if (table_) return static_cast<int64_t>(std::llround(table_->predict(net) * 1e9));
   return network_cost(net).remaining_macs;
 }
 
@@ -84,7 +93,8 @@ double ActionWall::ratio(const NetworkImpl& net) const {
   return dense_ > 0 ? static_cast<double>(resource(net)) / static_cast<double>(dense_) : 0.0;
 }
 
-double ActionWall::ratio(const StepInfo& info) const {
+double ActionWall::ratio(const StepInfo& info, const NetworkImpl& net) const {
+  if (table_) return ratio(net);
   const int64_t left = budget_.resource == "params" ? info.remaining : info.macs;
   return dense_ > 0 ? static_cast<double>(left) / static_cast<double>(dense_) : 0.0;
 }

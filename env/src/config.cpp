@@ -140,23 +140,38 @@ void read_network_section(ObjectReader& root, Config& c) {
   validate_network(c.network);  // the name and layer strings, now rather than at first use
 }
 
-/// env.budget: {"resource": "macs" | "params", "ratio": (0, 1]} (env/budget.h).
+/// env.budget: {"resource": "macs" | "params" | "latency", "ratio": (0, 1], latency_batch,
+/// latency_points} (env/budget.h).
 void read_budget(ObjectReader b, BudgetOptions& o) {
   b.get("resource", o.resource);
   b.get("ratio", o.ratio);
+  b.get("latency_batch", o.latency_batch);
+  b.get("latency_points", o.latency_points);
   b.finish();
-  if (o.resource == "latency")
-    throw ConfigError(
-        "config key 'env.budget.resource': \"latency\" needs a measured per-layer latency table, "
-        "which this version does not build yet; budget \"macs\" or \"params\"");
   if (!o.active()) {
-    if (b.find("ratio")) throw ConfigError("config key 'env.budget.ratio' needs env.budget.resource (macs or params)");
+    for (const char* key : {"ratio", "latency_batch", "latency_points"})
+      if (b.find(key))
+        throw ConfigError(std::string("config key 'env.budget.") + key +
+                          "' needs env.budget.resource (macs, params or latency)");
     return;
   }
-  require_one_of("env.budget.resource", o.resource, {"macs", "params"});
+  require_one_of("env.budget.resource", o.resource, {"macs", "params", "latency"});
   if (!(o.ratio > 0 && o.ratio <= 1))
     throw ConfigError("config key 'env.budget.ratio' must be in (0, 1]: the share of the dense network's " +
                       o.resource + " an episode may keep");
+  if (o.resource != "latency" && (b.find("latency_batch") || b.find("latency_points")))
+    throw ConfigError(
+        "config keys 'env.budget.latency_batch' and 'latency_points' describe the latency table; "
+        "env.budget.resource is \"" +
+        o.resource + "\" (drop them, or budget \"latency\")");
+  if (o.latency_batch < 1 || o.latency_batch > 4096)
+    throw ConfigError(
+        "config key 'env.budget.latency_batch' must be in 1..4096 (the batch size latency is "
+        "measured at)");
+  if (o.latency_points < 2 || o.latency_points > 32)
+    throw ConfigError(
+        "config key 'env.budget.latency_points' must be in 2..32 (grid points per channel "
+        "dimension of the latency table)");
 }
 
 /// The "env" section.
@@ -308,6 +323,10 @@ json Config::to_json() const {
   if (env.retrain_compact != "auto") ej["retrain"]["compact"] = env.retrain_compact;
   // Written only when set, so configs without a budget keep their run keys.
   if (env.budget.active()) ej["budget"] = {{"resource", env.budget.resource}, {"ratio", env.budget.ratio}};
+  if (env.budget.resource == "latency") {
+    ej["budget"]["latency_batch"] = env.budget.latency_batch;
+    ej["budget"]["latency_points"] = env.budget.latency_points;
+  }
   json actions{{"type", env.actions.type}};
   if (env.actions.low) actions["low"] = *env.actions.low;
   if (env.actions.high) actions["high"] = *env.actions.high;

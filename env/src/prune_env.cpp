@@ -27,7 +27,7 @@ PruneEnv::PruneEnv(const Config& config, PruneEnvHooks hooks)
       throw ConfigError("env.budget applies to layer-wise episodes (one step per layer); '" + opt.episode +
                         "' episodes do not fix which layer a step prunes");
     wall_ = std::make_unique<ActionWall>(opt.budget, core_, schedule_->layers(),
-                                         *std::max_element(highs.begin(), highs.end()));
+                                         *std::max_element(highs.begin(), highs.end()), hooks.log);
   }
   episode_.restart(schedule_->layers(), core_.accuracy(), 0.0);
 }
@@ -129,7 +129,7 @@ ResetResult PruneEnv::reset(const ResetOptions& options) {
   episode_.restart(schedule_->layers(), core_.accuracy(), info.sparsity);
   episode_.macs = info.macs;
   episode_.dense_macs = info.dense_macs;
-  if (wall_) info.resource_ratio = wall_->ratio(info);
+  if (wall_) info.resource_ratio = wall_->ratio(info, core_.network());
   observation_ = observe();
   return {observation_, info};
 }
@@ -150,7 +150,7 @@ StepResult PruneEnv::step(const Action& action) {
   info.step = step;
   info.requested = requested;
   info.clipped = value != requested;
-  if (wall_) info.resource_ratio = wall_->ratio(info);
+  if (wall_) info.resource_ratio = wall_->ratio(info, core_.network());
   info.early_stop = info.evaluated && core_.accuracy() < config().env.early_stop_accuracy;
   result.terminated = s.finished || info.early_stop;
   const int64_t limit = schedule_->step_limit();

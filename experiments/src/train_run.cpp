@@ -8,10 +8,11 @@
 #include <prunegym/experiments/ratios.h>
 #include <prunegym/experiments/run_summary.h>
 #include <prunegym/experiments/train_run.h>
-#include <prunegym/networks/batch_norm.h>
 #include <prunegym/networks/cost.h>
 #include <prunegym/networks/train.h>
 #include <prunegym/server/remote_env.h>
+
+#include "final_network.h"
 
 #include <cmath>
 #include <filesystem>
@@ -115,19 +116,6 @@ RunState new_state(const TrainRunOptions& o) {
   return s;
 }
 
-/// Seed 000's final network: a fresh network trained with train.final_train (a merge patch over
-/// lottery.train), whose rounds then retrain with the same settings.
-Config final_train_config(const Config& c, const nlohmann::json& patch) {
-  nlohmann::json j = c.to_json();
-  j["lottery"]["train"].merge_patch(patch);
-  const auto& t = j["lottery"]["train"];
-  auto& pretrain = j["network"]["pretrain"];
-  for (const char* key : {"optimizer", "lr", "momentum", "weight_decay", "batch_size", "epochs"})
-    if (t.contains(key)) pretrain[key] = t[key];
-  j["lottery"]["train"]["samples"] = 0;  // the whole training split (parse_train_settings checks the key)
-  return Config::from_json(j);
-}
-
 /// One line per episode: a live bar on a terminal.
 std::string episode_line(const EpisodeRecord& r, int64_t total, double elapsed, double remaining) {
   std::ostringstream os;
@@ -222,64 +210,6 @@ bool train_episodes(const TrainRunOptions& o, RunState& s, Env& env, Agent& agen
   train_agent(env, agent, run);
   if (o.progress) o.progress->finish();
   return static_cast<int64_t>(s.records.size()) >= s.episodes;
-}
-
-struct FinalNetwork {
-  std::vector<double> values;  ///< per layer (layerwise) or per round
-  GreedyPolicy policy;
-  std::optional<EpisodeRecord> episode;  ///< the stepped final episode (schedules not replayed by values)
-  EvalResult before_val, before_test, after_val, after_test, after_train;
-  std::optional<std::pair<EvalResult, EvalResult>> one_shot;  ///< final_policy episode: one-shot + BN refresh
-  double policy_seconds = 0.0, finetune_seconds = 0.0;
-};
-
-/// PuRL's final policy applied to the dense model (or, for schedules replayed by stepping, one
-/// greedy episode), then fine-tuned on the whole training split.
-FinalNetwork finalize(const TrainRunOptions& o, const RunState& s, Env& training_env, PruneEnv& env, Agent& agent) {
-  FinalNetwork f;
-  const TrainSettings& settings = s.settings;
-  const auto t_policy = Clock::now();
-  f.policy = greedy_policy(training_env, agent, settings.policy_episodes, s.seed);
-  f.values = f.policy.mean_values;
-  if (env.schedule().replays_by_values() && settings.final_policy == "episode") {
-    env.apply_values(f.policy.mean_values);  // the one-shot reading, for comparison (the replay resets)
-    recalibrate_batch_norm(env.network(), env.data().train, 2000);
-    f.one_shot = std::make_pair(env.evaluate_split("validation"), env.evaluate_split("test"));
-    f.episode = replay_actions(env, f.policy.episodes.front().actions, episode_seed(s.seed, 0, true));
-    f.values = f.episode->values;
-  } else if (env.schedule().replays_by_values()) {
-    env.apply_values(f.policy.mean_values);
-    if (settings.recalibrate_bn > 0) recalibrate_batch_norm(env.network(), env.data().train, settings.recalibrate_bn);
-  } else {
-    // One greedy episode; its rounds can take minutes each (seed 000 trains 9 epochs per round).
-    int64_t step = 0;
-    const auto t_episode = Clock::now();
-    f.episode = run_episode(env, agent, false, episode_seed(s.seed, 0, true), 0, 1, [&](const StepResult& r) {
-      if (!o.progress) return;
-      std::ostringstream os;
-      os << "final network, step " << ++step << ": value " << std::setprecision(3) << r.info.value << ", accuracy "
-         << pct(r.info.accuracy) << ", sparsity " << pct(r.info.sparsity) << "  "
-         << fmt_duration(seconds_since(t_episode));
-      o.progress->line(os.str());
-    });
-    f.values = f.episode->values;
-  }
-  f.before_val = env.evaluate_split("validation");
-  f.before_test = env.evaluate_split("test");
-  f.policy_seconds = seconds_since(t_policy);
-  const auto t_ft = Clock::now();
-  env.finetune(settings.finetune, [&](int64_t epoch, int64_t total, double loss) {
-    if (!o.progress) return;
-    std::ostringstream os;
-    os << "fine-tune epoch " << epoch + 1 << "/" << total << "  loss " << std::fixed << std::setprecision(4) << loss
-       << "  " << fmt_duration(seconds_since(t_ft));
-    o.progress->line(os.str());
-  });
-  f.after_val = env.evaluate_split("validation");
-  f.after_test = env.evaluate_split("test");
-  f.after_train = env.evaluate_split("train");
-  f.finetune_seconds = seconds_since(t_ft);
-  return f;
 }
 
 std::vector<RunSummary::Layer> layer_rows(PruneEnv& env, const FinalNetwork& f) {
@@ -396,7 +326,7 @@ TrainRunResult run_train(const TrainRunOptions& o) {
         std::make_unique<PruneEnv>(final_train_config(s.config, settings.final_train), PruneEnvHooks{log, nullptr});
   }
   PruneEnv& env = rebuilt ? *rebuilt : *training.local;
-  const FinalNetwork f = finalize(o, s, *training.env, env, *agent);
+  const FinalNetwork f = finalize(s.settings, s.seed, o.progress, *training.env, env, *agent);
   const auto exported = env.export_network((s.out / "pruned_model.pt").string(), (s.out / "masked_model.pt").string());
   const RunSummary::Seconds seconds{env_seconds, train_seconds, f.policy_seconds, f.finetune_seconds,
                                     seconds_since(t_start)};

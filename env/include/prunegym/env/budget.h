@@ -9,28 +9,39 @@
 /// fraction: magnitude_target, channel_norm with "action": "fraction"): then what the later layers
 /// will lose does not depend on the weights that retraining changes meanwhile.
 
+#include <prunegym/core/log.h>
 #include <prunegym/env/config.h>
 #include <prunegym/env/env.h>
 #include <prunegym/env/env_core.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace prunegym {
+
+struct LatencyTable;  // networks/latency.h
 
 class ActionWall {
  public:
   /// `layers`: the episode's layers in order; `high`: the highest action value. Throws
   /// ConfigError when the budget does not apply to the criterion or network, or cannot be met even
   /// with every episode layer at `high`.
-  ActionWall(const BudgetOptions& budget, EnvCore& core, std::vector<size_t> layers, double high);
+  /// Resource "latency" loads the latency table cached beside the dense model, or measures it
+  /// (progress to `log`).
+  ActionWall(const BudgetOptions& budget, EnvCore& core, std::vector<size_t> layers, double high,
+             const LogFn& log = {});
 
-  /// The budget's resource under the current masks: MACs per sample, or remaining prunable weights.
+  /// The budget's resource under the current masks: MACs per sample, remaining prunable weights,
+  /// or the latency table's prediction in nanoseconds per batch.
   int64_t resource(const NetworkImpl& net) const;
   /// resource / the dense network's.
   double ratio(const NetworkImpl& net) const;
-  /// The same from a step's counts (StepInfo::macs, remaining), with no recount.
-  double ratio(const StepInfo& info) const;
+  /// The same from a step's counts (StepInfo::macs, remaining), with no recount; latency is
+  /// predicted from `net`'s masks (a look-up per layer).
+  double ratio(const StepInfo& info, const NetworkImpl& net) const;
+  /// The latency table (resource "latency"), else null.
+  const LatencyTable* latency_table() const { return table_.get(); }
   int64_t limit() const { return limit_; }
 
   /// The value to apply at episode position `k` (k steps done) for the agent's `requested` value:
@@ -44,6 +55,7 @@ class ActionWall {
   double high_ = 1.0;
   int64_t dense_ = 0;
   int64_t limit_ = 0;
+  std::shared_ptr<const LatencyTable> table_;
 };
 
 }  // namespace prunegym

@@ -34,8 +34,12 @@ struct ActionOptions {
 /// that the layers still to come, at the highest action, can bring the resource to `ratio` of the
 /// dense network's (the action wall, env/budget.h); an episode never ends above it.
 struct BudgetOptions {
-  std::string resource;  ///< "macs" or "params" (remaining prunable weights); "" = no budget
-  double ratio = 1.0;    ///< the share of the dense network's resource an episode may keep, in (0, 1]
+  /// "macs", "params" (remaining prunable weights) or "latency" (predicted by the measured
+  /// per-layer latency table, networks/latency.h); "" = no budget
+  std::string resource;
+  double ratio = 1.0;          ///< the share of the dense network's resource an episode may keep, in (0, 1]
+  int64_t latency_batch = 1;   ///< "latency": the batch size the table is measured at
+  int64_t latency_points = 8;  ///< "latency": grid points per channel dimension of each layer
   bool active() const { return !resource.empty(); }
 };
 
