@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -66,7 +67,7 @@ int run(int argc, char** argv) {
     torch::manual_seed(0);
     auto pruned = build_network(o, in, 10);
     if (share > 0) remove_share(*pruned, share);
-    const std::string path = (dir / "compact.pt").string();
+    const std::string path = (dir / ("compact-" + std::to_string(static_cast<int>(share * 100)) + ".pt")).string();
     if (!save_compact_model(*pruned, path)) throw std::runtime_error(o.name + " has no TorchScript form to compact");
     auto module = torch::jit::load(path);
     module.eval();
@@ -85,7 +86,7 @@ int run(int argc, char** argv) {
                     {"error", error},
                     {"within_goal", std::fabs(error) <= kGoal}});
   }
-  std::filesystem::remove_all(dir);
+  if (!std::getenv("PRUNEGYM_BENCH_KEEP")) std::filesystem::remove_all(dir);
   json j{{"network", o.name},
          {"width", o.options.value("width", 1.0)},
          {"stem", o.options.value("stem", "")},

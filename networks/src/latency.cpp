@@ -1,9 +1,11 @@
 #include <prunegym/core/errors.h>
 #include <prunegym/core/hash.h>
 #include <prunegym/core/json_file.h>
+#include <prunegym/networks/groups.h>
 #include <prunegym/networks/latency.h>
-
+#include <torch/script.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -79,8 +81,9 @@ std::function<void()> layer_operation(const LatencyLayer& l, int64_t batch, int6
   }
   const int64_t kh = l.shape[2], kw = l.shape[3];
   const int64_t groups = l.depthwise ? out : 1;
-  auto x = torch::randn({batch, l.depthwise ? out : in, l.height + kh - 1, l.width + kw - 1});
-  auto w = torch::randn({out, l.depthwise ? 1 : in, kh, kw});
+  const auto format = l.channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+  auto x = torch::randn({batch, l.depthwise ? out : in, l.height + kh - 1, l.width + kw - 1}).contiguous(format);
+  auto w = torch::randn({out, l.depthwise ? 1 : in, kh, kw}).contiguous(format);
   return [x, w, groups] {
     torch::NoGradGuard guard;
     const std::vector<int64_t> one{1, 1}, none{0, 0};
@@ -103,14 +106,41 @@ std::string table_key(const NetworkImpl& net, int64_t batch, int64_t points) {
   return key;
 }
 
+/// Fewer channels never cost more: each entry is at most every entry with as many or more
+/// channels (a minimum from the dense corner down, so the dense entry stays as measured and a slow
+/// outlier at a small count cannot lift the rest).
 void make_monotone(LatencyLayer& l) {
   const size_t nin = l.in_points.size(), nout = l.out_points.size();
-  for (size_t i = 0; i < nin; ++i)
-    for (size_t o = 0; o < nout; ++o) {
+  for (size_t i = nin; i-- > 0;)
+    for (size_t o = nout; o-- > 0;) {
       double& v = l.seconds[i * nout + o];
-      if (i > 0) v = std::max(v, l.seconds[(i - 1) * nout + o]);
-      if (o > 0) v = std::max(v, l.seconds[i * nout + o - 1]);
+      if (i + 1 < nin) v = std::min(v, l.seconds[(i + 1) * nout + o]);
+      if (o + 1 < nout) v = std::min(v, l.seconds[i * nout + o + 1]);
     }
+}
+
+/// The dense network's forward pass as a deployment runs it: its TorchScript export loaded back
+/// (what the compact export of a pruned network is too), else the module itself.
+double dense_forward_seconds(NetworkImpl& net, const torch::Tensor& x) {
+  const auto path = std::filesystem::temp_directory_path() / ("prunegym-latency-" + std::to_string(::getpid()) + "-" +
+                                                              hash_hex(net.prunable_layers().front().name) + ".pt");
+  if (save_compact_model(net, path.string())) {
+    auto module = torch::jit::load(path.string());
+    std::filesystem::remove(path);
+    module.eval();
+    return fastest_seconds([&] {
+      torch::NoGradGuard guard;
+      module.forward({x});
+    });
+  }
+  const bool was_training = net.is_training();
+  net.eval();
+  const double s = fastest_seconds([&] {
+    torch::NoGradGuard guard;
+    net.forward(x);
+  });
+  net.train(was_training);
+  return s;
 }
 
 }  // namespace
@@ -147,9 +177,10 @@ std::vector<double> LatencyTable::predict_layers(const NetworkImpl& net) const {
 }
 
 double LatencyTable::predict(const NetworkImpl& net) const {
-  double total = rest_seconds;
-  for (double s : predict_layers(net)) total += s;
-  return total;
+  double now = 0.0;
+  for (double s : predict_layers(net)) now += s;
+  const double dense_layers = dense_seconds - rest_seconds;
+  return dense_layers > 0 ? dense_seconds * now / dense_layers : dense_seconds;
 }
 
 nlohmann::json LatencyTable::to_json() const {
@@ -161,6 +192,7 @@ nlohmann::json LatencyTable::to_json() const {
                     {"width", l.width},
                     {"block", l.block},
                     {"depthwise", l.depthwise},
+                    {"channels_last", l.channels_last},
                     {"in_points", l.in_points},
                     {"out_points", l.out_points},
                     {"seconds", l.seconds}});
@@ -189,6 +221,7 @@ LatencyTable LatencyTable::from_json(const nlohmann::json& j) {
     l.width = r.at("width").get<int64_t>();
     l.block = r.at("block").get<int64_t>();
     l.depthwise = r.at("depthwise").get<bool>();
+    l.channels_last = r.value("channels_last", false);
     l.in_points = r.at("in_points").get<std::vector<int64_t>>();
     l.out_points = r.at("out_points").get<std::vector<int64_t>>();
     l.seconds = r.at("seconds").get<std::vector<double>>();
@@ -211,7 +244,7 @@ std::string machine_key() {
 }
 
 double fastest_seconds(const std::function<void()>& run) {
-  run();  // warm-up: allocations, first-touch, kernel selection
+  for (int i = 0; i < 3; ++i) run();  // warm-up: allocations, kernel selection, TorchScript's profiling runs
   int64_t calls = 1;
   for (;;) {  // calls per block: at least a millisecond
     const auto t0 = std::chrono::steady_clock::now();
@@ -238,6 +271,12 @@ LatencyTable measure_latency_table(NetworkImpl& net, const InputShape& input, in
         "a latency table needs every prunable layer's output map; this network cannot tell them "
         "(graph networks and some imports), so budget \"macs\" or \"params\" instead");
   const Shrinks shrinks = shrinking_dimensions(net);
+  // The network's layout: channels-last when it keeps its filters so (1x1 filters look the same
+  // either way, so one spatial filter decides for all).
+  const bool channels_last = std::any_of(layers.begin(), layers.end(), [](const PrunableLayer& p) {
+    return p.weight.dim() == 4 && !p.weight.is_contiguous() &&
+           p.weight.is_contiguous(torch::MemoryFormat::ChannelsLast);
+  });
   LatencyTable t;
   t.machine = machine_key();
   t.threads = torch::get_num_threads();
@@ -252,6 +291,7 @@ LatencyTable measure_latency_table(NetworkImpl& net, const InputShape& input, in
     l.height = side * side == positions[i] ? side : positions[i];
     l.width = side * side == positions[i] ? side : 1;
     l.depthwise = shrinks.depthwise[i];
+    l.channels_last = channels_last && l.shape.size() == 4;
     l.block = shrinks.block[i];
     const int64_t in = l.depthwise ? 1 : l.shape[1] / l.block;
     l.in_points = grid_points(in, points, shrinks.in[i]);
@@ -263,15 +303,7 @@ LatencyTable measure_latency_table(NetworkImpl& net, const InputShape& input, in
     if (log) log("latency table: " + l.name + " (" + std::to_string(l.seconds.size()) + " entries)");
     t.layers.push_back(std::move(l));
   }
-  const bool was_training = net.is_training();
-  net.eval();
-  auto x = torch::randn({batch, input.channels, input.height, input.width});
-  if (layers.front().weight.dim() == 2) x = x.reshape({batch, -1});
-  t.dense_seconds = fastest_seconds([&] {
-    torch::NoGradGuard guard;
-    net.forward(x);
-  });
-  net.train(was_training);
+  t.dense_seconds = dense_forward_seconds(net, torch::randn({batch, input.channels, input.height, input.width}));
   t.rest_seconds = t.dense_seconds - dense_layers;
   return t;
 }

@@ -7,15 +7,17 @@
 /// counts: the dimensions a channel group can shrink (its producer's rows, its consumers' input
 /// channels; a depthwise layer's both at once), `points` counts from 1/points of the channels to
 /// all of them. Fixed dimensions (the input image's channels, the classifier's classes) keep one
-/// point. Every entry is the fastest of five timed blocks of at least a millisecond; each layer's
-/// grid is then made monotone (fewer channels never cost more). The rest of the network (pooling,
-/// additions, the dispatch between layers) is one constant: the dense network's measured forward
-/// pass minus the sum of its layers' dense entries.
+/// point. Every entry is the fastest of five timed blocks of at least a millisecond, in the
+/// network's own layout (channels-last where it keeps its filters so); each layer's grid is then
+/// made monotone (fewer channels never cost more). The dense network's forward pass is measured
+/// the same way on its TorchScript export (what a compact export is too).
 ///
-/// A network's predicted latency is that constant plus, for each layer, its entry at the channel
-/// counts its masks leave (rows with a one; input channels some row still reads), interpolated
-/// bilinearly between grid points. Under unstructured masks no channel goes, so the prediction
-/// stays the dense latency: what a dense runtime does.
+/// A network's predicted latency is the dense forward pass scaled by the sum of its layers'
+/// entries at the channel counts its masks leave (rows with a one; input channels some row still
+/// reads), bilinear between grid points, over the sum of their dense entries: the rest of the
+/// network (batch norm, activations, pooling, additions, dispatch) is taken to shrink as its layers
+/// do. Under unstructured masks no channel goes, so the prediction stays the dense latency: what a
+/// dense runtime does.
 
 #include <prunegym/networks/data.h>
 #include <prunegym/networks/model.h>
@@ -34,6 +36,7 @@ struct LatencyLayer {
   int64_t height = 1, width = 1;    ///< output map (1 x 1 for a linear layer)
   int64_t block = 1;                ///< input columns per input channel (a flatten before a linear layer)
   bool depthwise = false;           ///< one filter per channel: input and output shrink together
+  bool channels_last = false;       ///< timed in the channels-last layout, as the network keeps the weight
   std::vector<int64_t> in_points;   ///< input channel counts measured (one point: fixed)
   std::vector<int64_t> out_points;  ///< output channel counts measured
   std::vector<double> seconds;      ///< [in index x out_points.size() + out index]
@@ -46,7 +49,7 @@ struct LatencyTable {
   std::string machine;  ///< machine_key() when measured
   int64_t threads = 1, batch = 1, points = 8;
   double dense_seconds = 0.0;  ///< the dense network's measured forward pass
-  double rest_seconds = 0.0;   ///< dense_seconds - the layers' dense entries
+  double rest_seconds = 0.0;   ///< dense_seconds - the layers' dense entries (reported, not added)
   std::vector<LatencyLayer> layers;
 
   /// Seconds per batch predicted for the network's current masks.
