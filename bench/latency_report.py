@@ -85,7 +85,13 @@ def main():
             "The rule, from the issue and fixed before these runs: the prediction is within 15% of the measured "
             "latency at every level (\"meets\"), else \"misses\".", "",
             table(rows), "",
-            f"{met} of {len(rows)} rows meet the rule.", ""]
+            f"{met} of {len(rows)} rows meet the rule: "
+            f"{sum(r['within_goal'] for r in rows if r['batch'] == 1)} of {sum(r['batch'] == 1 for r in rows)} at "
+            f"batch 1, {sum(r['within_goal'] for r in rows if r['batch'] > 1)} of "
+            f"{sum(r['batch'] > 1 for r in rows)} at larger batches. Where a batched row misses at 0% removed, "
+            f"the prediction there is the table's own measurement of the dense export, and the bench's measurement "
+            f"of the same network seconds later differs from it: at these batch sizes a forward pass on this "
+            f"machine does not take a stable time, so no table built from one measurement can be within 15%.", ""]
     (out / "README.md").write_text("\n".join(text) + "\n")
     print(table(rows))
 
