@@ -137,3 +137,23 @@ def test_greedy_checks_are_recorded_and_survive_a_resume(tmp_path, env, agent):
     assert strip_time(rows(part / "episodes.csv")) == strip_time(rows(full / "episodes.csv"))
     bad = train(["--agent", agent, "--set", "train.greedy_every=-1", "--out", str(tmp_path / "bad")], env)
     assert bad.returncode == 2 and "train.greedy_every" in bad.stderr
+
+
+def test_validate_replays_a_dqn_run_exactly_and_names_an_edited_number(tmp_path, env):
+    out = tmp_path / "dqn"
+    assert train(["--agent", "dqn", "--episodes", "4", "--out", str(out)], env).returncode == 0
+    ok = subprocess.run([CLI, "validate", str(out), "--no-finetune"], capture_output=True, text=True, env=env,
+                        timeout=600)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "exact on 2 threads" in ok.stdout and "valid: every judged number matches" in ok.stdout
+    report = json.loads((out / "validation.json").read_text())
+    assert report["ok"] and report["mode"] == "exact" and not report["finetuned"]
+    summary = json.loads((out / "summary.json").read_text())
+    summary["sparsity"] += 0.01
+    (out / "summary.json").write_text(json.dumps(summary))
+    bad = subprocess.run([CLI, "validate", str(out), "--no-finetune"], capture_output=True, text=True, env=env,
+                         timeout=600)
+    assert bad.returncode == 1
+    assert "sparsity" in bad.stdout and "DIFFERS" in bad.stdout and "NOT valid: 1 of" in bad.stdout
+    missing = subprocess.run([CLI, "validate", str(tmp_path / "nothing")], capture_output=True, text=True, env=env)
+    assert missing.returncode == 2 and "is not a folder" in missing.stderr
