@@ -7,7 +7,10 @@ true` keeps a copy of each unfinished run folder's resume state in `<experiment>
 <run key>/` while it runs (every few minutes and at the end); the next session copies it back
 into `runs/<grid>/runs/<run key>/` before the bench starts, unless the folder there is as far or
 further. The run key is the hash of the run's resolved config, so a copy can only resume the run
-it came from. A finished run (summary.json) is collected into raw/ as before and its copy goes.
+it came from. A run that finishes is kept whole (its summary and exported model too) until the
+experiment collects it into raw/, which happens only when its whole bench (every variant of the
+seed) is done: a session that ends between the two no longer loses a finished run, and the next
+one finds it finished.
 """
 import json
 import os
@@ -34,10 +37,11 @@ def restore(kept, runs):
     back = []
     for copy in sorted(kept.iterdir()) if kept.is_dir() else []:
         dest = runs / copy.name
-        if (dest / "summary.json").exists() or episodes_done(dest) >= episodes_done(copy):
+        finished = (copy / "summary.json").exists()
+        if (dest / "summary.json").exists() or (not finished and episodes_done(dest) >= episodes_done(copy)):
             continue
         dest.mkdir(parents=True, exist_ok=True)
-        for f in FILES:
+        for f in sorted(p.name for p in copy.iterdir()) if finished else FILES:
             if (copy / f).exists():
                 shutil.copy2(copy / f, dest / (f + ".tmp"))
                 os.replace(dest / (f + ".tmp"), dest / f)
@@ -49,20 +53,21 @@ def restore(kept, runs):
 
 def sync(kept, runs):
     """Mirrors every unfinished run folder's resume state into `kept` (when it got further than
-    the copy) and drops the copies of runs that have finished."""
+    the copy), and a finished run's whole folder once (until collect() drops it)."""
     for folder in sorted(runs.iterdir()) if runs.is_dir() else []:
         copy = kept / folder.name
-        if (folder / "summary.json").exists():
-            shutil.rmtree(copy, ignore_errors=True)
+        finished = (folder / "summary.json").exists()
+        if finished and (copy / "summary.json").exists():
             continue
         done = episodes_done(folder)
-        if done == 0 or done <= episodes_done(copy):
+        if not finished and (done == 0 or done <= episodes_done(copy)):
             continue
+        files = sorted(p.name for p in folder.iterdir() if p.is_file()) if finished else FILES
         staging = kept / (folder.name + ".tmp")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         try:
-            for f in FILES:
+            for f in files:
                 if (folder / f).exists():
                     shutil.copy2(folder / f, staging / f)
         except OSError:

@@ -274,6 +274,7 @@ def collect(exp, sessions, command, plans):
                 shutil.copy(run / name, dest / name)
             if "run.json" in exp["files"]:  # enough to restore the run in a fresh clone
                 (dest / "origin.txt").write_text(run.name + "\n")
+            shutil.rmtree(out / "partial" / grid / run.name, ignore_errors=True)  # collected: no copy needed
     write_provenance(exp, sessions, command)
 
 

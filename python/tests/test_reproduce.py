@@ -133,8 +133,8 @@ def test_the_page_names_the_runs_under_way(tmp_path):
 
 
 def test_unfinished_bench_runs_travel_through_the_repository(tmp_path):
-    """An unfinished run's resume state is mirrored while it runs, put back on a fresh machine only
-    where the run there is behind, and dropped once the run has finished."""
+    """An unfinished run's resume state is mirrored while it runs and put back on a fresh machine only
+    where the run there is behind; a finished run is kept whole until collected, and put back finished."""
     import json as _json
     import partial_runs
     kept, runs = tmp_path / "exp" / "partial" / "g", tmp_path / "runs" / "g" / "runs"
@@ -157,6 +157,12 @@ def test_unfinished_bench_runs_travel_through_the_repository(tmp_path):
     assert partial_runs.restore(kept, runs) == []
     partial_runs.sync(kept, runs)
     assert (kept / "a-s0-1234" / "agent.ckpt").read_bytes() == b"after 5"
-    (run / "summary.json").write_text("{}")  # finished: collected into raw/, its copy goes
+    (run / "pruned_model.pt").write_bytes(b"the final network")
+    (run / "summary.json").write_text("{}")  # finished: kept whole until the experiment collects it
     partial_runs.sync(kept, runs)
-    assert list(kept.iterdir()) == []
+    assert sorted(p.name for p in (kept / "a-s0-1234").iterdir()) == [
+        "agent.ckpt", "pruned_model.pt", "run.json", "summary.json"]
+    shutil.rmtree(tmp_path / "runs")  # the session ended before the collection: the next finds it finished
+    assert partial_runs.restore(kept, runs) == ["a-s0-1234"]
+    assert (run / "summary.json").exists() and (run / "pruned_model.pt").read_bytes() == b"the final network"
+    assert partial_runs.restore(kept, runs) == []
