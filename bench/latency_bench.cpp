@@ -61,6 +61,8 @@ int run(int argc, char** argv) {
   const double table_seconds = seconds_since(t0);
   const auto dir = std::filesystem::temp_directory_path() / ("prunegym-bench-latency-" + o.name);
   std::filesystem::create_directories(dir);
+  int64_t entries = 0;
+  for (const auto& l : table.layers) entries += static_cast<int64_t>(l.seconds.size());
   json rows = json::array();
   double worst = 0.0;
   for (double share : {0.0, 0.25, 0.5, 0.75}) {
@@ -96,16 +98,13 @@ int run(int argc, char** argv) {
          {"threads", torch::get_num_threads()},
          {"machine", table.machine},
          {"table_seconds", table_seconds},
-         {"table_entries", 0},
+         {"table_entries", entries},
          {"dense_ms", table.dense_seconds * 1e3},
          {"rest_ms", table.rest_seconds * 1e3},
          {"levels", rows},
          {"worst_error", worst},
          {"goal", kGoal},
          {"within_goal", worst <= kGoal}};
-  int64_t entries = 0;
-  for (const auto& l : table.layers) entries += static_cast<int64_t>(l.seconds.size());
-  j["table_entries"] = entries;
   std::cout << j.dump() << "\n";
   return 0;
 }

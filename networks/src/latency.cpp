@@ -122,8 +122,7 @@ void make_monotone(LatencyLayer& l) {
 /// The dense network's forward pass as a deployment runs it: its TorchScript export loaded back
 /// (what the compact export of a pruned network is too), else the module itself.
 double dense_forward_seconds(NetworkImpl& net, const torch::Tensor& x) {
-  const auto path = std::filesystem::temp_directory_path() / ("prunegym-latency-" + std::to_string(::getpid()) + "-" +
-                                                              hash_hex(net.prunable_layers().front().name) + ".pt");
+  const auto path = std::filesystem::temp_directory_path() / ("prunegym-latency-" + std::to_string(::getpid()) + ".pt");
   if (save_compact_model(net, path.string())) {
     auto module = torch::jit::load(path.string());
     std::filesystem::remove(path);
